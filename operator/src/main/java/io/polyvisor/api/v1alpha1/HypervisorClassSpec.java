@@ -1,0 +1,56 @@
+package io.polyvisor.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.crd.generator.annotation.PrinterColumn;
+import io.fabric8.generator.annotation.Default;
+import io.fabric8.generator.annotation.Max;
+import io.fabric8.generator.annotation.Min;
+import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.Size;
+import io.fabric8.generator.annotation.ValidationRule;
+import java.util.Map;
+
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public class HypervisorClassSpec {
+
+  @Required
+  @PrinterColumn(name = "Driver")
+  @ValidationRule(
+      value = "self == oldSelf",
+      message = "spec.driver is immutable; create a new HypervisorClass for another driver")
+  @JsonPropertyDescription(
+      "Which management API the class's nodes speak: libvirt (KVM) or hyperv (Hyper-V over"
+          + " WinRM). Immutable.")
+  public Driver driver;
+
+  @Required
+  @Size(min = 1)
+  @JsonPropertyDescription(
+      "Labels a Node must carry to host VMs of this class. At least one label, so that a class"
+          + " never selects every node by accident.")
+  public Map<String, String> nodeSelector;
+
+  @Required
+  @JsonPropertyDescription("How the operator reaches each node's hypervisor management API.")
+  public Connection connection;
+
+  @Min(100)
+  @Max(1000)
+  @Default("100")
+  @JsonPropertyDescription(
+      "How much VM memory a node may hold, as a percentage of its allocatable memory: 100 means"
+          + " no overcommit, 150 lets VMs claim 1.5 times the node's memory (KVM relies on the"
+          + " Linux host to page; Hyper-V on Dynamic Memory). 100 to 1000, default 100.")
+  public Integer memoryOvercommitPercent;
+
+  @Default("{}")
+  @JsonPropertyDescription("How live migrations between this class's nodes are run and bounded.")
+  public MigrationPolicy migration;
+
+  @Default("LiveMigrate")
+  @JsonPropertyDescription(
+      "What happens to a VM on a cordoned node when the VM does not say: LiveMigrate (default),"
+          + " LiveMigrateOrShutdown, Shutdown or None.")
+  public EvictionStrategy defaultEvictionStrategy;
+}

@@ -1,0 +1,14 @@
+package io.polyvisor.api.v1alpha1;
+
+/** Where a VM is in its life, as one word for `kubectl get`. Conditions carry the detail. */
+public enum VirtualMachinePhase {
+  Pending,
+  Scheduled,
+  Provisioning,
+  Starting,
+  Running,
+  Migrating,
+  Stopping,
+  Stopped,
+  Failed
+}

@@ -1,0 +1,40 @@
+package io.polyvisor.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.kubernetes.api.model.Condition;
+import java.util.ArrayList;
+import java.util.List;
+
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public class VirtualMachineStatus {
+
+  /** Condition types the operator maintains on every VM. */
+  public static final String READY = "Ready";
+  public static final String SCHEDULED = "Scheduled";
+  public static final String LIVE_MIGRATABLE = "LiveMigratable";
+  public static final String MIGRATING = "Migrating";
+  public static final String RESTART_REQUIRED = "RestartRequired";
+
+  @JsonPropertyDescription(
+      "Where the VM is in its life: Pending, Scheduled, Provisioning, Starting, Running,"
+          + " Migrating, Stopping, Stopped or Failed.")
+  public VirtualMachinePhase phase;
+
+  @JsonPropertyDescription("The node whose hypervisor runs (or last ran) the guest.")
+  public String nodeName;
+
+  @JsonPropertyDescription("The metadata.generation this status describes.")
+  public Long observedGeneration;
+
+  @JsonPropertyDescription(
+      "Ready, Scheduled, LiveMigratable, Migrating and RestartRequired, each with the"
+          + " generation it was computed for.")
+  public List<Condition> conditions = new ArrayList<>();
+
+  @JsonPropertyDescription("Memory as the hypervisor reports it.")
+  public MemoryStatus memory;
+
+  @JsonPropertyDescription("The live migration under way, if any.")
+  public MigrationSummary migration;
+}
