@@ -36,6 +36,12 @@ public final class RealApiServer {
     return client;
   }
 
+  /** A kubeconfig for the shared API server, for command-line tools such as kubectl and helm. */
+  public static synchronized String kubeconfigYaml() {
+    client();
+    return server.getKubeConfigYaml();
+  }
+
   /** A fresh namespace with a unique name derived from {@code prefix}. */
   public static String newNamespace(String prefix) {
     String name = prefix + "-" + UUID.randomUUID().toString().substring(0, 8);

@@ -1,0 +1,118 @@
+package io.polyvisor.sandbox;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The sandbox as a newcomer uses it: {@code testbed/sandbox up}, the printed exports, {@code
+ * kubectl apply -f crds/samples/}, then {@code testbed/sandbox down} leaving no process behind. It
+ * runs on its own ports and state folder so that it never touches a sandbox the developer has up.
+ */
+class SandboxIT {
+
+  private static final Path REPO = Path.of(System.getProperty("polyvisor.repoRoot")).toAbsolutePath().normalize();
+
+  @TempDir static Path state;
+  private static Map<String, String> environment;
+
+  @BeforeAll
+  static void up() throws Exception {
+    int apiPort = freePort();
+    int etcdPort = freePort();
+    environment =
+        Map.of(
+            "POLYVISOR_SANDBOX_DIR", state.resolve("sandbox").toString(),
+            "POLYVISOR_SANDBOX_PORT", String.valueOf(apiPort),
+            "POLYVISOR_SANDBOX_ETCD_PORT", String.valueOf(etcdPort));
+    Result result = run("testbed/sandbox", "up");
+    assertThat(result.exitCode).as("sandbox up:\n%s", result.output).isZero();
+  }
+
+  @AfterAll
+  static void down() throws Exception {
+    if (environment != null) {
+      run("testbed/sandbox", "down");
+    }
+  }
+
+  @Test
+  void samplesApplyAndListWithTheDocumentedColumns() throws Exception {
+    Result exports = run("testbed/sandbox", "env");
+    assertThat(exports.output).contains("export KUBECONFIG=").contains("export PATH=");
+
+    Result apply = shell(exports.output + "\nkubectl apply -f crds/samples/");
+    assertThat(apply.exitCode).as(apply.output).isZero();
+    assertThat(apply.output).contains("virtualmachine.polyvisor.io/web-1 created");
+
+    Result list = shell(exports.output + "\nkubectl get pvm -n default");
+    assertThat(list.output.lines().findFirst().orElseThrow().split("\\s+"))
+        .containsExactly("NAME", "CLASS", "PHASE", "NODE", "READY", "AGE");
+    Result wide = shell(exports.output + "\nkubectl get pvmim -n default");
+    assertThat(wide.output.lines().findFirst().orElseThrow().split("\\s+"))
+        .containsExactly("NAME", "VM", "PHASE", "SOURCE", "TARGET", "PROGRESS", "AGE");
+    Result classes = shell(exports.output + "\nkubectl get hypervisorclass kvm -o jsonpath='{.spec.driver}'");
+    assertThat(classes.output.trim()).isEqualTo("libvirt");
+  }
+
+  @Test
+  void downStopsEveryProcessItStarted() throws Exception {
+    Path sandboxState = Path.of(environment.get("POLYVISOR_SANDBOX_DIR"));
+    Path scratch = Files.createTempDirectory(state, "second");
+    // A second, independent sandbox: bring it up, record its pids, bring it down.
+    Map<String, String> second =
+        Map.of(
+            "POLYVISOR_SANDBOX_DIR", scratch.resolve("sandbox").toString(),
+            "POLYVISOR_SANDBOX_PORT", String.valueOf(freePort()),
+            "POLYVISOR_SANDBOX_ETCD_PORT", String.valueOf(freePort()));
+    assertThat(run(second, "testbed/sandbox", "up").exitCode).isZero();
+    List<Long> pids = new ArrayList<>();
+    for (String daemon : List.of("etcd", "apiserver")) {
+      pids.add(Long.parseLong(Files.readString(scratch.resolve("sandbox").resolve(daemon + ".pid")).trim()));
+    }
+    assertThat(pids).allMatch(pid -> ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
+
+    assertThat(run(second, "testbed/sandbox", "down").exitCode).isZero();
+
+    assertThat(pids).noneMatch(pid -> ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
+    assertThat(scratch.resolve("sandbox")).doesNotExist();
+    assertThat(sandboxState.resolve("apiserver.pid")).as("the first sandbox is untouched").exists();
+  }
+
+  private record Result(int exitCode, String output) {}
+
+  private static Result run(String... command) throws IOException, InterruptedException {
+    return run(environment, command);
+  }
+
+  private static Result shell(String script) throws IOException, InterruptedException {
+    return run(environment, "bash", "-c", script);
+  }
+
+  private static Result run(Map<String, String> env, String... command) throws IOException, InterruptedException {
+    ProcessBuilder builder = new ProcessBuilder(command).directory(REPO.toFile()).redirectErrorStream(true);
+    builder.environment().putAll(env);
+    Process process = builder.start();
+    byte[] output = process.getInputStream().readAllBytes();
+    assertThat(process.waitFor(5, TimeUnit.MINUTES)).as("%s finished", String.join(" ", command)).isTrue();
+    return new Result(process.exitValue(), new String(output, StandardCharsets.UTF_8));
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket socket = new ServerSocket(0)) {
+      return socket.getLocalPort();
+    }
+  }
+}
