@@ -36,7 +36,8 @@ class SandboxIT {
         Map.of(
             "POLYVISOR_SANDBOX_DIR", state.resolve("sandbox").toString(),
             "POLYVISOR_SANDBOX_PORT", String.valueOf(apiPort),
-            "POLYVISOR_SANDBOX_ETCD_PORT", String.valueOf(etcdPort));
+            "POLYVISOR_SANDBOX_ETCD_PORT", String.valueOf(etcdPort),
+            "POLYVISOR_SANDBOX_LIBVIRT_PORT", String.valueOf(freePort()));
     Result result = run("testbed/sandbox", "up");
     assertThat(result.exitCode).as("sandbox up:\n%s", result.output).isZero();
   }
@@ -68,6 +69,23 @@ class SandboxIT {
   }
 
   @Test
+  void twoKvmNodesAreRegisteredReadyWithReachableLibvirtEndpoints() throws Exception {
+    String exports = run("testbed/sandbox", "env").output;
+    Result nodes =
+        shell(exports + "\nkubectl get nodes -l polyvisor.io/hypervisor=kvm"
+            + " -o jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}"
+            + " {.metadata.annotations.polyvisor\\.io/endpoint}{\"\\n\"}{end}'");
+    List<String> lines = nodes.output.lines().filter(l -> !l.isBlank()).toList();
+    assertThat(lines).as(nodes.output).hasSize(2);
+    for (String line : lines) {
+      String[] fields = line.split(" ");
+      assertThat(fields[1]).as("%s Ready", fields[0]).isEqualTo("True");
+      Result libvirt = run("virsh", "-c", fields[2], "hostname");
+      assertThat(libvirt.exitCode).as("virsh -c %s: %s", fields[2], libvirt.output).isZero();
+    }
+  }
+
+  @Test
   void downStopsEveryProcessItStarted() throws Exception {
     Path sandboxState = Path.of(environment.get("POLYVISOR_SANDBOX_DIR"));
     Path scratch = Files.createTempDirectory(state, "second");
@@ -76,11 +94,13 @@ class SandboxIT {
         Map.of(
             "POLYVISOR_SANDBOX_DIR", scratch.resolve("sandbox").toString(),
             "POLYVISOR_SANDBOX_PORT", String.valueOf(freePort()),
-            "POLYVISOR_SANDBOX_ETCD_PORT", String.valueOf(freePort()));
+            "POLYVISOR_SANDBOX_ETCD_PORT", String.valueOf(freePort()),
+            "POLYVISOR_SANDBOX_LIBVIRT_PORT", String.valueOf(freePort()),
+            "POLYVISOR_SANDBOX_KVM_NODES", "1");
     assertThat(run(second, "testbed/sandbox", "up").exitCode).isZero();
     List<Long> pids = new ArrayList<>();
-    for (String daemon : List.of("etcd", "apiserver")) {
-      pids.add(Long.parseLong(Files.readString(scratch.resolve("sandbox").resolve(daemon + ".pid")).trim()));
+    for (String pidFile : List.of("etcd.pid", "apiserver.pid", "nodes/kvm-1/libvirtd.pid")) {
+      pids.add(Long.parseLong(Files.readString(scratch.resolve("sandbox").resolve(pidFile)).trim()));
     }
     assertThat(pids).allMatch(pid -> ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
 

@@ -1,0 +1,45 @@
+package io.polyvisor.driver;
+
+import io.polyvisor.api.v1alpha1.NumaPlacement;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Everything a driver needs to define a guest, already resolved by the reconciler: volumes are
+ * provisioned and addressed by their path on the host.
+ *
+ * @param consoleLog where the guest's first serial port is appended on the host, when wanted
+ */
+public record GuestSpec(
+    GuestId id,
+    int cores,
+    GuestMemory memory,
+    NumaPlacement numa,
+    List<GuestDisk> disks,
+    List<GuestNic> nics,
+    Optional<Path> consoleLog) {
+
+  public GuestSpec {
+    disks = List.copyOf(disks);
+    nics = List.copyOf(nics);
+  }
+
+  /**
+   * Memory in bytes. Static: {@code current == maximum} and no balloon. Dynamic: the guest may
+   * grow to {@code maximum}, starts at {@code current}, and the operator moves a balloon between
+   * {@code minimum} and {@code maximum}.
+   */
+  public record GuestMemory(long currentBytes, long maximumBytes, long minimumBytes, boolean dynamic) {
+
+    public static GuestMemory fixed(long bytes) {
+      return new GuestMemory(bytes, bytes, bytes, false);
+    }
+  }
+
+  /** A disk: a provisioned volume's path on the host, its format and boot position. */
+  public record GuestDisk(String name, String path, String format, Optional<Integer> bootOrder) {}
+
+  /** A network interface plugged into a hypervisor network, bridge or virtual switch. */
+  public record GuestNic(String name, String network) {}
+}

@@ -1,0 +1,72 @@
+package io.polyvisor.driver;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+/**
+ * What the operator can ask of a hypervisor host. One instance serves every host of its kind and
+ * keeps its own connections; every call names the host. Calls block and may throw {@link
+ * HypervisorException}; none of them acts on a guest the operator did not create.
+ */
+public interface HypervisorDriver extends AutoCloseable {
+
+  /** Memory and CPUs of the host, as the hypervisor reports them. */
+  HostCapacity capacity(Host host);
+
+  /** The guest with this uid on this host, if it is there and ours. */
+  Optional<GuestInfo> find(Host host, String uid);
+
+  /** Every guest on the host that the operator created (found by its metadata). */
+  List<GuestInfo> list(Host host);
+
+  /**
+   * Defines the guest, or redefines it when it exists and is not running. Redefining a running
+   * guest changes its persistent configuration only; the running guest keeps its current one
+   * until it restarts.
+   */
+  GuestInfo define(Host host, GuestSpec spec);
+
+  /** Powers on a defined guest; does nothing when it is already running. */
+  void start(Host host, String uid);
+
+  /**
+   * Asks the guest OS to shut down and waits up to {@code timeout}.
+   *
+   * @return true when the guest stopped within the timeout
+   */
+  boolean shutdown(Host host, String uid, Duration timeout);
+
+  /** Cuts the guest's power at once; does nothing when it is already off. */
+  void forceStop(Host host, String uid);
+
+  /** Removes the guest's definition (never its volumes); does nothing when it is not there. */
+  void undefine(Host host, String uid);
+
+  /** Sets the memory the running guest may use now (balloon target), between its minimum and maximum. */
+  void setMemoryTarget(Host host, String uid, long bytes);
+
+  /** The guest's own view of its memory, when the guest reports it (balloon driver statistics). */
+  Optional<GuestMemoryStats> memoryStats(Host host, String uid);
+
+  /** Creates the volume (filled from its source when it has one); returns it when it exists already. */
+  Volume createVolume(Host host, VolumeSpec spec);
+
+  /** Deletes the volume; does nothing when it is not there. */
+  void deleteVolume(Host host, StoragePoolSpec pool, String volumeName);
+
+  /**
+   * Starts a live migration of a running guest to another host of the same driver. The transfer
+   * runs in the background; the returned job reports progress, can be aborted, and completes when
+   * the guest runs on the target (and is gone from the source) or failed (and still runs on the
+   * source).
+   */
+  MigrationJob migrate(Host source, Host target, String uid, MigrationOptions options);
+
+  /** Receives lifecycle events of every guest on every host this driver has connected to. */
+  void addEventListener(Consumer<GuestEvent> listener);
+
+  @Override
+  void close();
+}

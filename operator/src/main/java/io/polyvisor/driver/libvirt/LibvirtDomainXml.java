@@ -1,0 +1,153 @@
+package io.polyvisor.driver.libvirt;
+
+import io.polyvisor.api.v1alpha1.NumaPlacement;
+import io.polyvisor.driver.GuestId;
+import io.polyvisor.driver.GuestSpec;
+import io.polyvisor.driver.GuestSpec.GuestDisk;
+import io.polyvisor.driver.GuestSpec.GuestNic;
+import java.util.Optional;
+import java.util.function.Predicate;
+import org.w3c.dom.Document;
+import org.w3c.dom.Element;
+
+/**
+ * Libvirt domain XML for a guest, built with the DOM so that no user value can become markup, and
+ * the operator's ownership record in the domain's {@code <metadata>}: the VirtualMachine's
+ * namespace, name and uid, which is also the domain UUID.
+ */
+public final class LibvirtDomainXml {
+
+  /** The XML namespace of the operator's metadata element inside a domain. */
+  public static final String METADATA_NAMESPACE = "https://polyvisor.io/xmlns/libvirt/guest/v1alpha1";
+
+  static final String METADATA_PREFIX = "polyvisor";
+  private static final String OWNER = "owner";
+
+  private LibvirtDomainXml() {}
+
+  /**
+   * Renders the domain.
+   *
+   * @param isNetwork tells a libvirt network name from a host bridge for each NIC
+   * @param numaNodeset host NUMA nodes to keep memory on, used when the spec asks for NUMA
+   *     placement
+   */
+  public static String render(GuestSpec spec, Predicate<String> isNetwork, Optional<String> numaNodeset) {
+    Document doc = Xml.newDocument();
+    Element domain = doc.createElement("domain");
+    doc.appendChild(domain);
+    // No /dev/kvm on every host (nor in tests): 'qemu' is plain emulation, 'kvm' needs the module.
+    domain.setAttribute("type", "qemu");
+    Xml.text(domain, "name", spec.id().guestName());
+    Xml.text(domain, "uuid", spec.id().uid());
+    owner(Xml.child(domain, "metadata"), spec);
+
+    Xml.text(domain, "memory", kib(spec.memory().maximumBytes())).setAttribute("unit", "KiB");
+    Xml.text(domain, "currentMemory", kib(spec.memory().currentBytes())).setAttribute("unit", "KiB");
+    Xml.text(domain, "vcpu", String.valueOf(spec.cores()));
+    if (spec.numa() != NumaPlacement.None && numaNodeset.isPresent()) {
+      Element memory = Xml.child(Xml.child(domain, "numatune"), "memory");
+      memory.setAttribute("mode", spec.numa() == NumaPlacement.Strict ? "strict" : "preferred");
+      memory.setAttribute("nodeset", numaNodeset.get());
+    }
+
+    Element os = Xml.child(domain, "os");
+    Element type = Xml.text(os, "type", "hvm");
+    type.setAttribute("arch", "x86_64");
+    type.setAttribute("machine", "pc");
+    Element features = Xml.child(domain, "features");
+    Xml.child(features, "acpi"); // a guest shuts down gracefully on an ACPI power button press
+    Xml.child(features, "apic");
+    Xml.text(domain, "on_poweroff", "destroy");
+    Xml.text(domain, "on_reboot", "restart");
+    Xml.text(domain, "on_crash", "destroy");
+
+    Element devices = Xml.child(domain, "devices");
+    for (int i = 0; i < spec.disks().size(); i++) {
+      disk(devices, spec.disks().get(i), i);
+    }
+    for (GuestNic nic : spec.nics()) {
+      nic(devices, nic, isNetwork.test(nic.network()));
+    }
+    serial(devices, spec);
+    balloon(devices, spec.memory());
+    return Xml.serialize(doc);
+  }
+
+  /** Who owns a domain, read from its XML; empty when the domain is not one of ours. */
+  public static Optional<GuestId> owner(String domainXml) {
+    Element root = Xml.parse(domainXml).getDocumentElement();
+    return Xml.first(root, METADATA_NAMESPACE, OWNER)
+        .map(
+            owner ->
+                new GuestId(
+                    owner.getAttribute("namespace"), owner.getAttribute("name"), owner.getAttribute("uid")));
+  }
+
+  private static void owner(Element metadata, GuestSpec spec) {
+    Element owner = metadata.getOwnerDocument().createElementNS(METADATA_NAMESPACE, METADATA_PREFIX + ":" + OWNER);
+    owner.setAttribute("namespace", spec.id().namespace());
+    owner.setAttribute("name", spec.id().name());
+    owner.setAttribute("uid", spec.id().uid());
+    owner.setAttribute("minimumMemoryKiB", kib(spec.memory().minimumBytes()));
+    for (GuestDisk disk : spec.disks()) {
+      Element d = metadata.getOwnerDocument().createElementNS(METADATA_NAMESPACE, METADATA_PREFIX + ":disk");
+      d.setAttribute("name", disk.name());
+      d.setAttribute("path", disk.path());
+      owner.appendChild(d);
+    }
+    metadata.appendChild(owner);
+  }
+
+  private static void disk(Element devices, GuestDisk disk, int index) {
+    Element element = Xml.child(devices, "disk");
+    element.setAttribute("type", "file");
+    element.setAttribute("device", "disk");
+    Element driver = Xml.child(element, "driver");
+    driver.setAttribute("name", "qemu");
+    driver.setAttribute("type", disk.format());
+    Xml.child(element, "source").setAttribute("file", disk.path());
+    Element target = Xml.child(element, "target");
+    target.setAttribute("dev", "vd" + (char) ('a' + index));
+    target.setAttribute("bus", "virtio");
+    disk.bootOrder().ifPresent(order -> Xml.child(element, "boot").setAttribute("order", String.valueOf(order)));
+  }
+
+  private static void nic(Element devices, GuestNic nic, boolean network) {
+    Element element = Xml.child(devices, "interface");
+    element.setAttribute("type", network ? "network" : "bridge");
+    Xml.child(element, "source").setAttribute(network ? "network" : "bridge", nic.network());
+    Xml.child(element, "model").setAttribute("type", "virtio");
+  }
+
+  private static void serial(Element devices, GuestSpec spec) {
+    Element serial = Xml.child(devices, "serial");
+    if (spec.consoleLog().isPresent()) {
+      serial.setAttribute("type", "file");
+      Element source = Xml.child(serial, "source");
+      source.setAttribute("path", spec.consoleLog().get().toString());
+      // Without append the target QEMU truncates the file when a migration switches over.
+      source.setAttribute("append", "on");
+    } else {
+      serial.setAttribute("type", "pty");
+    }
+    Xml.child(serial, "target").setAttribute("port", "0");
+  }
+
+  private static void balloon(Element devices, GuestSpec.GuestMemory memory) {
+    Element balloon = Xml.child(devices, "memballoon");
+    balloon.setAttribute("model", "virtio");
+    if (memory.dynamic()) {
+      // Give memory back to the host as the guest frees it, and let a guest under pressure
+      // deflate the balloon itself before its OOM killer runs.
+      balloon.setAttribute("autodeflate", "on");
+      balloon.setAttribute("freePageReporting", "on");
+    }
+    // Statistics every 2 s: the balloon loop sizes Dynamic guests from them.
+    Xml.child(balloon, "stats").setAttribute("period", "2");
+  }
+
+  private static String kib(long bytes) {
+    return String.valueOf(Math.max(1, bytes / 1024));
+  }
+}

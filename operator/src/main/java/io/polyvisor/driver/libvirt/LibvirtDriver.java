@@ -1,0 +1,351 @@
+package io.polyvisor.driver.libvirt;
+
+import io.polyvisor.api.v1alpha1.NumaPlacement;
+import io.polyvisor.driver.GuestEvent;
+import io.polyvisor.driver.GuestId;
+import io.polyvisor.driver.GuestInfo;
+import io.polyvisor.driver.GuestMemoryStats;
+import io.polyvisor.driver.GuestNotFoundException;
+import io.polyvisor.driver.GuestSpec;
+import io.polyvisor.driver.GuestState;
+import io.polyvisor.driver.Host;
+import io.polyvisor.driver.HostCapacity;
+import io.polyvisor.driver.HypervisorDriver;
+import io.polyvisor.driver.HypervisorException;
+import io.polyvisor.driver.MigrationJob;
+import io.polyvisor.driver.MigrationOptions;
+import io.polyvisor.driver.StoragePoolSpec;
+import io.polyvisor.driver.Volume;
+import io.polyvisor.driver.VolumeSpec;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+import org.libvirt.Domain;
+import org.libvirt.DomainInfo;
+import org.libvirt.Error.ErrorNumber;
+import org.libvirt.LibvirtException;
+import org.libvirt.MemoryStatistic;
+import org.libvirt.NodeInfo;
+import org.libvirt.event.DomainEventType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * KVM hosts through libvirt. Guests are domains whose UUID is the VirtualMachine's uid and whose
+ * {@code <metadata>} records the owner; a domain without that record is never touched.
+ */
+public final class LibvirtDriver implements HypervisorDriver {
+
+  private static final Logger log = LoggerFactory.getLogger(LibvirtDriver.class);
+  private static final Duration SHUTDOWN_POLL = Duration.ofMillis(250);
+
+  // virDomainMemoryStatTags, from libvirt-domain.h.
+  private static final int STAT_AVAILABLE = 5;
+  private static final int STAT_ACTUAL_BALLOON = 6;
+  private static final int STAT_USABLE = 8;
+  private static final int STAT_COUNT = 13;
+
+  // virDomainUndefineFlagsValues: also drop managed-save images and snapshot metadata.
+  private static final int UNDEFINE_FLAGS = 1 | 2;
+
+  private final List<Consumer<GuestEvent>> listeners = new CopyOnWriteArrayList<>();
+  private final LibvirtConnections connections = new LibvirtConnections(this::watch);
+  private final LibvirtStorage storage = new LibvirtStorage();
+
+  @Override
+  public HostCapacity capacity(Host host) {
+    return connections.call(host, "read capacity", c -> {
+      NodeInfo node = c.nodeInfo();
+      return new HostCapacity(node.memory * 1024, c.getFreeMemory(), node.cpus);
+    });
+  }
+
+  @Override
+  public Optional<GuestInfo> find(Host host, String uid) {
+    return connections.call(host, "look up guest " + uid, c -> {
+      Optional<Domain> domain = lookup(c, uid);
+      return domain.isPresent() ? describe(domain.get()) : Optional.<GuestInfo>empty();
+    });
+  }
+
+  @Override
+  public List<GuestInfo> list(Host host) {
+    return connections.call(host, "list guests", c -> {
+      List<Domain> domains = new ArrayList<>();
+      for (int id : c.listDomains()) {
+        domains.add(c.domainLookupByID(id));
+      }
+      for (String name : c.listDefinedDomains()) {
+        domains.add(c.domainLookupByName(name));
+      }
+      List<GuestInfo> ours = new ArrayList<>();
+      for (Domain domain : domains) {
+        try {
+          describe(domain).ifPresent(ours::add);
+        } catch (LibvirtException e) {
+          // Gone between listing and lookup (a migration ended, a transient guest stopped).
+          if (LibvirtErrors.code(e) != ErrorNumber.VIR_ERR_NO_DOMAIN) {
+            throw e;
+          }
+        }
+      }
+      return ours;
+    });
+  }
+
+  @Override
+  public GuestInfo define(Host host, GuestSpec spec) {
+    return connections.call(host, "define guest " + spec.id(), c -> {
+      Optional<Domain> existing = lookup(c, spec.id().uid());
+      if (existing.isPresent() && LibvirtDomainXml.owner(existing.get().getXMLDesc(0)).isEmpty()) {
+        throw new HypervisorException(
+            "NOT_OWNED", "a domain with uuid " + spec.id().uid() + " on " + host + " was not created by Polyvisor; leaving it alone");
+      }
+      String xml =
+          LibvirtDomainXml.render(spec, network -> isNetwork(c, network), numaNodeset(c, spec.numa()));
+      Domain domain = c.domainDefineXML(xml);
+      return describe(domain).orElseThrow();
+    });
+  }
+
+  @Override
+  public void start(Host host, String uid) {
+    connections.call(host, "start guest " + uid, c -> {
+      Domain domain = owned(c, host, uid);
+      if (domain.isActive() == 0) {
+        domain.create();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public boolean shutdown(Host host, String uid, Duration timeout) {
+    Instant deadline = Instant.now().plus(timeout);
+    boolean active = connections.call(host, "shut down guest " + uid, c -> {
+      Domain domain = owned(c, host, uid);
+      if (domain.isActive() == 0) {
+        return false;
+      }
+      domain.shutdown();
+      return true;
+    });
+    while (active && Instant.now().isBefore(deadline)) {
+      sleep(SHUTDOWN_POLL);
+      active = find(host, uid).map(g -> g.state().isActive()).orElse(false);
+    }
+    return !active;
+  }
+
+  @Override
+  public void forceStop(Host host, String uid) {
+    connections.call(host, "force stop guest " + uid, c -> {
+      Optional<Domain> domain = lookupOwned(c, uid);
+      if (domain.isPresent() && domain.get().isActive() != 0) {
+        domain.get().destroy();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public void undefine(Host host, String uid) {
+    connections.call(host, "undefine guest " + uid, c -> {
+      Optional<Domain> domain = lookupOwned(c, uid);
+      if (domain.isPresent() && domain.get().isPersistent() == 1) {
+        domain.get().undefine(UNDEFINE_FLAGS);
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public void setMemoryTarget(Host host, String uid, long bytes) {
+    connections.call(host, "set memory target of " + uid, c -> {
+      owned(c, host, uid).setMemory(bytes / 1024);
+      return null;
+    });
+  }
+
+  @Override
+  public Optional<GuestMemoryStats> memoryStats(Host host, String uid) {
+    return connections.call(host, "read memory statistics of " + uid, c -> {
+      Domain domain = owned(c, host, uid);
+      if (domain.isActive() == 0) {
+        return Optional.<GuestMemoryStats>empty();
+      }
+      long balloon = -1;
+      long available = -1;
+      long usable = -1;
+      for (MemoryStatistic stat : domain.memoryStats(STAT_COUNT)) {
+        switch (stat.getTag()) {
+          case STAT_ACTUAL_BALLOON -> balloon = stat.getValue() * 1024;
+          case STAT_AVAILABLE -> available = stat.getValue() * 1024;
+          case STAT_USABLE -> usable = stat.getValue() * 1024;
+          default -> { }
+        }
+      }
+      // available and usable come from the guest's balloon driver: absent until it reports.
+      if (balloon < 0 || available < 0 || usable < 0) {
+        return Optional.<GuestMemoryStats>empty();
+      }
+      return Optional.of(new GuestMemoryStats(balloon, available, usable));
+    });
+  }
+
+  @Override
+  public Volume createVolume(Host host, VolumeSpec spec) {
+    return connections.call(host, "create volume " + spec.name() + " in pool " + spec.pool().name(), c -> storage.create(c, spec));
+  }
+
+  @Override
+  public void deleteVolume(Host host, StoragePoolSpec pool, String volumeName) {
+    connections.call(host, "delete volume " + volumeName + " in pool " + pool.name(), c -> {
+      storage.delete(c, pool, volumeName);
+      return null;
+    });
+  }
+
+  /** Makes sure a pool exists on a host, e.g. on a migration target before disks are copied to it. */
+  public void ensurePool(Host host, StoragePoolSpec pool) {
+    connections.call(host, "prepare pool " + pool.name(), c -> storage.ensurePool(c, pool));
+  }
+
+  @Override
+  public MigrationJob migrate(Host source, Host target, String uid, MigrationOptions options) {
+    LibvirtConnection targetConnection = connections.connection(target);
+    return connections.call(source, "start migration of " + uid + " to " + target, c -> {
+      Domain domain = owned(c, source, uid);
+      if (domain.isActive() == 0) {
+        throw new HypervisorException("NOT_RUNNING", "guest " + uid + " on " + source + " is not running; only a running guest can be live-migrated");
+      }
+      return LibvirtMigration.start(source, domain, target, targetConnection, uid, options);
+    });
+  }
+
+  @Override
+  public void addEventListener(Consumer<GuestEvent> listener) {
+    listeners.add(listener);
+  }
+
+  @Override
+  public void close() {
+    connections.close();
+  }
+
+  private void watch(Host host, LibvirtConnection connection) {
+    try {
+      connection.addLifecycleListener((domain, event) -> {
+        try {
+          GuestEvent guestEvent = new GuestEvent(host, domain.getUUIDString(), type(event.getType()), event.toString());
+          listeners.forEach(l -> l.accept(guestEvent));
+        } catch (LibvirtException | RuntimeException e) {
+          log.warn("cannot deliver a libvirt event from {}: {}", host, e.getMessage());
+        }
+        return 0;
+      });
+    } catch (LibvirtException e) {
+      log.warn("no lifecycle events from {}: {}; relying on resync", host, e.getMessage());
+    }
+  }
+
+  private static GuestEvent.Type type(DomainEventType type) {
+    return switch (type) {
+      case DEFINED -> GuestEvent.Type.DEFINED;
+      case UNDEFINED -> GuestEvent.Type.UNDEFINED;
+      case STARTED -> GuestEvent.Type.STARTED;
+      case SUSPENDED -> GuestEvent.Type.SUSPENDED;
+      case RESUMED -> GuestEvent.Type.RESUMED;
+      case STOPPED -> GuestEvent.Type.STOPPED;
+      case SHUTDOWN -> GuestEvent.Type.SHUTDOWN;
+      case CRASHED -> GuestEvent.Type.CRASHED;
+      default -> GuestEvent.Type.OTHER;
+    };
+  }
+
+  private static Optional<Domain> lookup(LibvirtConnection c, String uid) throws LibvirtException {
+    try {
+      return Optional.of(c.domainLookupByUUIDString(uid));
+    } catch (LibvirtException e) {
+      if (LibvirtErrors.code(e) == ErrorNumber.VIR_ERR_NO_DOMAIN) {
+        return Optional.empty();
+      }
+      throw e;
+    }
+  }
+
+  private static Optional<Domain> lookupOwned(LibvirtConnection c, String uid) throws LibvirtException {
+    Optional<Domain> domain = lookup(c, uid);
+    if (domain.isPresent() && LibvirtDomainXml.owner(domain.get().getXMLDesc(0)).isEmpty()) {
+      return Optional.empty();
+    }
+    return domain;
+  }
+
+  private static Domain owned(LibvirtConnection c, Host host, String uid) throws LibvirtException {
+    return lookupOwned(c, uid).orElseThrow(() -> new GuestNotFoundException(host, uid));
+  }
+
+  private static Optional<GuestInfo> describe(Domain domain) throws LibvirtException {
+    Optional<GuestId> owner = LibvirtDomainXml.owner(domain.getXMLDesc(0));
+    if (owner.isEmpty()) {
+      return Optional.empty();
+    }
+    DomainInfo info = domain.getInfo();
+    return Optional.of(new GuestInfo(owner.get(), state(info.state), info.memory * 1024, info.maxMem * 1024));
+  }
+
+  private static GuestState state(DomainInfo.DomainState state) {
+    return switch (state) {
+      case VIR_DOMAIN_RUNNING, VIR_DOMAIN_BLOCKED -> GuestState.RUNNING;
+      case VIR_DOMAIN_PAUSED -> GuestState.PAUSED;
+      case VIR_DOMAIN_SHUTDOWN -> GuestState.SHUTTING_DOWN;
+      case VIR_DOMAIN_SHUTOFF -> GuestState.SHUT_OFF;
+      case VIR_DOMAIN_CRASHED -> GuestState.CRASHED;
+      default -> GuestState.UNKNOWN;
+    };
+  }
+
+  private static boolean isNetwork(LibvirtConnection c, String name) {
+    try {
+      c.networkLookupByName(name);
+      return true;
+    } catch (LibvirtException e) {
+      return false;
+    }
+  }
+
+  /**
+   * The host NUMA node with the most free memory, for guests that ask for NUMA placement: memory
+   * kept on one node is what makes placement worth asking for.
+   */
+  private static Optional<String> numaNodeset(LibvirtConnection c, NumaPlacement numa) throws LibvirtException {
+    if (numa == NumaPlacement.None) {
+      return Optional.empty();
+    }
+    int nodes = Math.max(1, c.nodeInfo().nodes);
+    int best = 0;
+    long bestFree = -1;
+    for (int cell = 0; cell < nodes; cell++) {
+      long free = c.getCellsFreeMemory(cell, 1);
+      if (free > bestFree) {
+        best = cell;
+        bestFree = free;
+      }
+    }
+    return Optional.of(String.valueOf(best));
+  }
+
+  private static void sleep(Duration duration) {
+    try {
+      Thread.sleep(duration.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new HypervisorException("INTERRUPTED", "interrupted while waiting for a guest to shut down", e);
+    }
+  }
+}

@@ -1,0 +1,50 @@
+package io.polyvisor.driver.libvirt;
+
+import com.sun.jna.Library;
+import com.sun.jna.Native;
+import com.sun.jna.Pointer;
+import com.sun.jna.ptr.IntByReference;
+import com.sun.jna.ptr.PointerByReference;
+
+/**
+ * The libvirt C calls that libvirt-java 0.5.2 does not wrap, bound through JNA to the same
+ * {@code libvirt.so} it loads. Each returns libvirt's own result codes; callers check them and
+ * free what they look up.
+ */
+interface LibvirtNative extends Library {
+
+  LibvirtNative INSTANCE = Native.load("virt", LibvirtNative.class);
+
+  int VIR_DOMAIN_JOB_STATS_COMPLETED = 1;
+  int VIR_TYPED_PARAM_INT = 1;
+  int VIR_TYPED_PARAM_UINT = 2;
+  int VIR_TYPED_PARAM_LLONG = 3;
+  int VIR_TYPED_PARAM_ULLONG = 4;
+
+  Pointer virStorageVolLookupByPath(Pointer conn, String path);
+
+  int virStorageVolUpload(Pointer vol, Pointer stream, long offset, long length, int flags);
+
+  int virStorageVolFree(Pointer vol);
+
+  Pointer virStreamNew(Pointer conn, int flags);
+
+  int virStreamSend(Pointer stream, byte[] data, long nbytes);
+
+  int virStreamFinish(Pointer stream);
+
+  int virStreamAbort(Pointer stream);
+
+  int virStreamFree(Pointer stream);
+
+  Pointer virDomainLookupByUUIDString(Pointer conn, String uuid);
+
+  int virDomainFree(Pointer domain);
+
+  int virDomainGetJobStats(
+      Pointer domain, IntByReference type, PointerByReference params, IntByReference nparams, int flags);
+
+  void virTypedParamsFree(Pointer params, int nparams);
+
+  int virDomainMigrateStartPostCopy(Pointer domain, int flags);
+}

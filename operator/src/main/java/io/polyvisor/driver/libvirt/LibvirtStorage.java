@@ -1,0 +1,246 @@
+package io.polyvisor.driver.libvirt;
+
+import com.sun.jna.Pointer;
+import io.polyvisor.driver.HypervisorException;
+import io.polyvisor.driver.StoragePoolSpec;
+import io.polyvisor.driver.Volume;
+import io.polyvisor.driver.VolumeSpec;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.Optional;
+import org.libvirt.Error.ErrorNumber;
+import org.libvirt.LibvirtException;
+import org.libvirt.StoragePool;
+import org.libvirt.StorageVol;
+import org.libvirt.StorageVolInfo;
+import org.w3c.dom.Document;
+import org.w3c.dom.Element;
+
+/**
+ * Storage pools and volumes on one libvirt connection. Pools are created from a StorageClass's
+ * parameters when a host lacks them; volumes are created empty, cloned from a file on the host, or
+ * filled by streaming an http(s) image through libvirt's upload stream.
+ */
+final class LibvirtStorage {
+
+  private static final int CHUNK = 256 * 1024;
+  private final HttpClient http = HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NORMAL).build();
+
+  /** The pool, defined, built and started when the host does not have it yet. */
+  StoragePool ensurePool(LibvirtConnection connection, StoragePoolSpec spec) throws LibvirtException {
+    StoragePool pool;
+    try {
+      pool = connection.storagePoolLookupByName(spec.name());
+    } catch (LibvirtException e) {
+      if (LibvirtErrors.code(e) != ErrorNumber.VIR_ERR_NO_STORAGE_POOL) {
+        throw e;
+      }
+      pool = connection.storagePoolDefineXML(poolXml(spec), 0);
+      pool.build(0);
+      pool.setAutostart(1);
+    }
+    if (pool.isActive() == 0) {
+      pool.create(0);
+    }
+    return pool;
+  }
+
+  Optional<Volume> find(LibvirtConnection connection, StoragePoolSpec spec, String name) throws LibvirtException {
+    StoragePool pool = ensurePool(connection, spec);
+    pool.refresh(0);
+    try {
+      return Optional.of(describe(spec, pool.storageVolLookupByName(name)));
+    } catch (LibvirtException e) {
+      if (LibvirtErrors.code(e) == ErrorNumber.VIR_ERR_NO_STORAGE_VOL) {
+        return Optional.empty();
+      }
+      throw e;
+    }
+  }
+
+  Volume create(LibvirtConnection connection, VolumeSpec spec) throws LibvirtException {
+    Optional<Volume> existing = find(connection, spec.pool(), spec.name());
+    if (existing.isPresent()) {
+      return existing.get();
+    }
+    StoragePool pool = ensurePool(connection, spec.pool());
+    if (spec.source().isEmpty()) {
+      return describe(spec.pool(), pool.storageVolCreateXML(volumeXml(spec.name(), spec.capacityBytes(), spec.pool().format()), 0));
+    }
+    URI source = spec.source().get();
+    if ("file".equals(source.getScheme())) {
+      StorageVol image = imageOnHost(connection, Path.of(source.getPath()));
+      StorageVol clone =
+          pool.storageVolCreateXMLFrom(volumeXml(spec.name(), spec.capacityBytes(), spec.pool().format()), image, 0);
+      growTo(clone, spec.capacityBytes());
+      return describe(spec.pool(), clone);
+    }
+    return upload(connection, pool, spec, source);
+  }
+
+  void delete(LibvirtConnection connection, StoragePoolSpec poolSpec, String name) throws LibvirtException {
+    StoragePool pool;
+    try {
+      pool = connection.storagePoolLookupByName(poolSpec.name());
+      pool.refresh(0);
+      pool.storageVolLookupByName(name).delete(0);
+    } catch (LibvirtException e) {
+      ErrorNumber code = LibvirtErrors.code(e);
+      if (code != ErrorNumber.VIR_ERR_NO_STORAGE_VOL && code != ErrorNumber.VIR_ERR_NO_STORAGE_POOL) {
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * A file on the host as a libvirt volume: libvirt clones only volumes, so a file outside every
+   * pool is reached through a transient directory pool over its folder.
+   */
+  private StorageVol imageOnHost(LibvirtConnection connection, Path file) throws LibvirtException {
+    try {
+      return connection.storageVolLookupByPath(file.toString());
+    } catch (LibvirtException e) {
+      if (LibvirtErrors.code(e) != ErrorNumber.VIR_ERR_NO_STORAGE_VOL) {
+        throw e;
+      }
+    }
+    Path folder = file.getParent();
+    String name = "polyvisor-images-" + HexFormat.of().toHexDigits(folder.toString().hashCode());
+    StoragePool images;
+    try {
+      images = connection.storagePoolLookupByName(name);
+      images.refresh(0);
+    } catch (LibvirtException e) {
+      images = connection.storagePoolCreateXML(poolXml(new StoragePoolSpec(name, "dir", folder.toString(),
+          Optional.empty(), Optional.empty(), "raw", false)), 0);
+    }
+    return images.storageVolLookupByName(file.getFileName().toString());
+  }
+
+  /**
+   * Streams an http(s) image into a new volume. The volume takes the image's own format (from the
+   * file name: .qcow2 or raw), since upload writes bytes as they come; it is grown to the spec's
+   * capacity afterwards.
+   */
+  private Volume upload(LibvirtConnection connection, StoragePool pool, VolumeSpec spec, URI source)
+      throws LibvirtException {
+    HttpResponse<InputStream> response;
+    try {
+      response = http.send(HttpRequest.newBuilder(source).GET().build(), HttpResponse.BodyHandlers.ofInputStream());
+    } catch (IOException e) {
+      throw new HypervisorException("SOURCE_UNREADABLE", "cannot read disk source " + source + ": " + e.getMessage(), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new HypervisorException("INTERRUPTED", "interrupted while reading " + source, e);
+    }
+    if (response.statusCode() != 200) {
+      throw new HypervisorException("SOURCE_UNREADABLE", "disk source " + source + " answered HTTP " + response.statusCode());
+    }
+    long length = response.headers().firstValueAsLong("content-length").orElse(-1);
+    if (length <= 0) {
+      throw new HypervisorException("SOURCE_UNREADABLE", "disk source " + source + " does not say its length (Content-Length)");
+    }
+    String format = source.getPath().endsWith(".qcow2") ? "qcow2" : "raw";
+    StorageVol volume = pool.storageVolCreateXML(volumeXml(spec.name(), length, format), 0);
+    try (InputStream body = response.body()) {
+      stream(connection, volume, body, length);
+    } catch (IOException | RuntimeException e) {
+      volume.delete(0);
+      throw new HypervisorException("UPLOAD_FAILED", "uploading " + source + " into volume " + spec.name() + " failed: " + e.getMessage(), e);
+    }
+    growTo(volume, spec.capacityBytes());
+    return describe(spec.pool(), volume);
+  }
+
+  private static void stream(LibvirtConnection connection, StorageVol volume, InputStream body, long length)
+      throws IOException, LibvirtException {
+    LibvirtNative lib = LibvirtNative.INSTANCE;
+    Pointer vol = lib.virStorageVolLookupByPath(connection.pointer(), volume.getPath());
+    Pointer stream = lib.virStreamNew(connection.pointer(), 0);
+    try {
+      check(lib.virStorageVolUpload(vol, stream, 0, length, 0), "virStorageVolUpload");
+      byte[] buffer = new byte[CHUNK];
+      int read;
+      while ((read = body.read(buffer)) > 0) {
+        // A blocking stream may take fewer bytes than offered: send the rest again.
+        for (int offset = 0; offset < read; ) {
+          byte[] rest = offset == 0 ? buffer : Arrays.copyOfRange(buffer, offset, read);
+          int sent = lib.virStreamSend(stream, rest, read - offset);
+          if (sent < 0) {
+            lib.virStreamAbort(stream);
+            throw new IOException("virStreamSend failed");
+          }
+          offset += sent;
+        }
+      }
+      check(lib.virStreamFinish(stream), "virStreamFinish");
+    } finally {
+      lib.virStreamFree(stream);
+      lib.virStorageVolFree(vol);
+    }
+  }
+
+  private static void check(int result, String call) throws IOException {
+    if (result < 0) {
+      throw new IOException(call + " failed");
+    }
+  }
+
+  private static void growTo(StorageVol volume, long capacity) throws LibvirtException {
+    if (volume.getInfo().capacity < capacity) {
+      volume.resize(capacity, 0);
+    }
+  }
+
+  private static Volume describe(StoragePoolSpec pool, StorageVol volume) throws LibvirtException {
+    StorageVolInfo info = volume.getInfo();
+    return new Volume(pool.name(), volume.getName(), volume.getPath(), format(volume.getXMLDesc(0), pool.format()), info.capacity);
+  }
+
+  /** The volume's own format ({@code <target><format type=...>}), which an upload may have set. */
+  private static String format(String volumeXml, String fallback) {
+    var targets = Xml.parse(volumeXml).getDocumentElement().getElementsByTagName("target");
+    if (targets.getLength() > 0) {
+      var formats = ((Element) targets.item(0)).getElementsByTagName("format");
+      if (formats.getLength() > 0) {
+        String type = ((Element) formats.item(0)).getAttribute("type");
+        if (!type.isEmpty()) {
+          return type;
+        }
+      }
+    }
+    return fallback;
+  }
+
+  static String poolXml(StoragePoolSpec spec) {
+    Document doc = Xml.newDocument();
+    Element pool = doc.createElement("pool");
+    doc.appendChild(pool);
+    pool.setAttribute("type", spec.type());
+    Xml.text(pool, "name", spec.name());
+    if (spec.sourceHost().isPresent() || spec.sourcePath().isPresent()) {
+      Element source = Xml.child(pool, "source");
+      spec.sourceHost().ifPresent(h -> Xml.child(source, "host").setAttribute("name", h));
+      spec.sourcePath().ifPresent(p -> Xml.child(source, "dir").setAttribute("path", p));
+    }
+    Xml.text(Xml.child(pool, "target"), "path", spec.path());
+    return Xml.serialize(doc);
+  }
+
+  static String volumeXml(String name, long capacityBytes, String format) {
+    Document doc = Xml.newDocument();
+    Element volume = doc.createElement("volume");
+    doc.appendChild(volume);
+    Xml.text(volume, "name", name);
+    Xml.text(volume, "capacity", String.valueOf(capacityBytes)).setAttribute("unit", "bytes");
+    Xml.child(Xml.child(volume, "target"), "format").setAttribute("type", format);
+    return Xml.serialize(doc);
+  }
+}
