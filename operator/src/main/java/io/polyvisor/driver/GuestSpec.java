@@ -10,6 +10,7 @@ import java.util.Optional;
  * provisioned and addressed by their path on the host.
  *
  * @param consoleLog where the guest's first serial port is appended on the host, when wanted
+ * @param kernelBoot a kernel to boot directly instead of booting from the disks, when wanted
  */
 public record GuestSpec(
     GuestId id,
@@ -18,12 +19,23 @@ public record GuestSpec(
     NumaPlacement numa,
     List<GuestDisk> disks,
     List<GuestNic> nics,
-    Optional<Path> consoleLog) {
+    Optional<Path> consoleLog,
+    Optional<KernelBoot> kernelBoot) {
 
   public GuestSpec {
     disks = List.copyOf(disks);
     nics = List.copyOf(nics);
   }
+
+  /** A guest booted from disk, the usual case. */
+  public GuestSpec(
+      GuestId id, int cores, GuestMemory memory, NumaPlacement numa, List<GuestDisk> disks, List<GuestNic> nics,
+      Optional<Path> consoleLog) {
+    this(id, cores, memory, numa, disks, nics, consoleLog, Optional.empty());
+  }
+
+  /** A kernel and initrd on the host, booted directly with a command line (appliances, tests). */
+  public record KernelBoot(Path kernel, Path initrd, String cmdline) {}
 
   /**
    * Memory in bytes. Static: {@code current == maximum} and no balloon. Dynamic: the guest may

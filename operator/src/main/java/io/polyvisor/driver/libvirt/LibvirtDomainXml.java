@@ -55,6 +55,11 @@ public final class LibvirtDomainXml {
     Element type = Xml.text(os, "type", "hvm");
     type.setAttribute("arch", "x86_64");
     type.setAttribute("machine", "pc");
+    spec.kernelBoot().ifPresent(boot -> {
+      Xml.text(os, "kernel", boot.kernel().toString());
+      Xml.text(os, "initrd", boot.initrd().toString());
+      Xml.text(os, "cmdline", boot.cmdline());
+    });
     Element features = Xml.child(domain, "features");
     Xml.child(features, "acpi"); // a guest shuts down gracefully on an ACPI power button press
     Xml.child(features, "apic");
@@ -82,6 +87,12 @@ public final class LibvirtDomainXml {
             owner ->
                 new GuestId(
                     owner.getAttribute("namespace"), owner.getAttribute("name"), owner.getAttribute("uid")));
+  }
+
+  /** Whether the domain's balloon gives memory back to a guest under pressure by itself. */
+  static boolean balloonAutoDeflates(String domainXml) {
+    var balloons = Xml.parse(domainXml).getDocumentElement().getElementsByTagName("memballoon");
+    return balloons.getLength() > 0 && "on".equals(((Element) balloons.item(0)).getAttribute("autodeflate"));
   }
 
   private static void owner(Element metadata, GuestSpec spec) {

@@ -193,7 +193,10 @@ public final class LibvirtDriver implements HypervisorDriver {
       if (balloon < 0 || available < 0 || usable < 0) {
         return Optional.<GuestMemoryStats>empty();
       }
-      return Optional.of(new GuestMemoryStats(balloon, available, usable));
+      // A balloon that deflates on demand stays counted in the guest's total, as used memory.
+      boolean autoDeflate = LibvirtDomainXml.balloonAutoDeflates(domain.getXMLDesc(0));
+      long inflated = autoDeflate ? Math.max(0, domain.getMaxMemory() * 1024 - balloon) : 0;
+      return Optional.of(new GuestMemoryStats(balloon, available, usable, inflated));
     });
   }
 
@@ -210,11 +213,6 @@ public final class LibvirtDriver implements HypervisorDriver {
     });
   }
 
-  /** Makes sure a pool exists on a host, e.g. on a migration target before disks are copied to it. */
-  public void ensurePool(Host host, StoragePoolSpec pool) {
-    connections.call(host, "prepare pool " + pool.name(), c -> storage.ensurePool(c, pool));
-  }
-
   @Override
   public MigrationJob migrate(Host source, Host target, String uid, MigrationOptions options) {
     LibvirtConnection targetConnection = connections.connection(target);
@@ -222,6 +220,9 @@ public final class LibvirtDriver implements HypervisorDriver {
       Domain domain = owned(c, source, uid);
       if (domain.isActive() == 0) {
         throw new HypervisorException("NOT_RUNNING", "guest " + uid + " on " + source + " is not running; only a running guest can be live-migrated");
+      }
+      if (!options.sharedStorage()) {
+        storage.replicatePools(c, targetConnection, domain.getXMLDesc(0));
       }
       return LibvirtMigration.start(source, domain, target, targetConnection, uid, options);
     });

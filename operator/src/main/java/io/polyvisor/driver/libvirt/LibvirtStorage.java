@@ -52,6 +52,43 @@ final class LibvirtStorage {
     return pool;
   }
 
+  /**
+   * Gives the target host every pool that holds one of the domain's disks on the source, so that
+   * a migration copying the disks finds a pool of the same name to put them in (libvirt creates
+   * the volumes there itself).
+   */
+  void replicatePools(LibvirtConnection source, LibvirtConnection target, String domainXml) throws LibvirtException {
+    var sources = Xml.parse(domainXml).getDocumentElement().getElementsByTagName("source");
+    for (int i = 0; i < sources.getLength(); i++) {
+      String file = ((Element) sources.item(i)).getAttribute("file");
+      if (file.isEmpty()) {
+        continue;
+      }
+      StoragePool pool;
+      try {
+        pool = source.storageVolLookupByPath(file).storagePoolLookupByVolume();
+      } catch (LibvirtException e) {
+        continue; // not in a pool: libvirt copies it to the same path
+      }
+      try {
+        target.storagePoolLookupByName(pool.getName());
+      } catch (LibvirtException missing) {
+        if (LibvirtErrors.code(missing) != ErrorNumber.VIR_ERR_NO_STORAGE_POOL) {
+          throw missing;
+        }
+        Document definition = Xml.parse(pool.getXMLDesc(0));
+        var uuids = definition.getElementsByTagName("uuid");
+        for (int u = uuids.getLength() - 1; u >= 0; u--) {
+          uuids.item(u).getParentNode().removeChild(uuids.item(u));
+        }
+        StoragePool copy = target.storagePoolDefineXML(Xml.serialize(definition), 0);
+        copy.build(0);
+        copy.setAutostart(1);
+        copy.create(0);
+      }
+    }
+  }
+
   Optional<Volume> find(LibvirtConnection connection, StoragePoolSpec spec, String name) throws LibvirtException {
     StoragePool pool = ensurePool(connection, spec);
     pool.refresh(0);

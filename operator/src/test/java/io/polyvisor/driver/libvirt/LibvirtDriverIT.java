@@ -1,0 +1,352 @@
+package io.polyvisor.driver.libvirt;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.polyvisor.api.v1alpha1.NumaPlacement;
+import io.polyvisor.driver.GuestEvent;
+import io.polyvisor.driver.GuestId;
+import io.polyvisor.driver.GuestInfo;
+import io.polyvisor.driver.GuestMemoryStats;
+import io.polyvisor.driver.GuestNotFoundException;
+import io.polyvisor.driver.HostUnreachableException;
+import io.polyvisor.driver.GuestSpec;
+import io.polyvisor.driver.GuestSpec.GuestDisk;
+import io.polyvisor.driver.GuestSpec.GuestMemory;
+import io.polyvisor.driver.GuestSpec.KernelBoot;
+import io.polyvisor.driver.GuestState;
+import io.polyvisor.driver.Host;
+import io.polyvisor.driver.HostCapacity;
+import io.polyvisor.driver.HypervisorException;
+import io.polyvisor.driver.MigrationJob;
+import io.polyvisor.driver.MigrationOptions;
+import io.polyvisor.driver.MigrationProgress;
+import io.polyvisor.driver.MigrationResult;
+import io.polyvisor.driver.StoragePoolSpec;
+import io.polyvisor.driver.Volume;
+import io.polyvisor.driver.VolumeSpec;
+import io.polyvisor.testing.CounterGuest;
+import io.polyvisor.testing.KvmNodes;
+import io.polyvisor.testing.LinuxGuest;
+import com.sun.net.httpserver.HttpServer;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.libvirt.Connect;
+
+/**
+ * The libvirt driver against real libvirtd daemons running real QEMU guests (software
+ * emulation): two simulated hosts, each an isolated libvirtd, and a tiny guest built from source
+ * whose serial output proves it kept running across a live migration.
+ */
+class LibvirtDriverIT {
+
+  private static final StoragePoolSpec LOCAL_POOL =
+      new StoragePoolSpec("polyvisor-local", "dir", "/var/lib/libvirt/images/polyvisor", Optional.empty(),
+          Optional.empty(), "qcow2", false);
+  private static final long GUEST_MEMORY = 32L << 20;
+
+  @TempDir static Path work;
+  private static KvmNodes nodes;
+  private static LibvirtDriver driver;
+  private static Path image;
+  private static Host a;
+  private static Host b;
+  private static final List<GuestEvent> events = new CopyOnWriteArrayList<>();
+
+  @BeforeAll
+  static void startHosts() throws Exception {
+    nodes = KvmNodes.start(work.resolve("nodes"), "kvm-a", "kvm-b");
+    a = nodes.host("kvm-a");
+    b = nodes.host("kvm-b");
+    image = CounterGuest.build(work);
+    driver = new LibvirtDriver();
+    driver.addEventListener(events::add);
+  }
+
+  @AfterAll
+  static void stopHosts() {
+    if (driver != null) {
+      driver.close();
+    }
+    if (nodes != null) {
+      nodes.close();
+    }
+  }
+
+  @Test
+  void capacityIsTheHostsMemoryAndCpus() {
+    HostCapacity capacity = driver.capacity(a);
+    assertThat(capacity.totalMemoryBytes()).isGreaterThan(256L << 20);
+    assertThat(capacity.freeMemoryBytes()).isPositive().isLessThanOrEqualTo(capacity.totalMemoryBytes());
+    assertThat(capacity.cpus()).isPositive();
+  }
+
+  @Test
+  void guestIsDefinedStartedObservedStoppedAndUndefined() throws Exception {
+    GuestId id = newId("lifecycle");
+    Volume root = driver.createVolume(a, new VolumeSpec(LOCAL_POOL, "lifecycle-root", 4L << 20, Optional.of(image.toUri())));
+    Path onHost = nodes.libDir("kvm-a").resolve("images/polyvisor/lifecycle-root");
+    assertThat(onHost).exists();
+    assertThat(root.capacityBytes()).isEqualTo(4L << 20);
+
+    assertThat(driver.define(a, spec(id, root, Optional.empty())).state()).isEqualTo(GuestState.SHUT_OFF);
+    driver.start(a, id.uid());
+    assertThat(driver.find(a, id.uid())).map(GuestInfo::state).contains(GuestState.RUNNING);
+    await().atMost(Duration.ofSeconds(10))
+        .until(() -> events.stream().anyMatch(e -> e.uid().equals(id.uid()) && e.type() == GuestEvent.Type.STARTED));
+    assertThat(driver.list(a)).extracting(GuestInfo::id).contains(id);
+
+    // The counter guest has no ACPI handling: a graceful shutdown times out and reports so.
+    assertThat(driver.shutdown(a, id.uid(), Duration.ofSeconds(2))).isFalse();
+    assertThat(driver.find(a, id.uid())).map(GuestInfo::state).contains(GuestState.RUNNING);
+
+    driver.forceStop(a, id.uid());
+    assertThat(driver.find(a, id.uid())).map(GuestInfo::state).contains(GuestState.SHUT_OFF);
+    driver.undefine(a, id.uid());
+    assertThat(driver.find(a, id.uid())).isEmpty();
+
+    driver.deleteVolume(a, LOCAL_POOL, "lifecycle-root");
+    assertThat(onHost).doesNotExist();
+    driver.deleteVolume(a, LOCAL_POOL, "lifecycle-root"); // idempotent
+  }
+
+  @Test
+  void libvirtErrorsBecomeTypedExceptionsNamingTheHostAndTheGuest() {
+    GuestId id = newId("broken");
+    GuestSpec missingDisk = new GuestSpec(id, 1, GuestMemory.fixed(GUEST_MEMORY), NumaPlacement.None,
+        List.of(new GuestDisk("root", "/nonexistent/" + id.uid() + ".img", "raw", Optional.of(1))), List.of(), Optional.empty());
+    driver.define(a, missingDisk);
+    try {
+      assertThatThrownBy(() -> driver.start(a, id.uid()))
+          .isInstanceOf(HypervisorException.class)
+          .hasMessageContaining("kvm-a")
+          .hasMessageContaining(id.uid())
+          .satisfies(e -> assertThat(((HypervisorException) e).code()).startsWith("VIR_ERR_"));
+      assertThatThrownBy(() -> driver.start(a, UUID.randomUUID().toString()))
+          .isInstanceOf(GuestNotFoundException.class)
+          .hasMessageContaining("kvm-a");
+      Host nowhere = new Host("kvm-gone", "qemu+tcp://127.0.0.1:1/system");
+      assertThatThrownBy(() -> driver.capacity(nowhere))
+          .isInstanceOf(HostUnreachableException.class)
+          .hasMessageContaining("kvm-gone");
+    } finally {
+      driver.undefine(a, id.uid());
+    }
+  }
+
+  @Test
+  void volumeIsStreamedFromAnHttpSource() throws Exception {
+    byte[] content = Files.readAllBytes(image);
+    HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    server.createContext("/counter.img", exchange -> {
+      exchange.sendResponseHeaders(200, content.length);
+      exchange.getResponseBody().write(content);
+      exchange.close();
+    });
+    server.start();
+    try {
+      URI url = URI.create("http://127.0.0.1:" + server.getAddress().getPort() + "/counter.img");
+      Volume volume = driver.createVolume(a, new VolumeSpec(LOCAL_POOL, "uploaded", 8L << 20, Optional.of(url)));
+
+      Path onHost = nodes.libDir("kvm-a").resolve("images/polyvisor/uploaded");
+      assertThat(volume.format()).isEqualTo("raw");
+      assertThat(volume.capacityBytes()).isEqualTo(8L << 20);
+      byte[] written = Files.readAllBytes(onHost);
+      assertThat(java.util.Arrays.copyOf(written, content.length)).isEqualTo(content);
+    } finally {
+      server.stop(0);
+      driver.deleteVolume(a, LOCAL_POOL, "uploaded");
+    }
+  }
+
+  @Test
+  void domainsTheOperatorDidNotCreateAreLeftAlone() throws Exception {
+    String uid = UUID.randomUUID().toString();
+    try (var foreign = new ForeignDomain(a, uid)) {
+      assertThat(driver.find(a, uid)).isEmpty();
+      assertThat(driver.list(a)).extracting(g -> g.id().uid()).doesNotContain(uid);
+      driver.forceStop(a, uid);
+      driver.undefine(a, uid);
+      assertThat(foreign.stillDefined()).isTrue();
+      assertThatThrownBy(() -> driver.define(a, spec(new GuestId("ns", "takeover", uid), null, Optional.empty())))
+          .isInstanceOf(HypervisorException.class)
+          .hasMessageContaining("was not created by Polyvisor");
+    }
+  }
+
+  @Test
+  void memoryTargetChangeIsSeenByLibvirtAndTheGuestReportsItsDemand() throws Exception {
+    GuestId id = newId("balloon");
+    KernelBoot linux = LinuxGuest.build(work.resolve("linux"), 32);
+    GuestSpec dynamic = new GuestSpec(id, 1, new GuestMemory(192L << 20, 192L << 20, 96L << 20, true),
+        NumaPlacement.None, List.of(), List.of(), Optional.of(work.resolve("balloon-serial.log")), Optional.of(linux));
+    driver.define(a, dynamic);
+    driver.start(a, id.uid());
+    try {
+      // The balloon driver reports once the guest has booted, and the demand includes the 32 MiB
+      // its init holds once it has written them (about 10 s under emulation).
+      GuestMemoryStats before = await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofSeconds(1))
+          .until(() -> driver.memoryStats(a, id.uid()), s -> s.isPresent() && s.get().demandBytes() > 32L << 20)
+          .orElseThrow();
+      assertThat(before.demandBytes()).as("32 MiB held plus the guest's own use").isLessThan(160L << 20);
+
+      driver.setMemoryTarget(a, id.uid(), 144L << 20);
+
+      await().atMost(Duration.ofSeconds(30))
+          .untilAsserted(() -> assertThat(driver.find(a, id.uid()).orElseThrow().currentMemoryBytes()).isEqualTo(144L << 20));
+      assertThat(driver.find(a, id.uid()).orElseThrow().maximumMemoryBytes()).isEqualTo(192L << 20);
+      // The balloon is not the workload: once the guest's next statistics are in, the demand is
+      // where it was (within a few MiB of noise) although the balloon now holds 48 MiB.
+      GuestMemoryStats after = await().atMost(Duration.ofSeconds(30))
+          .until(() -> driver.memoryStats(a, id.uid()).orElseThrow(),
+              s -> s.currentBytes() == 144L << 20 && Math.abs(s.demandBytes() - before.demandBytes()) < 16L << 20);
+      assertThat(after.inflatedBytes()).isEqualTo(48L << 20);
+    } finally {
+      driver.forceStop(a, id.uid());
+      driver.undefine(a, id.uid());
+    }
+  }
+
+  @Test
+  void liveMigrationMovesTheGuestWithoutAGapOrARestart() throws Exception {
+    GuestId id = newId("migrate");
+    Path serial = work.resolve("migrate-serial.log");
+    Volume root = driver.createVolume(a, new VolumeSpec(LOCAL_POOL, "migrate-root", 4L << 20, Optional.of(image.toUri())));
+    driver.define(a, spec(id, root, Optional.of(serial)));
+    driver.start(a, id.uid());
+    await().atMost(Duration.ofSeconds(30)).until(() -> CounterGuest.readCount(serial).size() >= 20);
+
+    // 4 MiB/s keeps the transfer going for seconds, long enough to see progress on the way.
+    MigrationJob job = driver.migrate(a, b, id.uid(), new MigrationOptions(false, 4, false, false));
+    List<MigrationProgress> seen = new CopyOnWriteArrayList<>();
+    while (!job.completion().isDone()) {
+      job.progress().ifPresent(seen::add);
+      Thread.sleep(200);
+    }
+    MigrationResult result = job.completion().get();
+
+    assertThat(driver.find(b, id.uid())).map(GuestInfo::state).contains(GuestState.RUNNING);
+    assertThat(driver.find(a, id.uid())).as("no copy left on the source").isEmpty();
+    // Progress was reported while the transfer ran, more than once.
+    assertThat(seen).isNotEmpty().allSatisfy(p -> assertThat(p.percent()).isBetween(0, 100));
+    assertThat(seen.stream().map(MigrationProgress::elapsed).distinct().count()).isGreaterThan(1);
+    assertThat(result.finalProgress().totalBytes()).isPositive();
+    assertThat(result.downtime()).isPresent();
+    assertThat(nodes.libDir("kvm-b").resolve("images/polyvisor/migrate-root")).as("disk copied").exists();
+
+    int before = CounterGuest.readCount(serial).size();
+    await().atMost(Duration.ofSeconds(30)).until(() -> CounterGuest.readCount(serial).size() >= before + 20);
+    CounterGuest.assertContinuous(CounterGuest.readCount(serial));
+    remove(b, id, "migrate-root");
+    driver.deleteVolume(a, LOCAL_POOL, "migrate-root");
+  }
+
+  @Test
+  void abortedMigrationLeavesTheGuestRunningOnTheSource() throws Exception {
+    GuestId id = newId("abort");
+    Path serial = work.resolve("abort-serial.log");
+    Volume root = driver.createVolume(a, new VolumeSpec(LOCAL_POOL, "abort-root", 4L << 20, Optional.of(image.toUri())));
+    driver.define(a, spec(id, root, Optional.of(serial)));
+    driver.start(a, id.uid());
+    await().atMost(Duration.ofSeconds(30)).until(() -> CounterGuest.readCount(serial).size() >= 10);
+
+    MigrationJob job = driver.migrate(a, b, id.uid(), new MigrationOptions(false, 1, false, false));
+    await().atMost(Duration.ofSeconds(30)).until(() -> job.progress().isPresent());
+    job.abort();
+
+    assertThatThrownBy(() -> job.completion().get(60, TimeUnit.SECONDS))
+        .isInstanceOf(ExecutionException.class)
+        .cause().isInstanceOf(HypervisorException.class).hasMessageContaining(a.nodeName());
+    assertThat(driver.find(a, id.uid())).map(GuestInfo::state).contains(GuestState.RUNNING);
+    assertThat(driver.find(b, id.uid())).isEmpty();
+    int before = CounterGuest.readCount(serial).size();
+    await().atMost(Duration.ofSeconds(30)).until(() -> CounterGuest.readCount(serial).size() >= before + 10);
+    CounterGuest.assertContinuous(CounterGuest.readCount(serial));
+    remove(a, id, "abort-root");
+  }
+
+  @Test
+  void reconnectsAfterTheDaemonIsKilledAndRestarted() throws Exception {
+    Host c = nodesForRestart();
+    GuestId id = newId("reconnect");
+    Volume root = driver.createVolume(c, new VolumeSpec(LOCAL_POOL, "reconnect-root", 4L << 20, Optional.of(image.toUri())));
+    driver.define(c, spec(id, root, Optional.empty()));
+    driver.start(c, id.uid());
+
+    restartable.killDaemon("kvm-c");
+    assertThatThrownBy(() -> driver.find(c, id.uid())).isInstanceOf(HypervisorException.class).hasMessageContaining("kvm-c");
+    restartable.startNode("kvm-c");
+
+    // The same driver instance reconnects by itself, and libvirtd has reattached to the guest.
+    await().atMost(Duration.ofSeconds(30)).ignoreExceptions()
+        .untilAsserted(() -> assertThat(driver.find(c, id.uid())).map(GuestInfo::state).contains(GuestState.RUNNING));
+    remove(c, id, "reconnect-root");
+  }
+
+  private static KvmNodes restartable;
+
+  /** A third node of its own, so that killing its daemon cannot disturb the other tests. */
+  private static Host nodesForRestart() {
+    restartable = KvmNodes.start(work.resolve("restartable"), "kvm-c");
+    return restartable.host("kvm-c");
+  }
+
+  @AfterAll
+  static void stopRestartable() {
+    if (restartable != null) {
+      restartable.close();
+    }
+  }
+
+  private static void remove(Host host, GuestId id, String volume) {
+    driver.forceStop(host, id.uid());
+    driver.undefine(host, id.uid());
+    driver.deleteVolume(host, LOCAL_POOL, volume);
+  }
+
+  private static GuestId newId(String name) {
+    return new GuestId("driver-it", name, UUID.randomUUID().toString());
+  }
+
+  private static GuestSpec spec(GuestId id, Volume root, Optional<Path> serial) {
+    List<GuestDisk> disks = root == null ? List.of() : List.of(new GuestDisk("root", root.path(), root.format(), Optional.of(1)));
+    return new GuestSpec(id, 1, GuestMemory.fixed(GUEST_MEMORY), NumaPlacement.None, disks, List.of(), serial);
+  }
+
+  /** A domain defined behind the operator's back, without its metadata. */
+  private static final class ForeignDomain implements AutoCloseable {
+    private final Connect connection;
+    private final String uid;
+
+    ForeignDomain(Host host, String uid) throws Exception {
+      this.connection = new Connect(host.endpoint());
+      this.uid = uid;
+      connection.domainDefineXML("<domain type='qemu'><name>foreign-" + uid + "</name><uuid>" + uid
+          + "</uuid><memory unit='MiB'>16</memory><os><type arch='x86_64' machine='pc'>hvm</type></os></domain>");
+    }
+
+    boolean stillDefined() throws Exception {
+      return connection.domainLookupByUUIDString(uid) != null;
+    }
+
+    @Override
+    public void close() throws Exception {
+      connection.domainLookupByUUIDString(uid).undefine();
+      connection.close();
+    }
+  }
+}

@@ -1,0 +1,119 @@
+package io.polyvisor.testing;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.polyvisor.driver.Host;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Simulated KVM hosts for a test: real libvirtd daemons started by {@code testbed/kvm-node}, each
+ * in its own mount namespace and state folder, running real QEMU guests. Stopped (guests and all)
+ * by {@link #close()}.
+ */
+public final class KvmNodes implements AutoCloseable {
+
+  public static final Path REPO = Path.of(System.getProperty("polyvisor.repoRoot")).toAbsolutePath().normalize();
+
+  private final Path folder;
+  private final Map<String, Integer> ports = new LinkedHashMap<>();
+
+  private KvmNodes(Path folder) {
+    this.folder = folder;
+  }
+
+  /** Starts one node per name, state under {@code folder}. */
+  public static KvmNodes start(Path folder, String... names) {
+    KvmNodes nodes = new KvmNodes(folder);
+    try {
+      for (String name : names) {
+        nodes.ports.put(name, freePort());
+        nodes.startNode(name);
+      }
+    } catch (RuntimeException e) {
+      nodes.close();
+      throw e;
+    }
+    return nodes;
+  }
+
+  public Host host(String name) {
+    return new Host(name, "qemu+tcp://127.0.0.1:" + ports.get(name) + "/system");
+  }
+
+  public List<Host> hosts() {
+    return ports.keySet().stream().map(this::host).toList();
+  }
+
+  /** The node's private /var/lib/libvirt, as seen from outside its namespace. */
+  public Path libDir(String name) {
+    return folder.resolve(name).resolve("lib");
+  }
+
+  /** SIGKILLs the node's libvirtd, leaving its guests running, as a daemon crash would. */
+  public void killDaemon(String name) {
+    script("kill", name);
+  }
+
+  /** Starts the node's libvirtd again on the same port and state; it reattaches to its guests. */
+  public void startNode(String name) {
+    script("start", name, String.valueOf(ports.get(name)));
+  }
+
+  @Override
+  public void close() {
+    for (String name : ports.keySet()) {
+      try {
+        script("stop", name);
+      } catch (RuntimeException e) {
+        System.err.println("stopping " + name + ": " + e.getMessage());
+      }
+    }
+  }
+
+  private String script(String... args) {
+    List<String> command = new ArrayList<>();
+    command.add(REPO.resolve("testbed/kvm-node").toString());
+    command.addAll(List.of(args));
+    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+    builder.environment().put("POLYVISOR_NODES_DIR", folder.toString());
+    try {
+      Process process = builder.start();
+      String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+      if (process.exitValue() != 0) {
+        throw new IllegalStateException("testbed/kvm-node " + String.join(" ", args) + " failed:\n" + output);
+      }
+      return output.trim();
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /**
+   * A free port between 20000 and 40000: testbed/kvm-node gives each node the 50 migration ports
+   * 1000 above its own, which must stay below 65536 and clear of the kernel's ephemeral range.
+   */
+  private static int freePort() {
+    java.util.Random random = new java.util.Random();
+    for (int attempt = 0; attempt < 100; attempt++) {
+      int port = 20000 + random.nextInt(20000);
+      try (ServerSocket socket = new ServerSocket(port)) {
+        return socket.getLocalPort();
+      } catch (IOException taken) {
+        // try another
+      }
+    }
+    throw new IllegalStateException("no free port between 20000 and 40000");
+  }
+}

@@ -1,0 +1,34 @@
+package io.polyvisor.testing;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.polyvisor.driver.GuestSpec.KernelBoot;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The balloon test guest of {@code testbed/guests/linux-balloon}: Debian's cloud kernel and a
+ * busybox initramfs that loads the virtio balloon driver, optionally holds some memory, and counts
+ * on its serial port once a second. Real guest memory statistics and real ballooning.
+ */
+public final class LinuxGuest {
+
+  private LinuxGuest() {}
+
+  /** Builds kernel and initrd into {@code folder}; the guest holds {@code holdMiB} of memory. */
+  public static KernelBoot build(Path folder, int holdMiB) throws IOException, InterruptedException {
+    Process process =
+        new ProcessBuilder(KvmNodes.REPO.resolve("testbed/guests/linux-balloon/build").toString(), folder.toString())
+            .redirectErrorStream(true)
+            .start();
+    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(process.waitFor(5, TimeUnit.MINUTES)).isTrue();
+    assertThat(process.exitValue()).as("building the Linux balloon guest:\n%s", output).isZero();
+    return new KernelBoot(
+        folder.resolve("vmlinuz"),
+        folder.resolve("initrd.img"),
+        "console=ttyS0 quiet loglevel=0 polyvisor.hold=" + holdMiB);
+  }
+}
