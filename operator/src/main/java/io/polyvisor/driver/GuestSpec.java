@@ -9,11 +9,15 @@ import java.util.Optional;
  * Everything a driver needs to define a guest, already resolved by the reconciler: volumes are
  * provisioned and addressed by their path on the host.
  *
+ * @param revision a fingerprint of everything that needs a restart to change; the driver keeps it
+ *     with the guest so that the operator can tell a running guest's configuration from the wanted
+ *     one ({@link GuestInfo#revision()})
  * @param consoleLog where the guest's first serial port is appended on the host, when wanted
  * @param kernelBoot a kernel to boot directly instead of booting from the disks, when wanted
  */
 public record GuestSpec(
     GuestId id,
+    String revision,
     int cores,
     GuestMemory memory,
     NumaPlacement numa,
@@ -27,11 +31,18 @@ public record GuestSpec(
     nics = List.copyOf(nics);
   }
 
-  /** A guest booted from disk, the usual case. */
+  /** A guest booted from disk with no revision to track, as tests of the driver define them. */
   public GuestSpec(
       GuestId id, int cores, GuestMemory memory, NumaPlacement numa, List<GuestDisk> disks, List<GuestNic> nics,
       Optional<Path> consoleLog) {
-    this(id, cores, memory, numa, disks, nics, consoleLog, Optional.empty());
+    this(id, "", cores, memory, numa, disks, nics, consoleLog, Optional.empty());
+  }
+
+  /** As above, booting a kernel directly. */
+  public GuestSpec(
+      GuestId id, int cores, GuestMemory memory, NumaPlacement numa, List<GuestDisk> disks, List<GuestNic> nics,
+      Optional<Path> consoleLog, Optional<KernelBoot> kernelBoot) {
+    this(id, "", cores, memory, numa, disks, nics, consoleLog, kernelBoot);
   }
 
   /** A kernel and initrd on the host, booted directly with a command line (appliances, tests). */

@@ -6,6 +6,7 @@ public enum GuestState {
   PAUSED,
   SHUTTING_DOWN,
   SHUT_OFF,
+  /** Stopped because the guest crashed (or its emulator died), not because it was shut down. */
   CRASHED,
   UNKNOWN;
 

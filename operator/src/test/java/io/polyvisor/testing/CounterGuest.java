@@ -10,7 +10,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The tiny test guest of {@code testbed/guests/serial-counter}: a boot sector, assembled from source
+ * The tiny test guest of {@code testbed/guests/counter}: a boot sector, assembled from source
  * here, that writes 0, 1, 2, ... one number a line to its serial port. A live migration that
  * loses guest state shows as a gap; a reboot shows as the count starting over at 0.
  */
@@ -22,7 +22,7 @@ public final class CounterGuest {
   public static Path build(Path folder) throws IOException, InterruptedException {
     Path image = folder.resolve("counter.img");
     Process process =
-        new ProcessBuilder(KvmNodes.REPO.resolve("testbed/guests/serial-counter/build").toString(), image.toString())
+        new ProcessBuilder(KvmNodes.REPO.resolve("testbed/guests/counter/build").toString(), image.toString())
             .redirectErrorStream(true)
             .start();
     String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

@@ -42,6 +42,11 @@ public final class RealApiServer {
     return server.getKubeConfigYaml();
   }
 
+  /** One of the built Kubernetes binaries (kubectl, helm, ...). */
+  public static Path binary(String name) {
+    return Path.of(property("KUBE_API_TEST_DIR"), "k8s", property("KUBE_API_TEST_API_SERVER_VERSION") + "-linux-amd64", name);
+  }
+
   /** A fresh namespace with a unique name derived from {@code prefix}. */
   public static String newNamespace(String prefix) {
     String name = prefix + "-" + UUID.randomUUID().toString().substring(0, 8);

@@ -5,7 +5,7 @@ import io.polyvisor.driver.HostUnreachableException;
 import io.polyvisor.driver.HypervisorException;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.BiConsumer;
+import java.util.function.BiFunction;
 import org.libvirt.Connect;
 import org.libvirt.Library;
 import org.libvirt.LibvirtException;
@@ -27,10 +27,15 @@ final class LibvirtConnections implements AutoCloseable {
   private static Thread eventLoop;
 
   private final Map<String, LibvirtConnection> byEndpoint = new ConcurrentHashMap<>();
-  private final BiConsumer<Host, LibvirtConnection> onOpen;
+  /** What to undo on each connection before it is closed: libvirt calls back into closed ones otherwise. */
+  private final Map<LibvirtConnection, Runnable> beforeClose = new ConcurrentHashMap<>();
+  private final BiFunction<Host, LibvirtConnection, Runnable> onOpen;
 
-  /** @param onOpen called on every newly opened connection, e.g. to register event listeners */
-  LibvirtConnections(BiConsumer<Host, LibvirtConnection> onOpen) {
+  /**
+   * @param onOpen called on every newly opened connection, e.g. to register event listeners; it
+   *     returns what undoes that, run before the connection closes
+   */
+  LibvirtConnections(BiFunction<Host, LibvirtConnection, Runnable> onOpen) {
     startEventLoop();
     this.onOpen = onOpen;
   }
@@ -50,15 +55,17 @@ final class LibvirtConnections implements AutoCloseable {
     try {
       return call.on(connection);
     } catch (LibvirtException first) {
-      if (!LibvirtErrors.isConnectionError(first)) {
-        throw LibvirtErrors.translate(first, host, what);
+      // libvirt reports OS errors on the host and a dead connection alike (VIR_ERR_SYSTEM_ERROR):
+      // only a connection that no longer answers is worth reopening.
+      if (alive(connection) || !LibvirtErrors.isConnectionError(first)) {
+        throw LibvirtErrors.translate(first, host, what, true);
       }
       log.info("connection to {} broke ({}); reconnecting", host, first.getMessage());
       discard(host, connection);
       try {
         return call.on(connection(host));
       } catch (LibvirtException second) {
-        throw LibvirtErrors.translate(second, host, what);
+        throw LibvirtErrors.translate(second, host, what, false);
       }
     }
   }
@@ -97,17 +104,25 @@ final class LibvirtConnections implements AutoCloseable {
       // Local and test:// connections do not support keepalive; they cannot break silently either.
       log.debug("no keepalive on {}: {}", host, e.getMessage());
     }
-    onOpen.accept(host, connection);
+    beforeClose.put(connection, onOpen.apply(host, connection));
     log.info("connected to {}", host);
     return connection;
   }
 
   private void discard(Host host, LibvirtConnection connection) {
     byEndpoint.remove(host.endpoint(), connection);
+    closeQuietly(host.toString(), connection);
+  }
+
+  private void closeQuietly(String what, LibvirtConnection connection) {
+    Runnable undo = beforeClose.remove(connection);
     try {
+      if (undo != null) {
+        undo.run();
+      }
       connection.close();
     } catch (LibvirtException | RuntimeException e) {
-      log.debug("closing the broken connection to {}: {}", host, e.getMessage());
+      log.debug("closing the connection to {}: {}", what, e.getMessage());
     }
   }
 
@@ -150,13 +165,7 @@ final class LibvirtConnections implements AutoCloseable {
 
   @Override
   public void close() {
-    byEndpoint.forEach((endpoint, connection) -> {
-      try {
-        connection.close();
-      } catch (LibvirtException e) {
-        log.debug("closing connection to {}: {}", endpoint, e.getMessage());
-      }
-    });
+    byEndpoint.forEach((endpoint, connection) -> closeQuietly(endpoint, connection));
     byEndpoint.clear();
   }
 }

@@ -89,6 +89,12 @@ public final class LibvirtDomainXml {
                     owner.getAttribute("namespace"), owner.getAttribute("name"), owner.getAttribute("uid")));
   }
 
+  /** The revision recorded in a domain's metadata; empty when it has none. */
+  public static String revision(String domainXml) {
+    Element root = Xml.parse(domainXml).getDocumentElement();
+    return Xml.first(root, METADATA_NAMESPACE, OWNER).map(o -> o.getAttribute("revision")).orElse("");
+  }
+
   /** Whether the domain's balloon gives memory back to a guest under pressure by itself. */
   static boolean balloonAutoDeflates(String domainXml) {
     var balloons = Xml.parse(domainXml).getDocumentElement().getElementsByTagName("memballoon");
@@ -101,6 +107,7 @@ public final class LibvirtDomainXml {
     owner.setAttribute("name", spec.id().name());
     owner.setAttribute("uid", spec.id().uid());
     owner.setAttribute("minimumMemoryKiB", kib(spec.memory().minimumBytes()));
+    owner.setAttribute("revision", spec.revision());
     for (GuestDisk disk : spec.disks()) {
       Element d = metadata.getOwnerDocument().createElementNS(METADATA_NAMESPACE, METADATA_PREFIX + ":disk");
       d.setAttribute("name", disk.name());

@@ -31,6 +31,7 @@ import org.libvirt.LibvirtException;
 import org.libvirt.MemoryStatistic;
 import org.libvirt.NodeInfo;
 import org.libvirt.event.DomainEventType;
+import org.libvirt.event.LifecycleListener;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -68,7 +69,7 @@ public final class LibvirtDriver implements HypervisorDriver {
   public Optional<GuestInfo> find(Host host, String uid) {
     return connections.call(host, "look up guest " + uid, c -> {
       Optional<Domain> domain = lookup(c, uid);
-      return domain.isPresent() ? describe(domain.get()) : Optional.<GuestInfo>empty();
+      return domain.isPresent() ? describe(c, domain.get()) : Optional.<GuestInfo>empty();
     });
   }
 
@@ -85,7 +86,7 @@ public final class LibvirtDriver implements HypervisorDriver {
       List<GuestInfo> ours = new ArrayList<>();
       for (Domain domain : domains) {
         try {
-          describe(domain).ifPresent(ours::add);
+          describe(c, domain).ifPresent(ours::add);
         } catch (LibvirtException e) {
           // Gone between listing and lookup (a migration ended, a transient guest stopped).
           if (LibvirtErrors.code(e) != ErrorNumber.VIR_ERR_NO_DOMAIN) {
@@ -108,7 +109,7 @@ public final class LibvirtDriver implements HypervisorDriver {
       String xml =
           LibvirtDomainXml.render(spec, network -> isNetwork(c, network), numaNodeset(c, spec.numa()));
       Domain domain = c.domainDefineXML(xml);
-      return describe(domain).orElseThrow();
+      return describe(c, domain).orElseThrow();
     });
   }
 
@@ -238,20 +239,31 @@ public final class LibvirtDriver implements HypervisorDriver {
     connections.close();
   }
 
-  private void watch(Host host, LibvirtConnection connection) {
+  /** Subscribes to the connection's domain lifecycle events; returns the unsubscription. */
+  private Runnable watch(Host host, LibvirtConnection connection) {
+    LifecycleListener listener =
+        (domain, event) -> {
+          try {
+            GuestEvent guestEvent = new GuestEvent(host, domain.getUUIDString(), type(event.getType()), event.toString());
+            listeners.forEach(l -> l.accept(guestEvent));
+          } catch (LibvirtException | RuntimeException e) {
+            log.warn("cannot deliver a libvirt event from {}: {}", host, e.getMessage());
+          }
+          return 0;
+        };
     try {
-      connection.addLifecycleListener((domain, event) -> {
-        try {
-          GuestEvent guestEvent = new GuestEvent(host, domain.getUUIDString(), type(event.getType()), event.toString());
-          listeners.forEach(l -> l.accept(guestEvent));
-        } catch (LibvirtException | RuntimeException e) {
-          log.warn("cannot deliver a libvirt event from {}: {}", host, e.getMessage());
-        }
-        return 0;
-      });
+      connection.addLifecycleListener(listener);
     } catch (LibvirtException e) {
       log.warn("no lifecycle events from {}: {}; relying on resync", host, e.getMessage());
+      return () -> { };
     }
+    return () -> {
+      try {
+        connection.removeLifecycleListener(listener);
+      } catch (LibvirtException e) {
+        log.debug("unsubscribing from {}: {}", host, e.getMessage());
+      }
+    };
   }
 
   private static GuestEvent.Type type(DomainEventType type) {
@@ -291,13 +303,37 @@ public final class LibvirtDriver implements HypervisorDriver {
     return lookupOwned(c, uid).orElseThrow(() -> new GuestNotFoundException(host, uid));
   }
 
-  private static Optional<GuestInfo> describe(Domain domain) throws LibvirtException {
-    Optional<GuestId> owner = LibvirtDomainXml.owner(domain.getXMLDesc(0));
+  private static Optional<GuestInfo> describe(LibvirtConnection c, Domain domain) throws LibvirtException {
+    String xml = domain.getXMLDesc(0);
+    Optional<GuestId> owner = LibvirtDomainXml.owner(xml);
     if (owner.isEmpty()) {
       return Optional.empty();
     }
     DomainInfo info = domain.getInfo();
-    return Optional.of(new GuestInfo(owner.get(), state(info.state), info.memory * 1024, info.maxMem * 1024));
+    GuestState state = state(info.state);
+    if (state == GuestState.SHUT_OFF && crashed(c, owner.get().uid())) {
+      state = GuestState.CRASHED;
+    }
+    return Optional.of(
+        new GuestInfo(owner.get(), state, info.memory * 1024, info.maxMem * 1024, LibvirtDomainXml.revision(xml)));
+  }
+
+  /** Whether a shut-off domain stopped because it crashed: the reason is only in virDomainGetState. */
+  private static boolean crashed(LibvirtConnection c, String uid) {
+    LibvirtNative lib = LibvirtNative.INSTANCE;
+    var dom = lib.virDomainLookupByUUIDString(c.pointer(), uid);
+    if (dom == null) {
+      return false;
+    }
+    try {
+      var state = new com.sun.jna.ptr.IntByReference();
+      var reason = new com.sun.jna.ptr.IntByReference();
+      return lib.virDomainGetState(dom, state, reason, 0) == 0
+          && state.getValue() == LibvirtNative.VIR_DOMAIN_SHUTOFF
+          && reason.getValue() == LibvirtNative.VIR_DOMAIN_SHUTOFF_CRASHED;
+    } finally {
+      lib.virDomainFree(dom);
+    }
   }
 
   private static GuestState state(DomainInfo.DomainState state) {

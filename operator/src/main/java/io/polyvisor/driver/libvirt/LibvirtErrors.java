@@ -34,10 +34,16 @@ final class LibvirtErrors {
         && (message.contains("client socket is closed") || message.contains("connection closed"));
   }
 
-  static HypervisorException translate(LibvirtException e, Host host, String what) {
+  /** @param connectionAlive whether the connection still answered after the failure */
+  static HypervisorException translate(LibvirtException e, Host host, String what, boolean connectionAlive) {
     String message = what + " on " + host + " failed: " + e.getMessage() + " [" + code(e) + "]";
-    return isConnectionError(e)
+    return !connectionAlive && isConnectionError(e)
         ? new HostUnreachableException(code(e).name(), message, e)
         : new HypervisorException(code(e).name(), message, e);
+  }
+
+  /** For failures outside a connection's calls (a migration's own thread), judged by the code alone. */
+  static HypervisorException translate(LibvirtException e, Host host, String what) {
+    return translate(e, host, what, !isConnectionError(e));
   }
 }

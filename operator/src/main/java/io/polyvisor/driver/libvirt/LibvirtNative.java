@@ -47,4 +47,9 @@ interface LibvirtNative extends Library {
   void virTypedParamsFree(Pointer params, int nparams);
 
   int virDomainMigrateStartPostCopy(Pointer domain, int flags);
+
+  int virDomainGetState(Pointer domain, IntByReference state, IntByReference reason, int flags);
+
+  int VIR_DOMAIN_SHUTOFF = 5;
+  int VIR_DOMAIN_SHUTOFF_CRASHED = 3;
 }

@@ -113,7 +113,13 @@ final class LibvirtStorage {
     }
     URI source = spec.source().get();
     if ("file".equals(source.getScheme())) {
-      StorageVol image = imageOnHost(connection, Path.of(source.getPath()));
+      StorageVol image;
+      try {
+        image = imageOnHost(connection, Path.of(source.getPath()));
+      } catch (LibvirtException e) {
+        throw new HypervisorException(
+            "SOURCE_UNREADABLE", "disk source " + source + " cannot be read on the host: " + e.getMessage(), e);
+      }
       StorageVol clone =
           pool.storageVolCreateXMLFrom(volumeXml(spec.name(), spec.capacityBytes(), spec.pool().format()), image, 0);
       growTo(clone, spec.capacityBytes());

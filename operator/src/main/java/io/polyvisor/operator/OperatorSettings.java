@@ -1,0 +1,57 @@
+package io.polyvisor.operator;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The operator's settings, from environment variables (the Helm chart sets them).
+ *
+ * @param consoleLogDir POLYVISOR_CONSOLE_LOG_DIR: a folder on every host where each guest's serial
+ *     console is appended (kept across live migrations); unset, consoles are ptys
+ * @param balloonPeriod POLYVISOR_BALLOON_PERIOD_SECONDS (10): how often Dynamic-memory guests
+ *     on KVM are re-sized from their statistics, the one place the operator polls
+ * @param resyncPeriod POLYVISOR_RESYNC_PERIOD_SECONDS (300): every VM is reconciled at least
+ *     this often, a safety net under the hypervisor events
+ * @param shutdownGracePeriod POLYVISOR_SHUTDOWN_GRACE_SECONDS (120): how long a guest asked to shut
+ *     down gets before its power is cut
+ * @param hostGoneTimeout POLYVISOR_HOST_GONE_TIMEOUT_SECONDS (600): how long a deleted VM waits for
+ *     an unreachable host before its finalizer is removed anyway
+ */
+public record OperatorSettings(
+    Optional<Path> consoleLogDir,
+    Duration balloonPeriod,
+    Duration resyncPeriod,
+    Duration shutdownGracePeriod,
+    Duration hostGoneTimeout) {
+
+  public static OperatorSettings fromEnvironment() {
+    return from(System.getenv());
+  }
+
+  public static OperatorSettings from(Map<String, String> env) {
+    return new OperatorSettings(
+        Optional.ofNullable(env.get("POLYVISOR_CONSOLE_LOG_DIR")).filter(s -> !s.isBlank()).map(Path::of),
+        seconds(env, "POLYVISOR_BALLOON_PERIOD_SECONDS", 10),
+        seconds(env, "POLYVISOR_RESYNC_PERIOD_SECONDS", 300),
+        seconds(env, "POLYVISOR_SHUTDOWN_GRACE_SECONDS", 120),
+        seconds(env, "POLYVISOR_HOST_GONE_TIMEOUT_SECONDS", 600));
+  }
+
+  private static Duration seconds(Map<String, String> env, String name, long defaultSeconds) {
+    String value = env.get(name);
+    if (value == null || value.isBlank()) {
+      return Duration.ofSeconds(defaultSeconds);
+    }
+    try {
+      long seconds = Long.parseLong(value.trim());
+      if (seconds <= 0) {
+        throw new NumberFormatException();
+      }
+      return Duration.ofSeconds(seconds);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(name + " must be a positive number of seconds, not '" + value + "'");
+    }
+  }
+}

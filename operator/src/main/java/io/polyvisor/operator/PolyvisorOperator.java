@@ -1,0 +1,67 @@
+package io.polyvisor.operator;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.javaoperatorsdk.operator.Operator;
+import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import io.polyvisor.api.v1alpha1.Driver;
+import io.polyvisor.driver.Drivers;
+import io.polyvisor.driver.libvirt.LibvirtDriver;
+import io.polyvisor.vm.VirtualMachineReconciler;
+import java.time.Clock;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The operator process: the reconcilers on one Kubernetes client, with the hypervisor drivers.
+ * Deployed with two replicas, only the leader (a Lease in POLYVISOR_NAMESPACE) reconciles.
+ */
+public final class PolyvisorOperator implements AutoCloseable {
+
+  private static final Logger log = LoggerFactory.getLogger(PolyvisorOperator.class);
+  private static final String LEASE = "polyvisor-operator";
+
+  private final Operator operator;
+  private final Drivers drivers;
+
+  private PolyvisorOperator(Operator operator, Drivers drivers) {
+    this.operator = operator;
+    this.drivers = drivers;
+  }
+
+  /** Starts reconciling with the given client; {@code leaseNamespace} null runs without leader election. */
+  public static PolyvisorOperator start(KubernetesClient client, OperatorSettings settings, String leaseNamespace) {
+    Drivers drivers = new Drivers(Map.of(Driver.LIBVIRT, new LibvirtDriver()));
+    Operator operator =
+        new Operator(o -> {
+          o.withKubernetesClient(client).withCloseClientOnStop(false);
+          if (leaseNamespace != null) {
+            o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(LEASE, leaseNamespace));
+          }
+        });
+    operator.register(
+        new VirtualMachineReconciler(drivers, settings, Clock.systemUTC()),
+        c -> c.withReconciliationMaxInterval(settings.resyncPeriod()));
+    operator.start();
+    log.info("Polyvisor operator started ({})", settings);
+    return new PolyvisorOperator(operator, drivers);
+  }
+
+  @Override
+  public void close() {
+    operator.stop();
+    drivers.close();
+  }
+
+  public static void main(String[] args) {
+    OperatorSettings settings = OperatorSettings.fromEnvironment();
+    KubernetesClient client = new KubernetesClientBuilder().build();
+    PolyvisorOperator running = start(client, settings, System.getenv("POLYVISOR_NAMESPACE"));
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      running.close();
+      client.close();
+    }, "shutdown"));
+  }
+
+}

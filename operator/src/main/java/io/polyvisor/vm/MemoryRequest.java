@@ -1,0 +1,38 @@
+package io.polyvisor.vm;
+
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.polyvisor.api.v1alpha1.MemoryPolicy;
+import io.polyvisor.api.v1alpha1.MemorySpec;
+import io.polyvisor.api.v1alpha1.VirtualMachine;
+
+/** The memory figures of a VM's spec, in bytes. */
+final class MemoryRequest {
+
+  private MemoryRequest() {}
+
+  static long bytes(String quantity) {
+    return Quantity.getAmountInBytes(new Quantity(quantity)).longValue();
+  }
+
+  static boolean isDynamic(MemorySpec memory) {
+    return memory.policy == MemoryPolicy.Dynamic;
+  }
+
+  /** What placement counts against a node: the size of a Static VM, the minimum of a Dynamic one. */
+  static long reserved(VirtualMachine vm) {
+    MemorySpec memory = vm.getSpec().memory;
+    return bytes(isDynamic(memory) ? memory.minimum : memory.size);
+  }
+
+  static long startup(MemorySpec memory) {
+    return bytes(memory.size);
+  }
+
+  static long maximum(MemorySpec memory) {
+    return bytes(isDynamic(memory) ? memory.maximum : memory.size);
+  }
+
+  static long minimum(MemorySpec memory) {
+    return bytes(isDynamic(memory) ? memory.minimum : memory.size);
+  }
+}

@@ -1,0 +1,470 @@
+package io.polyvisor.vm;
+
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.polyvisor.api.v1alpha1.HypervisorClass;
+import io.polyvisor.api.v1alpha1.MemoryStatus;
+import io.polyvisor.api.v1alpha1.RunStrategy;
+import io.polyvisor.api.v1alpha1.VirtualMachine;
+import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
+import io.polyvisor.api.v1alpha1.VirtualMachineStatus;
+import io.polyvisor.cluster.ClusterView;
+import io.polyvisor.cluster.HypervisorNode;
+import io.polyvisor.driver.Drivers;
+import io.polyvisor.driver.GuestInfo;
+import io.polyvisor.driver.GuestSpec;
+import io.polyvisor.driver.GuestState;
+import io.polyvisor.driver.Host;
+import io.polyvisor.driver.HostUnreachableException;
+import io.polyvisor.driver.HypervisorDriver;
+import io.polyvisor.driver.HypervisorException;
+import io.polyvisor.driver.Volume;
+import io.polyvisor.operator.OperatorSettings;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
+
+/**
+ * Keeps each VirtualMachine's guest where and as its spec says. Every pass reads the truth from
+ * Kubernetes (spec, class, nodes, storage classes) and from the hypervisor (does the guest exist,
+ * is it running, with which configuration), acts once, and records status; it can be cut off at
+ * any point and run again. The ordering rules that keep a VM from being defined twice:
+ *
+ * <ol>
+ *   <li>A guest is looked for on every node of its class before a new node is chosen, so a guest
+ *       whose node was never recorded (crash after define) is adopted, not duplicated.
+ *   <li>A new node is recorded in status first, and the guest is defined there only on a later
+ *       pass that reads the node back from status.
+ * </ol>
+ */
+public final class VirtualMachineReconciler implements Reconciler<VirtualMachine>, Cleaner<VirtualMachine> {
+
+  private static final Logger log = LoggerFactory.getLogger(VirtualMachineReconciler.class);
+  private static final Duration RETRY_HOST = Duration.ofSeconds(15);
+  private static final Duration RETRY_ERROR = Duration.ofSeconds(30);
+  private static final Duration STOPPING_POLL = Duration.ofSeconds(2);
+
+  private final Drivers drivers;
+  private final OperatorSettings settings;
+  private final Clock clock;
+  private final Object placementLock = new Object();
+  /** Nodes chosen but perhaps not yet visible in the informer cache, by VM uid. */
+  private final Map<String, String> pendingPlacements = new HashMap<>();
+  private ClusterView cluster;
+  private EventRecorder events;
+
+  public VirtualMachineReconciler(Drivers drivers, OperatorSettings settings, Clock clock) {
+    this.drivers = drivers;
+    this.settings = settings;
+    this.clock = clock;
+  }
+
+  @Override
+  public List<EventSource<?, VirtualMachine>> prepareEventSources(EventSourceContext<VirtualMachine> context) {
+    cluster = new ClusterView(context);
+    events = new EventRecorder(context.getClient());
+    List<EventSource<?, VirtualMachine>> sources = new ArrayList<>(cluster.eventSources());
+    sources.add(new GuestEventSource(drivers, context.getPrimaryCache()));
+    return sources;
+  }
+
+  @Override
+  public UpdateControl<VirtualMachine> reconcile(VirtualMachine vm, Context<VirtualMachine> context) {
+    MDC.put("resource", vm.getMetadata().getNamespace() + "/" + vm.getMetadata().getName());
+    try {
+      Pass pass = new Pass(vm);
+      Optional<Duration> again = pass.run();
+      return pass.finish(again);
+    } finally {
+      MDC.remove("resource");
+    }
+  }
+
+  @Override
+  public DeleteControl cleanup(VirtualMachine vm, Context<VirtualMachine> context) {
+    MDC.put("resource", vm.getMetadata().getNamespace() + "/" + vm.getMetadata().getName());
+    try {
+      return new Removal(vm).run();
+    } finally {
+      MDC.remove("resource");
+    }
+  }
+
+  /** One reconciliation of one VM: the state it reads, the status it builds. */
+  private final class Pass {
+    private final VirtualMachine vm;
+    private final VirtualMachineStatus status;
+    private final String before;
+    private final Instant now = clock.instant();
+
+    Pass(VirtualMachine vm) {
+      this.vm = vm;
+      VirtualMachineStatus current = vm.getStatus() == null ? new VirtualMachineStatus() : vm.getStatus();
+      this.before = Serialization.asJson(current);
+      this.status = Serialization.clone(current);
+      if (status.conditions == null) {
+        status.conditions = new ArrayList<>();
+      }
+    }
+
+    Optional<Duration> run() {
+      HypervisorClass hvc = cluster.hypervisorClass(vm.getSpec().hypervisorClassName).orElse(null);
+      if (hvc == null) {
+        return unschedulable("HypervisorClassNotFound", "HypervisorClass " + vm.getSpec().hypervisorClassName
+            + " does not exist; create it or fix spec.hypervisorClassName");
+      }
+      Optional<HypervisorDriver> driver = drivers.get(hvc.getSpec().driver);
+      if (driver.isEmpty()) {
+        return unschedulable("DriverUnavailable", "this operator has no " + hvc.getSpec().driver.name().toLowerCase()
+            + " driver; HypervisorClass " + hvc.getMetadata().getName() + " cannot run VMs yet");
+      }
+      List<DiskPlan> disks;
+      try {
+        disks = DiskPlan.resolve(vm, hvc.getSpec().driver, cluster::storageClass);
+      } catch (DiskPlan.InvalidStorage e) {
+        return unschedulable("InvalidStorage", e.getMessage());
+      }
+      List<HypervisorNode> nodes = cluster.nodesOf(hvc);
+      try {
+        return reconcileOn(hvc, driver.get(), disks, nodes);
+      } catch (HostUnreachableException e) {
+        condition(VirtualMachineStatus.READY, "Unknown", "HostUnreachable", e.getMessage());
+        return Optional.of(RETRY_HOST);
+      } catch (HypervisorException e) {
+        log.warn("hypervisor error: {}", e.getMessage());
+        condition(VirtualMachineStatus.READY, "False", "HypervisorError", e.getMessage());
+        return Optional.of(RETRY_ERROR);
+      }
+    }
+
+    private Optional<Duration> reconcileOn(
+        HypervisorClass hvc, HypervisorDriver driver, List<DiskPlan> disks, List<HypervisorNode> nodes) {
+      Optional<Located> located = locate(driver, nodes, status.nodeName, vm.getMetadata().getUid());
+      HypervisorNode node;
+      if (located.isPresent()) {
+        node = located.get().node();
+        if (!node.name().equals(status.nodeName)) {
+          events.normal(vm, "Adopted", "found the guest on " + node.name() + " and adopted it");
+          status.nodeName = node.name();
+        }
+      } else {
+        Optional<HypervisorNode> recorded = nodes.stream().filter(n -> n.name().equals(status.nodeName)).findFirst();
+        if (recorded.isEmpty()) {
+          return place(hvc, nodes);
+        }
+        node = recorded.get();
+      }
+      condition(VirtualMachineStatus.SCHEDULED, "True", "Scheduled", "runs on node " + node.name());
+
+      Map<String, Volume> volumes = new HashMap<>();
+      for (DiskPlan disk : disks) {
+        try {
+          volumes.put(disk.disk().name, driver.createVolume(node.host(), disk.volumeSpec()));
+        } catch (HostUnreachableException e) {
+          throw e;
+        } catch (HypervisorException e) {
+          setPhase(VirtualMachinePhase.Provisioning);
+          condition(VirtualMachineStatus.READY, "False", "ProvisioningFailed", "disk " + disk.disk().name + ": " + e.getMessage());
+          return Optional.of(RETRY_ERROR);
+        }
+      }
+      GuestSpec spec = GuestSpecs.build(vm, disks, volumes, settings.consoleLogDir());
+      GuestInfo guest = located.map(Located::guest).orElse(null);
+      boolean firstDefinition = guest == null;
+      if (guest == null) {
+        guest = driver.define(node.host(), spec);
+        events.normal(vm, "Defined", "defined the guest on " + node.name());
+      } else if (!spec.revision().equals(guest.revision()) && !guest.state().isActive()) {
+        guest = driver.define(node.host(), spec);
+      } else if (!spec.revision().equals(guest.revision())) {
+        // Running: the new configuration is stored for the next boot; the guest keeps its own.
+        driver.define(node.host(), spec);
+      }
+      return power(driver, node, guest, spec, firstDefinition);
+    }
+
+    /** Applies the run strategy, then records what runs. */
+    private Optional<Duration> power(
+        HypervisorDriver driver, HypervisorNode node, GuestInfo guest, GuestSpec spec, boolean firstDefinition) {
+      Host host = node.host();
+      RunStrategy strategy = vm.getSpec().runStrategy == null ? RunStrategy.Always : vm.getSpec().runStrategy;
+      GuestState state = guest.state();
+      boolean start =
+          switch (strategy) {
+            case Always -> !state.isActive();
+            case RerunOnFailure -> state == GuestState.CRASHED || (firstDefinition && !state.isActive());
+            case Manual -> firstDefinition && !state.isActive();
+            case Halted -> false;
+          };
+      if (start) {
+        if (state == GuestState.CRASHED) {
+          events.warning(vm, "Crashed", "the guest crashed on " + node.name() + "; starting it again (" + strategy + ")");
+        }
+        driver.start(host, guest.id().uid());
+        events.normal(vm, "Started", "started the guest on " + node.name());
+        guest = driver.find(host, guest.id().uid()).orElse(guest);
+      }
+      if (strategy == RunStrategy.Halted && guest.state().isActive()) {
+        return stop(driver, node, guest);
+      }
+      return record(driver, node, guest, spec, strategy);
+    }
+
+    /** Halted: ask the guest to shut down, cut its power once the grace period is over. */
+    private Optional<Duration> stop(HypervisorDriver driver, HypervisorNode node, GuestInfo guest) {
+      boolean alreadyStopping =
+          status.phase == VirtualMachinePhase.Stopping
+              && Conditions.find(status.conditions, VirtualMachineStatus.READY).map(c -> "Stopping".equals(c.getReason())).orElse(false);
+      if (!alreadyStopping) {
+        driver.shutdown(node.host(), guest.id().uid(), Duration.ZERO);
+        events.normal(vm, "Stopping", "asked the guest on " + node.name() + " to shut down (runStrategy Halted)");
+        setPhase(VirtualMachinePhase.Stopping);
+        condition(VirtualMachineStatus.READY, "False", "Stopping", "the guest was asked to shut down");
+        return Optional.of(STOPPING_POLL);
+      }
+      Instant since = Conditions.since(status.conditions, VirtualMachineStatus.READY).orElse(now);
+      if (Duration.between(since, now).compareTo(settings.shutdownGracePeriod()) >= 0) {
+        driver.forceStop(node.host(), guest.id().uid());
+        events.warning(vm, "ForcedOff", "the guest did not shut down within " + settings.shutdownGracePeriod().toSeconds()
+            + "s; cut its power");
+        return Optional.of(Duration.ofMillis(1));
+      }
+      return Optional.of(STOPPING_POLL);
+    }
+
+    private Optional<Duration> record(
+        HypervisorDriver driver, HypervisorNode node, GuestInfo guest, GuestSpec spec, RunStrategy strategy) {
+      boolean running = guest.state() == GuestState.RUNNING || guest.state() == GuestState.PAUSED;
+      VirtualMachinePhase phase =
+          running ? VirtualMachinePhase.Running
+              : guest.state() == GuestState.CRASHED && strategy != RunStrategy.Always ? VirtualMachinePhase.Failed
+              : guest.state().isActive() ? VirtualMachinePhase.Starting
+              : VirtualMachinePhase.Stopped;
+      if (setPhase(phase) && phase == VirtualMachinePhase.Stopped) {
+        events.normal(vm, "Stopped", "the guest is off on " + node.name());
+      }
+      condition(VirtualMachineStatus.READY, Conditions.status(running), running ? "Running" : phase.name(),
+          running ? "the guest runs on " + node.name() : "the guest is " + guest.state().name().toLowerCase().replace('_', ' '));
+      condition(VirtualMachineStatus.LIVE_MIGRATABLE, Conditions.status(running), running ? "Migratable" : "NotRunning",
+          running ? "the guest can be live-migrated to another node of its class" : "only a running guest can be live-migrated");
+      boolean restartRequired = running && !spec.revision().equals(guest.revision());
+      condition(VirtualMachineStatus.RESTART_REQUIRED, Conditions.status(restartRequired),
+          restartRequired ? "SpecChanged" : "UpToDate",
+          restartRequired
+              ? "cores, Static memory size, Dynamic maximum, NUMA, disks or networks changed; they apply at the next restart"
+              : "the guest runs its current configuration");
+      if (restartRequired && Conditions.isTrue(status.conditions, VirtualMachineStatus.RESTART_REQUIRED)
+          && !before.contains("\"SpecChanged\"")) {
+        events.normal(vm, "RestartRequired", "the new configuration applies at the guest's next restart");
+      }
+      status.memory = running ? assigned(guest.currentMemoryBytes()) : null;
+      if (running && MemoryRequest.isDynamic(vm.getSpec().memory)) {
+        balance(driver, node, guest);
+        return Optional.of(settings.balloonPeriod());
+      }
+      return Optional.empty();
+    }
+
+    /** Dynamic memory on KVM: move the balloon toward demand plus buffer, within minimum and maximum. */
+    private void balance(HypervisorDriver driver, HypervisorNode node, GuestInfo guest) {
+      driver.memoryStats(node.host(), guest.id().uid()).ifPresent(stats -> {
+        OptionalLong target = BalloonPolicy.target(vm.getSpec().memory, stats);
+        if (target.isPresent()) {
+          log.info("balloon: demand {} → target {}", Bytes.format(stats.demandBytes()), Bytes.format(target.getAsLong()));
+          driver.setMemoryTarget(node.host(), guest.id().uid(), target.getAsLong());
+          status.memory = assigned(target.getAsLong());
+        }
+      });
+    }
+
+    private MemoryStatus assigned(long bytes) {
+      MemoryStatus memory = new MemoryStatus();
+      memory.assigned = new Quantity(Bytes.format(bytes));
+      return memory;
+    }
+
+    private Optional<Duration> place(HypervisorClass hvc, List<HypervisorNode> nodes) {
+      synchronized (placementLock) {
+        Placement.Decision decision = Placement.place(vm, hvc, nodes, reservedByNode(), Set.of());
+        if (decision instanceof Placement.Unschedulable u) {
+          return unschedulable(u.reason(), u.message());
+        }
+        HypervisorNode node = ((Placement.Placed) decision).node();
+        pendingPlacements.put(vm.getMetadata().getUid(), node.name());
+        status.nodeName = node.name();
+        setPhase(VirtualMachinePhase.Scheduled);
+        condition(VirtualMachineStatus.SCHEDULED, "True", "Scheduled", "placed on node " + node.name());
+        events.normal(vm, "Scheduled", "placed on node " + node.name());
+        // Act on the next pass, which reads the node back from status (see the class comment).
+        return Optional.of(Duration.ofMillis(1));
+      }
+    }
+
+    /** Memory promised on each node: VMs placed there (from the cache) and placements in flight. */
+    private Map<String, Long> reservedByNode() {
+      Map<String, Long> reserved = new HashMap<>();
+      Map<String, String> nodeOf = new HashMap<>(pendingPlacements);
+      for (VirtualMachine other : cluster.virtualMachines()) {
+        String uid = other.getMetadata().getUid();
+        if (uid.equals(vm.getMetadata().getUid())) {
+          continue;
+        }
+        String recorded = other.getStatus() == null ? null : other.getStatus().nodeName;
+        if (recorded != null) {
+          nodeOf.put(uid, recorded);
+          pendingPlacements.remove(uid, recorded);
+        }
+        String node = nodeOf.get(uid);
+        if (node != null) {
+          reserved.merge(node, MemoryRequest.reserved(other), Long::sum);
+        }
+      }
+      return reserved;
+    }
+
+    private Optional<Duration> unschedulable(String reason, String message) {
+      setPhase(VirtualMachinePhase.Pending);
+      boolean changed = condition(VirtualMachineStatus.SCHEDULED, "False", reason, message);
+      condition(VirtualMachineStatus.READY, "False", reason, message);
+      if (changed) {
+        events.warning(vm, reason, message);
+      }
+      // No polling: node, class and storage class changes wake this VM again.
+      return Optional.empty();
+    }
+
+    /** Sets a condition; returns whether its status, reason or message changed. */
+    private boolean condition(String type, String value, String reason, String message) {
+      var previous = Conditions.find(status.conditions, type);
+      Conditions.set(status.conditions, type, value, reason, message, vm.getMetadata().getGeneration(), now);
+      return previous.map(p -> !value.equals(p.getStatus()) || !reason.equals(p.getReason()) || !message.equals(p.getMessage()))
+          .orElse(true);
+    }
+
+    /** Sets the phase; returns whether it changed. */
+    private boolean setPhase(VirtualMachinePhase phase) {
+      boolean changed = status.phase != phase;
+      status.phase = phase;
+      return changed;
+    }
+
+    UpdateControl<VirtualMachine> finish(Optional<Duration> again) {
+      status.observedGeneration = vm.getMetadata().getGeneration();
+      UpdateControl<VirtualMachine> control;
+      if (Serialization.asJson(status).equals(before)) {
+        control = UpdateControl.noUpdate();
+      } else {
+        VirtualMachine patch = new VirtualMachine();
+        patch.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder()
+            .withName(vm.getMetadata().getName())
+            .withNamespace(vm.getMetadata().getNamespace())
+            .build());
+        patch.setStatus(status);
+        control = UpdateControl.patchStatus(patch);
+      }
+      return again.map(d -> control.rescheduleAfter(d.toMillis())).orElse(control);
+    }
+  }
+
+  /** A guest found on a node. */
+  private record Located(HypervisorNode node, GuestInfo guest) {}
+
+  /**
+   * Where the guest is: on the recorded node first, then on every other node of the class. Nodes
+   * that cannot be reached are skipped, unless it is the recorded one.
+   */
+  private static Optional<Located> locate(HypervisorDriver driver, List<HypervisorNode> nodes, String recorded, String uid) {
+    List<HypervisorNode> order = new ArrayList<>(nodes);
+    order.sort((a, b) -> a.name().equals(recorded) ? -1 : b.name().equals(recorded) ? 1 : 0);
+    for (HypervisorNode node : order) {
+      try {
+        Optional<GuestInfo> guest = driver.find(node.host(), uid);
+        if (guest.isPresent()) {
+          return Optional.of(new Located(node, guest.get()));
+        }
+      } catch (HostUnreachableException e) {
+        if (node.name().equals(recorded)) {
+          throw e;
+        }
+        log.debug("skipping unreachable {} while looking for {}", node.name(), uid);
+      }
+    }
+    return Optional.empty();
+  }
+
+  /** Deleting a VM: guest off and undefined, volumes deleted, then the finalizer goes. */
+  private final class Removal {
+    private final VirtualMachine vm;
+
+    Removal(VirtualMachine vm) {
+      this.vm = vm;
+    }
+
+    DeleteControl run() {
+      HypervisorClass hvc = cluster.hypervisorClass(vm.getSpec().hypervisorClassName).orElse(null);
+      Optional<HypervisorDriver> driver = hvc == null ? Optional.empty() : drivers.get(hvc.getSpec().driver);
+      if (driver.isEmpty()) {
+        return DeleteControl.defaultDelete(); // nothing was ever created without a class and driver
+      }
+      String recorded = vm.getStatus() == null ? null : vm.getStatus().nodeName;
+      List<HypervisorNode> nodes = cluster.nodesOf(hvc);
+      try {
+        Optional<Located> located = locate(driver.get(), nodes, recorded, vm.getMetadata().getUid());
+        Optional<HypervisorNode> node = located.map(Located::node).or(() -> nodes.stream().filter(n -> n.name().equals(recorded)).findFirst());
+        if (located.isPresent()) {
+          Host host = located.get().node().host();
+          driver.get().forceStop(host, vm.getMetadata().getUid());
+          driver.get().undefine(host, vm.getMetadata().getUid());
+        }
+        if (node.isPresent()) {
+          for (DiskPlan disk : DiskPlan.resolve(vm, hvc.getSpec().driver, cluster::storageClass)) {
+            driver.get().deleteVolume(node.get().host(), disk.pool(), disk.volumeName());
+          }
+        }
+        events.normal(vm, "Deleted", "removed the guest and its volumes" + node.map(n -> " from " + n.name()).orElse(""));
+        return DeleteControl.defaultDelete();
+      } catch (DiskPlan.InvalidStorage e) {
+        events.warning(vm, "VolumesLeft", "the guest is gone but its volumes could not be found: " + e.getMessage());
+        return DeleteControl.defaultDelete();
+      } catch (HypervisorException e) {
+        return hostTrouble(recorded, e);
+      }
+    }
+
+    /**
+     * The host holding the guest is unreachable. A node that no longer exists will never answer:
+     * let the VM go. Otherwise wait, up to the host-gone timeout, then let it go with a warning
+     * that names what may be left behind.
+     */
+    private DeleteControl hostTrouble(String recorded, HypervisorException e) {
+      boolean nodeGone = recorded == null || cluster.node(recorded).isEmpty();
+      Instant deleted = Instant.parse(vm.getMetadata().getDeletionTimestamp());
+      boolean waitedEnough = Duration.between(deleted, clock.instant()).compareTo(settings.hostGoneTimeout()) >= 0;
+      if (nodeGone || waitedEnough) {
+        events.warning(vm, "HostGone", "could not remove the guest from " + recorded + " (" + e.getMessage()
+            + "); removing the VM anyway: check that host for a leftover guest and volumes");
+        return DeleteControl.defaultDelete();
+      }
+      events.warning(vm, "CleanupBlocked", e.getMessage() + "; retrying until " + settings.hostGoneTimeout().toMinutes()
+          + " minutes after deletion");
+      return DeleteControl.noFinalizerRemoval().rescheduleAfter(RETRY_HOST.toMillis());
+    }
+  }
+}

@@ -1,0 +1,40 @@
+package io.polyvisor.testing;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.polyvisor.driver.Host;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+/** Registers simulated hosts as Nodes of the shared API server with {@code testbed/register-node}. */
+public final class NodeRegistration {
+
+  private NodeRegistration() {}
+
+  public static void register(Host host, String memory, String hypervisorLabel) {
+    try {
+      Path kubeconfig = Files.createTempFile("kubeconfig", ".yaml");
+      Files.writeString(kubeconfig, RealApiServer.kubeconfigYaml());
+      ProcessBuilder builder =
+          new ProcessBuilder(
+                  KvmNodes.REPO.resolve("testbed/register-node").toString(),
+                  host.nodeName(), host.endpoint(), memory, "2", hypervisorLabel)
+              .redirectErrorStream(true);
+      builder.environment().put("KUBECONFIG", kubeconfig.toString());
+      builder.environment().put("KUBECTL", RealApiServer.binary("kubectl").toString());
+      Process process = builder.start();
+      String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+      assertThat(process.exitValue()).as("register-node %s:\n%s", host.nodeName(), output).isZero();
+      Files.delete(kubeconfig);
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+}
