@@ -86,6 +86,25 @@ class SandboxIT {
   }
 
   @Test
+  void exampleVmRunsOnAKvmNodeAndDeletingItRemovesTheGuest() throws Exception {
+    String exports = run("testbed/sandbox", "env").output;
+    Result apply = shell(exports + "\ntestbed/sandbox example-vm first | kubectl apply -n default -f -");
+    assertThat(apply.exitCode).as(apply.output).isZero();
+
+    Result running = shell(exports + "\nkubectl wait -n default pvm/first --for=jsonpath='{.status.phase}'=Running --timeout=90s"
+        + " && kubectl get -n default pvm/first -o jsonpath='{.status.nodeName} {.metadata.uid}'");
+    assertThat(running.exitCode).as(running.output).isZero();
+    String[] placed = running.output.lines().reduce((a, b) -> b).orElseThrow().trim().split(" ");
+    String endpoint = shell(exports + "\nkubectl get node " + placed[0] + " -o jsonpath='{.metadata.annotations.polyvisor\\.io/endpoint}'")
+        .output.trim();
+    assertThat(run("virsh", "-c", endpoint, "domstate", placed[1]).output).contains("running");
+
+    Result delete = shell(exports + "\nkubectl delete -n default pvm/first --timeout=60s");
+    assertThat(delete.exitCode).as(delete.output).isZero();
+    assertThat(run("virsh", "-c", endpoint, "domstate", placed[1]).exitCode).as("guest gone").isNotZero();
+  }
+
+  @Test
   void downStopsEveryProcessItStarted() throws Exception {
     Path sandboxState = Path.of(environment.get("POLYVISOR_SANDBOX_DIR"));
     Path scratch = Files.createTempDirectory(state, "second");
@@ -99,7 +118,7 @@ class SandboxIT {
             "POLYVISOR_SANDBOX_KVM_NODES", "1");
     assertThat(run(second, "testbed/sandbox", "up").exitCode).isZero();
     List<Long> pids = new ArrayList<>();
-    for (String pidFile : List.of("etcd.pid", "apiserver.pid", "nodes/kvm-1/libvirtd.pid")) {
+    for (String pidFile : List.of("etcd.pid", "apiserver.pid", "operator.pid", "nodes/kvm-1/libvirtd.pid")) {
       pids.add(Long.parseLong(Files.readString(scratch.resolve("sandbox").resolve(pidFile)).trim()));
     }
     assertThat(pids).allMatch(pid -> ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
