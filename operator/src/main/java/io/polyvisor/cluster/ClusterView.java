@@ -21,7 +21,7 @@ import java.util.stream.Collectors;
  * StorageClasses. A change to any of them wakes the VMs it can affect, so that a Pending VM is
  * placed as soon as a node or capacity appears, without polling.
  */
-public final class ClusterView {
+public final class ClusterView implements ClusterState {
 
   private final InformerEventSource<Node, VirtualMachine> nodes;
   private final InformerEventSource<HypervisorClass, VirtualMachine> classes;
@@ -61,19 +61,23 @@ public final class ClusterView {
     return List.of(nodes, classes, storageClasses);
   }
 
+  @Override
   public Optional<HypervisorClass> hypervisorClass(String name) {
     return classes.get(new ResourceID(name));
   }
 
+  @Override
   public StorageClass storageClass(String name) {
     return storageClasses.get(new ResourceID(name)).orElse(null);
   }
 
+  @Override
   public Optional<Node> node(String name) {
     return nodes.get(new ResourceID(name));
   }
 
   /** Every node that the class selects, as hypervisor hosts. */
+  @Override
   public List<HypervisorNode> nodesOf(HypervisorClass hypervisorClass) {
     return nodes.list()
         .map(n -> HypervisorNode.of(n, hypervisorClass))
@@ -83,6 +87,7 @@ public final class ClusterView {
   }
 
   /** Every VirtualMachine the operator knows of. */
+  @Override
   public List<VirtualMachine> virtualMachines() {
     return vms.list().toList();
   }

@@ -12,7 +12,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** Emits core/v1 Events about an object, as {@code kubectl describe} shows them. */
-public final class EventRecorder {
+public class EventRecorder {
 
   private static final Logger log = LoggerFactory.getLogger(EventRecorder.class);
   private static final String COMPONENT = "polyvisor";
@@ -31,7 +31,8 @@ public final class EventRecorder {
     emit(object, "Warning", reason, message);
   }
 
-  private void emit(HasMetadata object, String type, String reason, String message) {
+  /** Records one event; overridden by tests that only look at what was said. */
+  protected void emit(HasMetadata object, String type, String reason, String message) {
     String now = DateTimeFormatter.ISO_INSTANT.format(Instant.now().truncatedTo(ChronoUnit.SECONDS));
     String namespace = object.getMetadata().getNamespace() == null ? "default" : object.getMetadata().getNamespace();
     var event =

@@ -15,6 +15,7 @@ import io.polyvisor.api.v1alpha1.RunStrategy;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.api.v1alpha1.VirtualMachineStatus;
+import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.ClusterView;
 import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.driver.Drivers;
@@ -67,7 +68,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
   private final Object placementLock = new Object();
   /** Nodes chosen but perhaps not yet visible in the informer cache, by VM uid. */
   private final Map<String, String> pendingPlacements = new HashMap<>();
-  private ClusterView cluster;
+  private ClusterState cluster;
   private EventRecorder events;
 
   public VirtualMachineReconciler(Drivers drivers, OperatorSettings settings, Clock clock) {
@@ -76,11 +77,19 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
     this.clock = clock;
   }
 
+  /** For unit tests: a reconciler over a given view of the cluster, without informers. */
+  VirtualMachineReconciler(Drivers drivers, OperatorSettings settings, Clock clock, ClusterState cluster, EventRecorder events) {
+    this(drivers, settings, clock);
+    this.cluster = cluster;
+    this.events = events;
+  }
+
   @Override
   public List<EventSource<?, VirtualMachine>> prepareEventSources(EventSourceContext<VirtualMachine> context) {
-    cluster = new ClusterView(context);
+    ClusterView view = new ClusterView(context);
+    cluster = view;
     events = new EventRecorder(context.getClient());
-    List<EventSource<?, VirtualMachine>> sources = new ArrayList<>(cluster.eventSources());
+    List<EventSource<?, VirtualMachine>> sources = new ArrayList<>(view.eventSources());
     sources.add(new GuestEventSource(drivers, context.getPrimaryCache()));
     return sources;
   }

@@ -1,0 +1,24 @@
+package io.polyvisor.cluster;
+
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.storage.StorageClass;
+import io.polyvisor.api.v1alpha1.HypervisorClass;
+import io.polyvisor.api.v1alpha1.VirtualMachine;
+import java.util.List;
+import java.util.Optional;
+
+/** What the reconcilers read of the cluster besides the object they reconcile. */
+public interface ClusterState {
+
+  Optional<HypervisorClass> hypervisorClass(String name);
+
+  /** The StorageClass of that name, or null. */
+  StorageClass storageClass(String name);
+
+  Optional<Node> node(String name);
+
+  /** Every node that the class selects, as hypervisor hosts, by name. */
+  List<HypervisorNode> nodesOf(HypervisorClass hypervisorClass);
+
+  List<VirtualMachine> virtualMachines();
+}

@@ -1,0 +1,203 @@
+package io.polyvisor.vm;
+
+import static io.polyvisor.vm.Fixtures.dynamicVm;
+import static io.polyvisor.vm.Fixtures.kvmClass;
+import static io.polyvisor.vm.Fixtures.node;
+import static io.polyvisor.vm.Fixtures.vm;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.storage.StorageClass;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.polyvisor.api.v1alpha1.Driver;
+import io.polyvisor.api.v1alpha1.HypervisorClass;
+import io.polyvisor.api.v1alpha1.RunStrategy;
+import io.polyvisor.api.v1alpha1.VirtualMachine;
+import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
+import io.polyvisor.api.v1alpha1.VirtualMachineStatus;
+import io.polyvisor.cluster.ClusterState;
+import io.polyvisor.cluster.HypervisorNode;
+import io.polyvisor.driver.Drivers;
+import io.polyvisor.driver.GuestMemoryStats;
+import io.polyvisor.driver.GuestState;
+import io.polyvisor.operator.OperatorSettings;
+import io.polyvisor.testing.FakeDriver;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+/** The reconciler's decisions, against a hand-written fake hypervisor and cluster. */
+class VirtualMachineReconcilerTest {
+
+  private final FakeDriver driver = new FakeDriver();
+  private final List<HypervisorNode> nodes = new ArrayList<>(List.of(node("n1", "4Gi", true, false), node("n2", "4Gi", true, false)));
+  private final List<VirtualMachine> vms = new ArrayList<>();
+  private final List<String> events = new ArrayList<>();
+  private HypervisorClass hypervisorClass = kvmClass(100);
+  private final VirtualMachineReconciler reconciler =
+      new VirtualMachineReconciler(
+          new Drivers(Map.of(Driver.LIBVIRT, driver)),
+          OperatorSettings.from(Map.of()),
+          Clock.fixed(Instant.parse("2026-11-28T00:00:00Z"), ZoneOffset.UTC),
+          new ClusterState() {
+            public Optional<HypervisorClass> hypervisorClass(String name) {
+              return Optional.ofNullable(hypervisorClass).filter(c -> c.getMetadata().getName().equals(name));
+            }
+
+            public StorageClass storageClass(String name) {
+              return null;
+            }
+
+            public Optional<Node> node(String name) {
+              return Optional.empty();
+            }
+
+            public List<HypervisorNode> nodesOf(HypervisorClass c) {
+              return nodes;
+            }
+
+            public List<VirtualMachine> virtualMachines() {
+              return vms;
+            }
+          },
+          new EventRecorder(null) {
+            @Override
+            protected void emit(HasMetadata object, String type, String reason, String message) {
+              events.add(reason);
+            }
+          });
+
+  /** Reconciles and applies the status patch, as the API server would. */
+  private UpdateControl<VirtualMachine> reconcile(VirtualMachine vm) {
+    UpdateControl<VirtualMachine> control = reconciler.reconcile(vm, null);
+    control.getResource().ifPresent(patched -> vm.setStatus(patched.getStatus()));
+    return control;
+  }
+
+  @Test
+  void aNewVmIsPlacedFirstAndDefinedOnlyOnTheNextPass() {
+    VirtualMachine vm = vm("web", "1Gi");
+    vms.add(vm);
+
+    reconcile(vm);
+    assertThat(vm.getStatus().nodeName).isIn("n1", "n2");
+    assertThat(vm.getStatus().phase).isEqualTo(VirtualMachinePhase.Scheduled);
+    assertThat(driver.calls).isEmpty();
+
+    reconcile(vm);
+    String node = vm.getStatus().nodeName;
+    assertThat(driver.calls).containsExactly("define web on " + node, "start web on " + node);
+    assertThat(vm.getStatus().phase).isEqualTo(VirtualMachinePhase.Running);
+    assertThat(Conditions.isTrue(vm.getStatus().conditions, VirtualMachineStatus.READY)).isTrue();
+    assertThat(events).containsExactly("Scheduled", "Defined", "Started");
+  }
+
+  @Test
+  void statusIsWrittenOnlyWhenItChanges() {
+    VirtualMachine vm = vm("web", "1Gi");
+    vms.add(vm);
+    reconcile(vm);
+    reconcile(vm);
+    var transition = vm.getStatus().conditions.get(0).getLastTransitionTime();
+
+    UpdateControl<VirtualMachine> steady = reconcile(vm);
+
+    assertThat(steady.isNoUpdate()).isTrue();
+    assertThat(vm.getStatus().conditions.get(0).getLastTransitionTime()).isEqualTo(transition);
+  }
+
+  @Test
+  void aGuestFoundOnAnotherNodeIsAdoptedNotDefinedTwice() {
+    VirtualMachine vm = vm("web", "1Gi");
+    vms.add(vm);
+    reconcile(vm); // places it, say on n1, but the "crash" below loses that decision
+    vm.getStatus().nodeName = null;
+    driver.define(nodes.get(1).host(), GuestSpecs.build(vm, List.of(), Map.of(), Optional.empty()));
+    driver.calls.clear();
+
+    reconcile(vm);
+
+    assertThat(vm.getStatus().nodeName).isEqualTo("n2");
+    assertThat(driver.calls).containsExactly("start web on n2");
+    assertThat(events).contains("Adopted");
+  }
+
+  @Test
+  void runStrategiesDecideWhoRestartsAStoppedGuest() {
+    VirtualMachine always = running(vm("always", "256Mi"));
+    VirtualMachine manual = vm("manual", "256Mi");
+    manual.getSpec().runStrategy = RunStrategy.Manual;
+    running(manual);
+    VirtualMachine rerun = vm("rerun", "256Mi");
+    rerun.getSpec().runStrategy = RunStrategy.RerunOnFailure;
+    running(rerun);
+    VirtualMachine rerunCrashed = vm("rerun-crashed", "256Mi");
+    rerunCrashed.getSpec().runStrategy = RunStrategy.RerunOnFailure;
+    running(rerunCrashed);
+
+    stopBehindTheBack(always, GuestState.SHUT_OFF);
+    stopBehindTheBack(manual, GuestState.SHUT_OFF);
+    stopBehindTheBack(rerun, GuestState.SHUT_OFF);
+    stopBehindTheBack(rerunCrashed, GuestState.CRASHED);
+    driver.calls.clear();
+    for (VirtualMachine vm : List.of(always, manual, rerun, rerunCrashed)) {
+      reconcile(vm);
+    }
+
+    assertThat(driver.calls).containsExactlyInAnyOrder(
+        "start always on " + always.getStatus().nodeName, "start rerun-crashed on " + rerunCrashed.getStatus().nodeName);
+    assertThat(manual.getStatus().phase).isEqualTo(VirtualMachinePhase.Stopped);
+    assertThat(rerun.getStatus().phase).isEqualTo(VirtualMachinePhase.Stopped);
+    assertThat(events).contains("Crashed");
+  }
+
+  @Test
+  void dynamicMemoryFollowsTheGuestsDemandWithinItsBounds() {
+    VirtualMachine vm = running(dynamicVm("db", "256Mi", "1Gi", "2Gi"));
+    long current = 1L << 30;
+    long demand = 300L << 20;
+    driver.stats.put(vm.getMetadata().getUid(), new GuestMemoryStats(current, 2L << 30, (2L << 30) - demand - (1L << 30), 1L << 30));
+
+    UpdateControl<VirtualMachine> control = reconcile(vm);
+
+    assertThat(driver.calls).contains("setMemoryTarget db 360Mi");
+    assertThat(vm.getStatus().memory.assigned.toString()).isEqualTo("360Mi");
+    assertThat(control.getScheduleDelay()).hasValue(10_000L);
+  }
+
+  @Test
+  void anUnknownClassLeavesTheVmPendingWithAnActionableReason() {
+    hypervisorClass = null;
+    VirtualMachine vm = vm("lost", "1Gi");
+
+    UpdateControl<VirtualMachine> control = reconcile(vm);
+
+    assertThat(vm.getStatus().phase).isEqualTo(VirtualMachinePhase.Pending);
+    var scheduled = Conditions.find(vm.getStatus().conditions, VirtualMachineStatus.SCHEDULED).orElseThrow();
+    assertThat(scheduled.getReason()).isEqualTo("HypervisorClassNotFound");
+    assertThat(scheduled.getMessage()).isEqualTo("HypervisorClass kvm does not exist; create it or fix spec.hypervisorClassName");
+    assertThat(control.getScheduleDelay()).as("woken by the class informer, not polled").isEmpty();
+    assertThat(events).containsExactly("HypervisorClassNotFound");
+    reconcile(vm);
+    assertThat(events).as("one event per change, not per pass").containsExactly("HypervisorClassNotFound");
+  }
+
+  private VirtualMachine running(VirtualMachine vm) {
+    vms.add(vm);
+    reconcile(vm);
+    reconcile(vm);
+    assertThat(vm.getStatus().phase).isEqualTo(VirtualMachinePhase.Running);
+    return vm;
+  }
+
+  private void stopBehindTheBack(VirtualMachine vm, GuestState state) {
+    HypervisorNode node = nodes.stream().filter(n -> n.name().equals(vm.getStatus().nodeName)).findFirst().orElseThrow();
+    driver.setState(node.host(), vm.getMetadata().getUid(), state);
+  }
+}
