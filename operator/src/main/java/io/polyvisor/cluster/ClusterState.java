@@ -4,6 +4,7 @@ import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.storage.StorageClass;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
+import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import java.util.List;
 import java.util.Optional;
 
@@ -21,4 +22,11 @@ public interface ClusterState {
   List<HypervisorNode> nodesOf(HypervisorClass hypervisorClass);
 
   List<VirtualMachine> virtualMachines();
+
+  /** The VM's migration that is not final yet, if any: while it lasts, only the migration acts on the VM. */
+  Optional<VirtualMachineMigration> activeMigration(VirtualMachine vm);
+
+  static boolean isActive(VirtualMachineMigration migration) {
+    return migration.getStatus() == null || migration.getStatus().phase == null || !migration.getStatus().phase.isFinal();
+  }
 }

@@ -10,6 +10,7 @@ import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
+import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -26,6 +27,7 @@ public final class ClusterView implements ClusterState {
   private final InformerEventSource<Node, VirtualMachine> nodes;
   private final InformerEventSource<HypervisorClass, VirtualMachine> classes;
   private final InformerEventSource<StorageClass, VirtualMachine> storageClasses;
+  private final InformerEventSource<VirtualMachineMigration, VirtualMachine> migrations;
   private final IndexerResourceCache<VirtualMachine> vms;
 
   public ClusterView(EventSourceContext<VirtualMachine> context) {
@@ -55,10 +57,27 @@ public final class ClusterView implements ClusterState {
                         && vm.getSpec().disks.stream().anyMatch(d -> sc.getMetadata().getName().equals(d.storageClassName))))
                 .build(),
             context);
+    this.migrations =
+        new InformerEventSource<>(
+            InformerEventSourceConfiguration.from(VirtualMachineMigration.class, VirtualMachine.class)
+                .withName("migrations")
+                .withSecondaryToPrimaryMapper(
+                    m -> Set.of(new ResourceID(m.getSpec().vmName, m.getMetadata().getNamespace())))
+                .build(),
+            context);
   }
 
   public List<EventSource<?, VirtualMachine>> eventSources() {
-    return List.of(nodes, classes, storageClasses);
+    return List.of(nodes, classes, storageClasses, migrations);
+  }
+
+  @Override
+  public Optional<VirtualMachineMigration> activeMigration(VirtualMachine vm) {
+    return migrations.list()
+        .filter(m -> vm.getMetadata().getNamespace().equals(m.getMetadata().getNamespace()))
+        .filter(m -> vm.getMetadata().getName().equals(m.getSpec().vmName))
+        .filter(ClusterState::isActive)
+        .findFirst();
   }
 
   @Override

@@ -5,7 +5,12 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.polyvisor.api.v1alpha1.Driver;
+import io.polyvisor.cluster.ClusterState;
+import io.polyvisor.cluster.LiveClusterState;
 import io.polyvisor.driver.Drivers;
+import io.polyvisor.evacuation.EvacuationReconciler;
+import io.polyvisor.migration.ActiveMigrations;
+import io.polyvisor.migration.VirtualMachineMigrationReconciler;
 import io.polyvisor.driver.libvirt.LibvirtDriver;
 import io.polyvisor.vm.VirtualMachineReconciler;
 import java.time.Clock;
@@ -43,6 +48,15 @@ public final class PolyvisorOperator implements AutoCloseable {
     operator.register(
         new VirtualMachineReconciler(drivers, settings, Clock.systemUTC()),
         c -> c.withReconciliationMaxInterval(settings.resyncPeriod()));
+    ClusterState live = new LiveClusterState(client);
+    operator.register(
+        new VirtualMachineMigrationReconciler(drivers, new ActiveMigrations(), Clock.systemUTC(), client, live),
+        // A cancel request is an annotation, which does not bump the generation.
+        c -> c.withReconciliationMaxInterval(settings.resyncPeriod()).withGenerationAware(false));
+    operator.register(
+        new EvacuationReconciler(client, live, Clock.systemUTC()),
+        // Cordoning changes a Node's spec, but Nodes keep no generation to compare.
+        c -> c.withReconciliationMaxInterval(settings.resyncPeriod()).withGenerationAware(false));
     operator.start();
     log.info("Polyvisor operator started ({})", settings);
     return new PolyvisorOperator(operator, drivers);

@@ -6,33 +6,33 @@ import io.polyvisor.api.v1alpha1.MemorySpec;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 
 /** The memory figures of a VM's spec, in bytes. */
-final class MemoryRequest {
+public final class MemoryRequest {
 
   private MemoryRequest() {}
 
-  static long bytes(String quantity) {
+  public static long bytes(String quantity) {
     return Quantity.getAmountInBytes(new Quantity(quantity)).longValue();
   }
 
-  static boolean isDynamic(MemorySpec memory) {
+  public static boolean isDynamic(MemorySpec memory) {
     return memory.policy == MemoryPolicy.Dynamic;
   }
 
   /** What placement counts against a node: the size of a Static VM, the minimum of a Dynamic one. */
-  static long reserved(VirtualMachine vm) {
+  public static long reserved(VirtualMachine vm) {
     MemorySpec memory = vm.getSpec().memory;
     return bytes(isDynamic(memory) ? memory.minimum : memory.size);
   }
 
-  static long startup(MemorySpec memory) {
+  public static long startup(MemorySpec memory) {
     return bytes(memory.size);
   }
 
-  static long maximum(MemorySpec memory) {
+  public static long maximum(MemorySpec memory) {
     return bytes(isDynamic(memory) ? memory.maximum : memory.size);
   }
 
-  static long minimum(MemorySpec memory) {
+  public static long minimum(MemorySpec memory) {
     return bytes(isDynamic(memory) ? memory.minimum : memory.size);
   }
 }

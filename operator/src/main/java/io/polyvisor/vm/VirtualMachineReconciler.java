@@ -11,6 +11,9 @@ import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.MemoryStatus;
+import io.polyvisor.api.v1alpha1.MigrationPhase;
+import io.polyvisor.api.v1alpha1.MigrationSummary;
+import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.api.v1alpha1.RunStrategy;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
@@ -150,6 +153,12 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       } catch (DiskPlan.InvalidStorage e) {
         return unschedulable("InvalidStorage", e.getMessage());
       }
+      Optional<VirtualMachineMigration> migration = cluster.activeMigration(vm);
+      if (migration.isPresent()) {
+        return handsOff(migration.get());
+      }
+      condition(VirtualMachineStatus.MIGRATING, "False", "NotMigrating", "no live migration under way");
+      status.migration = null;
       List<HypervisorNode> nodes = cluster.nodesOf(hvc);
       try {
         return reconcileOn(hvc, driver.get(), disks, nodes);
@@ -163,6 +172,27 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       }
     }
 
+    /**
+     * A migration owns the VM while it is not final: two actors on one guest is how copies
+     * multiply (a source stopped by the switch-over must not be restarted). Only mirror it.
+     */
+    private Optional<Duration> handsOff(VirtualMachineMigration migration) {
+      MigrationSummary summary = new MigrationSummary();
+      summary.name = migration.getMetadata().getName();
+      var ms = migration.getStatus();
+      summary.phase = ms == null || ms.phase == null ? MigrationPhase.Pending : ms.phase;
+      summary.sourceNode = ms == null ? null : ms.sourceNode;
+      summary.targetNode = ms == null ? null : ms.targetNode;
+      summary.progressPercent = ms == null ? null : ms.progressPercent;
+      status.migration = summary;
+      if (summary.phase == MigrationPhase.Running || summary.phase == MigrationPhase.Scheduling) {
+        setPhase(VirtualMachinePhase.Migrating);
+      }
+      condition(VirtualMachineStatus.MIGRATING, "True", summary.phase.name(),
+          "migration " + summary.name + (summary.targetNode == null ? "" : " to " + summary.targetNode) + " is " + summary.phase);
+      return Optional.empty();
+    }
+
     private Optional<Duration> reconcileOn(
         HypervisorClass hvc, HypervisorDriver driver, List<DiskPlan> disks, List<HypervisorNode> nodes) {
       Optional<Located> located = locate(driver, nodes, status.nodeName, vm.getMetadata().getUid());
@@ -170,7 +200,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       if (located.isPresent()) {
         node = located.get().node();
         if (!node.name().equals(status.nodeName)) {
-          events.normal(vm, "Adopted", "found the guest on " + node.name() + " and adopted it");
+          if (status.phase != VirtualMachinePhase.Migrating) {
+            events.normal(vm, "Adopted", "found the guest on " + node.name() + " and adopted it");
+          }
           status.nodeName = node.name();
         }
       } else {

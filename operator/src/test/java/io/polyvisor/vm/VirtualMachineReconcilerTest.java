@@ -16,6 +16,7 @@ import io.polyvisor.api.v1alpha1.RunStrategy;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.api.v1alpha1.VirtualMachineStatus;
+import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.driver.Drivers;
@@ -39,6 +40,7 @@ class VirtualMachineReconcilerTest {
   private final List<HypervisorNode> nodes = new ArrayList<>(List.of(node("n1", "4Gi", true, false), node("n2", "4Gi", true, false)));
   private final List<VirtualMachine> vms = new ArrayList<>();
   private final List<String> events = new ArrayList<>();
+  private final Map<String, VirtualMachineMigration> migrations = new java.util.HashMap<>();
   private HypervisorClass hypervisorClass = kvmClass(100);
   private final VirtualMachineReconciler reconciler =
       new VirtualMachineReconciler(
@@ -64,6 +66,10 @@ class VirtualMachineReconcilerTest {
 
             public List<VirtualMachine> virtualMachines() {
               return vms;
+            }
+
+            public Optional<VirtualMachineMigration> activeMigration(VirtualMachine vm) {
+              return Optional.ofNullable(migrations.get(vm.getMetadata().getName()));
             }
           },
           new EventRecorder(null) {
@@ -186,6 +192,25 @@ class VirtualMachineReconcilerTest {
     assertThat(events).containsExactly("HypervisorClassNotFound");
     reconcile(vm);
     assertThat(events).as("one event per change, not per pass").containsExactly("HypervisorClassNotFound");
+  }
+
+  @Test
+  void aVmBeingMigratedIsLeftToItsMigrationEvenWhenItsSourceCopyStops() {
+    VirtualMachine vm = running(vm("moving", "256Mi"));
+    VirtualMachineMigration migration = new VirtualMachineMigration();
+    migration.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName("move-1").build());
+    migration.getStatus().phase = io.polyvisor.api.v1alpha1.MigrationPhase.Running;
+    migration.getStatus().targetNode = "n9";
+    migrations.put("moving", migration);
+    stopBehindTheBack(vm, GuestState.SHUT_OFF); // what the switch-over looks like on the source
+    driver.calls.clear();
+
+    reconcile(vm);
+
+    assertThat(driver.calls).as("no restart of the source copy").isEmpty();
+    assertThat(vm.getStatus().phase).isEqualTo(VirtualMachinePhase.Migrating);
+    assertThat(vm.getStatus().migration.name).isEqualTo("move-1");
+    assertThat(Conditions.isTrue(vm.getStatus().conditions, VirtualMachineStatus.MIGRATING)).isTrue();
   }
 
   private VirtualMachine running(VirtualMachine vm) {

@@ -1,0 +1,338 @@
+package io.polyvisor.evacuation;
+
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.NodeCondition;
+import io.fabric8.kubernetes.api.model.NodeConditionBuilder;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.polyvisor.api.v1alpha1.ApiGroup;
+import io.polyvisor.api.v1alpha1.EvictionStrategy;
+import io.polyvisor.api.v1alpha1.HypervisorClass;
+import io.polyvisor.api.v1alpha1.MigrationPhase;
+import io.polyvisor.api.v1alpha1.MigrationPolicy;
+import io.polyvisor.api.v1alpha1.MigrationReason;
+import io.polyvisor.api.v1alpha1.VirtualMachine;
+import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
+import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
+import io.polyvisor.cluster.ClusterState;
+import io.polyvisor.cluster.HypervisorNode;
+import io.polyvisor.migration.MigrationLabels;
+import io.polyvisor.vm.EventRecorder;
+import io.polyvisor.vm.MemoryRequest;
+import io.polyvisor.vm.Placement;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.stream.Collectors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
+
+/**
+ * Empties a cordoned node by live migration. Keyed by Node, it only creates
+ * VirtualMachineMigrations (reason Evacuation, within the class's parallelOutboundPerNode and
+ * parallelPerCluster) and reports progress in the node condition {@code polyvisor.io/Evacuation}:
+ * InProgress, Blocked (with why) or Completed (no VM of ours runs there any more). The migration
+ * controller does the moving. Uncordoning cancels: queued migrations end Aborted, running ones are
+ * aborted, and none is created afterwards.
+ */
+public final class EvacuationReconciler implements Reconciler<Node> {
+
+  public static final String CONDITION = ApiGroup.GROUP + "/Evacuation";
+  private static final Logger log = LoggerFactory.getLogger(EvacuationReconciler.class);
+  /** How often an evacuation under way is looked at again; migrations also wake it when they change. */
+  private static final Duration PERIOD = Duration.ofSeconds(3);
+  /** A failed evacuation migration of a VM is retried after this long. */
+  static final Duration RETRY_AFTER = Duration.ofSeconds(10);
+  /** How long after a successful move a VM whose status still names this node is taken as gone. */
+  private static final Duration JUST_LEFT = Duration.ofSeconds(60);
+
+  private final KubernetesClient client;
+  private final ClusterState cluster;
+  private final Clock clock;
+  private final EventRecorder events;
+
+  public EvacuationReconciler(KubernetesClient client, ClusterState cluster, Clock clock) {
+    this.client = client;
+    this.cluster = cluster;
+    this.clock = clock;
+    this.events = new EventRecorder(client);
+  }
+
+  @Override
+  public List<EventSource<?, Node>> prepareEventSources(EventSourceContext<Node> context) {
+    // A migration that changes wakes the node it empties.
+    return List.of(
+        new InformerEventSource<>(
+            InformerEventSourceConfiguration.from(VirtualMachineMigration.class, Node.class)
+                .withName("evacuation-migrations")
+                .withSecondaryToPrimaryMapper(m -> {
+                  Map<String, String> labels = m.getMetadata().getLabels();
+                  String node = labels == null ? null : labels.get(MigrationLabels.EVACUATED_NODE);
+                  return node == null ? Set.of() : Set.of(new ResourceID(node));
+                })
+                .build(),
+            context));
+  }
+
+  @Override
+  public UpdateControl<Node> reconcile(Node node, Context<Node> context) {
+    MDC.put("resource", node.getMetadata().getName());
+    try {
+      return new Pass(node).run();
+    } finally {
+      MDC.remove("resource");
+    }
+  }
+
+  private final class Pass {
+    private final Node node;
+    private final String name;
+    private final Instant now = clock.instant();
+
+    Pass(Node node) {
+      this.node = node;
+      this.name = node.getMetadata().getName();
+    }
+
+    UpdateControl<Node> run() {
+      boolean cordoned = node.getSpec() != null && Boolean.TRUE.equals(node.getSpec().getUnschedulable());
+      Optional<HypervisorClass> hvc = classOf();
+      if (hvc.isEmpty()) {
+        return UpdateControl.noUpdate(); // not a hypervisor host of ours
+      }
+      if (!cordoned) {
+        return uncordoned();
+      }
+      return evacuate(hvc.get());
+    }
+
+    private UpdateControl<Node> uncordoned() {
+      int cancelled = 0;
+      for (VirtualMachineMigration m : evacuationMigrations()) {
+        if (ClusterState.isActive(m) && !cancelRequested(m)) {
+          client.resource(m).edit(e -> {
+            Map<String, String> annotations = new HashMap<>(e.getMetadata().getAnnotations() == null ? Map.of() : e.getMetadata().getAnnotations());
+            annotations.put(MigrationLabels.CANCEL, "node " + name + " was uncordoned");
+            e.getMetadata().setAnnotations(annotations);
+            return e;
+          });
+          cancelled++;
+        }
+      }
+      Optional<NodeCondition> current = condition();
+      if (current.isPresent() && "True".equals(current.get().getStatus())) {
+        setCondition("False", "NotCordoned", "the node is schedulable; evacuation stopped"
+            + (cancelled > 0 ? " and " + cancelled + " migrations were cancelled" : ""));
+        events.normal(node, "EvacuationCancelled", "uncordoned: " + cancelled + " pending or running migrations cancelled");
+      }
+      return UpdateControl.noUpdate();
+    }
+
+    private UpdateControl<Node> evacuate(HypervisorClass hvc) {
+      Instant since = condition().filter(c -> "True".equals(c.getStatus()))
+          .map(c -> Instant.parse(c.getLastTransitionTime())).orElse(now);
+      List<VirtualMachine> all = cluster.virtualMachines();
+      List<VirtualMachine> here = all.stream()
+          .filter(vm -> vm.getStatus() != null && name.equals(vm.getStatus().nodeName))
+          .filter(vm -> hvc.getMetadata().getName().equals(vm.getSpec().hypervisorClassName))
+          .filter(vm -> vm.getStatus().phase == VirtualMachinePhase.Running || vm.getStatus().phase == VirtualMachinePhase.Migrating)
+          .sorted(Comparator.comparing((VirtualMachine vm) -> vm.getMetadata().getNamespace()).thenComparing(vm -> vm.getMetadata().getName()))
+          .toList();
+      List<VirtualMachineMigration> ours = evacuationMigrations();
+      Set<String> existing = all.stream().map(vm -> vm.getMetadata().getNamespace() + "/" + vm.getMetadata().getName())
+          .collect(Collectors.toSet());
+      long moved = ours.stream().filter(m -> m.getStatus() != null && m.getStatus().phase == MigrationPhase.Succeeded)
+          .filter(m -> existing.contains(m.getMetadata().getNamespace() + "/" + m.getSpec().vmName))
+          .filter(m -> !Instant.parse(m.getMetadata().getCreationTimestamp()).isBefore(since.minusSeconds(1))).count();
+      MigrationPolicy policy = hvc.getSpec().migration == null ? new MigrationPolicy() : hvc.getSpec().migration;
+      int outboundCap = policy.parallelOutboundPerNode == null ? 2 : policy.parallelOutboundPerNode;
+      int clusterCap = policy.parallelPerCluster == null ? 5 : policy.parallelPerCluster;
+      long outbound = ours.stream().filter(ClusterState::isActive).count();
+      long clusterWide = activeMigrationsOfClass(hvc, all);
+
+      int running = 0;
+      int queued = 0;
+      List<String> blocked = new ArrayList<>();
+      Map<String, Long> reserved = reserved(all);
+      for (VirtualMachine vm : here) {
+        String vmName = vm.getMetadata().getNamespace() + "/" + vm.getMetadata().getName();
+        EvictionStrategy strategy = vm.getSpec().evictionStrategy != null ? vm.getSpec().evictionStrategy
+            : hvc.getSpec().defaultEvictionStrategy == null ? EvictionStrategy.LiveMigrate : hvc.getSpec().defaultEvictionStrategy;
+        if (strategy == EvictionStrategy.None) {
+          blocked.add(vmName + ": evictionStrategy None");
+          continue;
+        }
+        if (strategy == EvictionStrategy.Shutdown) {
+          blocked.add(vmName + ": evictionStrategy Shutdown is not supported yet; stop it or change its evictionStrategy");
+          continue;
+        }
+        Optional<VirtualMachineMigration> active = cluster.activeMigration(vm);
+        if (active.isPresent()) {
+          running++;
+          continue;
+        }
+        if (justLeft(ours, vm)) {
+          continue; // moved already; its VM reconciler has not recorded the new node yet
+        }
+        if (recentlyFailed(ours, vm)) {
+          queued++;
+          continue;
+        }
+        Placement.Decision decision = Placement.place(vm, hvc, cluster.nodesOf(hvc), reserved, Set.of(name));
+        if (decision instanceof Placement.Unschedulable u) {
+          blocked.add(vmName + ": " + u.message());
+          continue;
+        }
+        if (outbound >= outboundCap || clusterWide >= clusterCap) {
+          queued++;
+          continue;
+        }
+        createMigration(vm);
+        reserved.merge(((Placement.Placed) decision).node().name(), MemoryRequest.reserved(vm), Long::sum);
+        outbound++;
+        clusterWide++;
+        running++;
+      }
+
+      long total = moved + here.size();
+      String reason;
+      String message;
+      if (here.isEmpty()) {
+        reason = "Completed";
+        message = "all " + moved + " VMs moved; no VM of ours runs on " + name;
+      } else {
+        reason = running == 0 && queued == 0 ? "Blocked" : "InProgress";
+        message = moved + " of " + total + " VMs moved, " + running + " running, " + queued + " queued, " + blocked.size() + " blocked"
+            + (blocked.isEmpty() ? "" : ": " + String.join("; ", blocked));
+      }
+      Optional<NodeCondition> previous = condition();
+      if (previous.isEmpty() || !reason.equals(previous.get().getReason()) || !message.equals(previous.get().getMessage())
+          || !"True".equals(previous.get().getStatus())) {
+        setCondition("True", reason, message);
+        if (previous.isEmpty() || !reason.equals(previous.get().getReason())) {
+          if ("Blocked".equals(reason)) {
+            events.warning(node, "EvacuationBlocked", message);
+          } else {
+            events.normal(node, "Evacuation" + reason, message);
+          }
+        }
+      }
+      return "Completed".equals(reason) ? UpdateControl.noUpdate() : UpdateControl.<Node>noUpdate().rescheduleAfter(PERIOD.toMillis());
+    }
+
+    private void createMigration(VirtualMachine vm) {
+      VirtualMachineMigration migration = new VirtualMachineMigration();
+      String suffix = UUID.randomUUID().toString().substring(0, 5);
+      migration.setMetadata(new ObjectMetaBuilder()
+          .withName(truncate(vm.getMetadata().getName(), 240) + "-evac-" + suffix)
+          .withNamespace(vm.getMetadata().getNamespace())
+          .withLabels(Map.of(MigrationLabels.EVACUATED_NODE, name, MigrationLabels.VM, truncate(vm.getMetadata().getName(), 63)))
+          .build());
+      migration.getSpec().vmName = vm.getMetadata().getName();
+      migration.getSpec().reason = MigrationReason.Evacuation;
+      client.resource(migration).create();
+      log.info("evacuating {}/{} with migration {}", vm.getMetadata().getNamespace(), vm.getMetadata().getName(),
+          migration.getMetadata().getName());
+    }
+
+    /**
+     * Whether the VM's evacuation migration from this node just succeeded: the VM's status names
+     * its new node only once its own reconciler has run, and a second migration must not start
+     * in that window.
+     */
+    private boolean justLeft(List<VirtualMachineMigration> migrations, VirtualMachine vm) {
+      return migrations.stream()
+          .filter(m -> vm.getMetadata().getName().equals(m.getSpec().vmName)
+              && vm.getMetadata().getNamespace().equals(m.getMetadata().getNamespace()))
+          .filter(m -> m.getStatus() != null && m.getStatus().phase == MigrationPhase.Succeeded && m.getStatus().completionTime != null)
+          .anyMatch(m -> Duration.between(Instant.parse(m.getStatus().completionTime), now).compareTo(JUST_LEFT) < 0);
+    }
+
+    private boolean recentlyFailed(List<VirtualMachineMigration> migrations, VirtualMachine vm) {
+      return migrations.stream()
+          .filter(m -> vm.getMetadata().getName().equals(m.getSpec().vmName)
+              && vm.getMetadata().getNamespace().equals(m.getMetadata().getNamespace()))
+          .filter(m -> m.getStatus() != null && (m.getStatus().phase == MigrationPhase.Failed || m.getStatus().phase == MigrationPhase.Aborted))
+          .anyMatch(m -> m.getStatus().completionTime != null
+              && Duration.between(Instant.parse(m.getStatus().completionTime), now).compareTo(RETRY_AFTER) < 0);
+    }
+
+    private long activeMigrationsOfClass(HypervisorClass hvc, List<VirtualMachine> all) {
+      Set<String> ofClass = all.stream().filter(vm -> hvc.getMetadata().getName().equals(vm.getSpec().hypervisorClassName))
+          .map(vm -> vm.getMetadata().getNamespace() + "/" + vm.getMetadata().getName()).collect(Collectors.toSet());
+      return client.resources(VirtualMachineMigration.class).inAnyNamespace().list().getItems().stream()
+          .filter(ClusterState::isActive)
+          .filter(m -> ofClass.contains(m.getMetadata().getNamespace() + "/" + m.getSpec().vmName))
+          .count();
+    }
+
+    private Map<String, Long> reserved(List<VirtualMachine> all) {
+      Map<String, Long> reserved = new HashMap<>();
+      for (VirtualMachine vm : all) {
+        if (vm.getStatus() != null && vm.getStatus().nodeName != null) {
+          reserved.merge(vm.getStatus().nodeName, MemoryRequest.reserved(vm), Long::sum);
+        }
+      }
+      return reserved;
+    }
+
+    private Optional<HypervisorClass> classOf() {
+      Map<String, String> labels = node.getMetadata().getLabels() == null ? Map.of() : node.getMetadata().getLabels();
+      return client.resources(HypervisorClass.class).list().getItems().stream()
+          .filter(c -> c.getSpec().nodeSelector != null && c.getSpec().nodeSelector.entrySet().stream()
+              .allMatch(e -> e.getValue().equals(labels.get(e.getKey()))))
+          .findFirst();
+    }
+
+    private List<VirtualMachineMigration> evacuationMigrations() {
+      return client.resources(VirtualMachineMigration.class).inAnyNamespace()
+          .withLabel(MigrationLabels.EVACUATED_NODE, name).list().getItems();
+    }
+
+    private Optional<NodeCondition> condition() {
+      return node.getStatus() == null || node.getStatus().getConditions() == null ? Optional.empty()
+          : node.getStatus().getConditions().stream().filter(c -> CONDITION.equals(c.getType())).findFirst();
+    }
+
+    /** Merges our condition into the node's (strategic merge on type), leaving the others alone. */
+    private void setCondition(String status, String reason, String message) {
+      String transition = condition().filter(c -> status.equals(c.getStatus())).map(NodeCondition::getLastTransitionTime)
+          .orElse(DateTimeFormatter.ISO_INSTANT.format(now.truncatedTo(ChronoUnit.SECONDS)));
+      NodeCondition condition = new NodeConditionBuilder().withType(CONDITION).withStatus(status).withReason(reason)
+          .withMessage(message).withLastTransitionTime(transition)
+          .withLastHeartbeatTime(DateTimeFormatter.ISO_INSTANT.format(now.truncatedTo(ChronoUnit.SECONDS))).build();
+      String patch = Serialization.asJson(Map.of("status", Map.of("conditions", List.of(condition))));
+      client.nodes().withName(name).subresource("status").patch(PatchContext.of(PatchType.STRATEGIC_MERGE), patch);
+    }
+  }
+
+  private static boolean cancelRequested(VirtualMachineMigration m) {
+    return m.getMetadata().getAnnotations() != null && m.getMetadata().getAnnotations().containsKey(MigrationLabels.CANCEL);
+  }
+
+  private static String truncate(String s, int max) {
+    return s.length() <= max ? s : s.substring(0, max);
+  }
+}

@@ -1,0 +1,16 @@
+package io.polyvisor.migration;
+
+import io.polyvisor.api.v1alpha1.ApiGroup;
+
+/** Labels and annotations that tie migrations to VMs, nodes and requests to cancel. */
+public final class MigrationLabels {
+
+  /** On every migration: the VM's name, so a VM's migrations can be listed by label. */
+  public static final String VM = ApiGroup.GROUP + "/vm";
+  /** On migrations the evacuation controller creates: the node being emptied. */
+  public static final String EVACUATED_NODE = ApiGroup.GROUP + "/evacuated-node";
+  /** Set (to the reason) on a migration that should stop: queued ones end Aborted, running ones are aborted. */
+  public static final String CANCEL = ApiGroup.GROUP + "/cancel";
+
+  private MigrationLabels() {}
+}

@@ -1,0 +1,434 @@
+package io.polyvisor.migration;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.NodeCondition;
+import io.fabric8.kubernetes.api.model.storage.StorageClassBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.polyvisor.api.v1alpha1.MigrationPhase;
+import io.polyvisor.api.v1alpha1.VirtualMachine;
+import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
+import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
+import io.polyvisor.driver.GuestInfo;
+import io.polyvisor.driver.GuestState;
+import io.polyvisor.driver.Host;
+import io.polyvisor.driver.MigrationOptions;
+import io.polyvisor.driver.libvirt.LibvirtDriver;
+import io.polyvisor.evacuation.EvacuationReconciler;
+import io.polyvisor.testing.CounterGuest;
+import io.polyvisor.testing.KvmNodes;
+import io.polyvisor.testing.NodeRegistration;
+import io.polyvisor.testing.OperatorProcess;
+import io.polyvisor.testing.RealApiServer;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Live migration and evacuation end to end: the operator as its own process (so it can be
+ * SIGKILLed), a real API server, three real libvirtd nodes and real QEMU guests whose serial
+ * counters prove each guest kept running across its move.
+ */
+class MigrationIT {
+
+  private static final String CLASS = "it-mig";
+  private static final String STORAGE = "it-mig-local";
+  private static final List<String> NODES = List.of("mig-1", "mig-2", "mig-3");
+
+  @TempDir static Path work;
+  private static KubernetesClient client;
+  private static KvmNodes nodes;
+  private static Path image;
+  private static OperatorProcess operator;
+  private static LibvirtDriver libvirt;
+  private String namespace;
+
+  @BeforeAll
+  static void startEverything() throws Exception {
+    client = RealApiServer.client();
+    nodes = KvmNodes.start(work.resolve("nodes"), NODES.toArray(String[]::new));
+    for (Host host : nodes.hosts()) {
+      NodeRegistration.register(host, "1Gi", CLASS);
+    }
+    NodeRegistration.register(new Host("hv-1", "https://127.0.0.1:5986/wsman"), "8Gi", CLASS + "-hyperv");
+    image = CounterGuest.build(work);
+    client.resource(hypervisorClass(CLASS, "libvirt", "qemu+tcp://{node.address}/system")).serverSideApply();
+    client.resource(hypervisorClass(CLASS + "-hyperv", "hyperv", "https://{node.address}:5986/wsman")).serverSideApply();
+    client.resource(new StorageClassBuilder().withNewMetadata().withName(STORAGE).endMetadata()
+        .withProvisioner("libvirt.polyvisor.io")
+        .withParameters(Map.of("pool", "polyvisor-local", "poolType", "dir", "path", "/var/lib/libvirt/images/polyvisor"))
+        .build()).serverSideApply();
+    libvirt = new LibvirtDriver();
+    operator = startOperator();
+  }
+
+  @AfterAll
+  static void stopEverything() {
+    if (operator != null) {
+      operator.close();
+    }
+    if (libvirt != null) {
+      libvirt.close();
+    }
+    if (nodes != null) {
+      nodes.close();
+    }
+  }
+
+  @BeforeEach
+  void namespace() {
+    namespace = RealApiServer.newNamespace("mig");
+  }
+
+  @AfterEach
+  void cleanUp() {
+    for (String node : NODES) {
+      cordon(node, false);
+    }
+    client.resources(VirtualMachine.class).inNamespace(namespace).delete();
+    await().atMost(Duration.ofSeconds(90))
+        .until(() -> client.resources(VirtualMachine.class).inNamespace(namespace).list().getItems().isEmpty());
+  }
+
+  @Test
+  void cordonedNodeIsEmptiedByLiveMigrationWithinTheParallelCaps() throws Exception {
+    List<VirtualMachine> vms = vmsOn("mig-1", "a", "b", "c");
+
+    cordon("mig-1", true);
+
+    await().atMost(Duration.ofSeconds(180)).pollInterval(Duration.ofSeconds(1))
+        .until(() -> "Completed".equals(evacuation("mig-1").map(NodeCondition::getReason).orElse("")));
+    for (VirtualMachine vm : vms) {
+      VirtualMachine moved = get(vm);
+      assertThat(moved.getStatus().phase).isEqualTo(VirtualMachinePhase.Running);
+      assertThat(moved.getStatus().nodeName).isIn("mig-2", "mig-3");
+      assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).as("nothing left on mig-1").isEmpty();
+      assertThat(libvirt.find(nodes.host(moved.getStatus().nodeName), uid(vm))).map(GuestInfo::state).contains(GuestState.RUNNING);
+      assertSerialContinues(vm);
+    }
+    assertThat(evacuation("mig-1").orElseThrow().getMessage()).isEqualTo("all 3 VMs moved; no VM of ours runs on mig-1");
+
+    // parallelOutboundPerNode is 2: at no instant did three transfers overlap.
+    List<VirtualMachineMigration> migrations = migrations();
+    assertThat(migrations).hasSize(3).allSatisfy(m -> {
+      assertThat(m.getStatus().phase).isEqualTo(MigrationPhase.Succeeded);
+      assertThat(m.getSpec().reason.name()).isEqualTo("Evacuation");
+      assertThat(m.getStatus().downtimeMillis).isNotNull();
+      assertThat(m.getStatus().dataTotalBytes).isPositive();
+    });
+    assertThat(maxOverlap(migrations)).isLessThanOrEqualTo(2);
+  }
+
+  @Test
+  void manualMigrationGoesToTheNamedNode() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "manual").get(0);
+
+    VirtualMachineMigration done = awaitEnd(migrate(vm, "mig-3"));
+
+    assertThat(done.getStatus().phase).isEqualTo(MigrationPhase.Succeeded);
+    assertThat(done.getStatus().sourceNode).isEqualTo("mig-1");
+    assertThat(done.getStatus().targetNode).isEqualTo("mig-3");
+    assertThat(done.getStatus().progressPercent).isEqualTo(100);
+    await().atMost(Duration.ofSeconds(30)).until(() -> "mig-3".equals(get(vm).getStatus().nodeName));
+    assertThat(libvirt.find(nodes.host("mig-3"), uid(vm))).map(GuestInfo::state).contains(GuestState.RUNNING);
+    assertSerialContinues(vm);
+  }
+
+  @Test
+  void migrationsToNodesThatCannotTakeTheVmAreRefusedWithAReason() {
+    VirtualMachine vm = vmsOn("mig-1", "stay").get(0);
+
+    VirtualMachineMigration nowhere = awaitEnd(migrate(vm, "mig-404"));
+    assertThat(nowhere.getStatus().phase).isEqualTo(MigrationPhase.Failed);
+    assertThat(nowhere.getStatus().message).isEqualTo("spec.targetNode mig-404 does not exist");
+
+    VirtualMachineMigration acrossHypervisors = awaitEnd(migrate(vm, "hv-1"));
+    assertThat(acrossHypervisors.getStatus().phase).isEqualTo(MigrationPhase.Failed);
+    assertThat(acrossHypervisors.getStatus().message).isEqualTo(
+        "spec.targetNode hv-1 does not serve HypervisorClass it-mig; a VM only migrates between nodes of its own class (never across hypervisors)");
+
+    VirtualMachine hyperv = create(vmManifest("windows", CLASS + "-hyperv"));
+    VirtualMachineMigration toKvm = awaitEnd(migrate(hyperv, "mig-2"));
+    assertThat(toKvm.getStatus().phase).isEqualTo(MigrationPhase.Failed);
+    assertThat(toKvm.getStatus().message).contains("does not serve HypervisorClass it-mig-hyperv").contains("never across hypervisors");
+
+    assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-1");
+    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).map(GuestInfo::state).contains(GuestState.RUNNING);
+  }
+
+  @Test
+  void operatorKilledDuringTheTransferLeavesExactlyOneRunningCopy() throws Exception {
+    slowMigrations(1);
+    try {
+      VirtualMachine vm = vmsOn("mig-1", "crash-transfer").get(0);
+      VirtualMachineMigration migration = migrate(vm, "mig-2");
+      await().atMost(Duration.ofSeconds(30)).until(() -> phase(migration) == MigrationPhase.Running);
+
+      operator.kill();
+      operator = startOperator();
+
+      VirtualMachineMigration done = awaitEnd(migration);
+      assertThat(done.getStatus().phase).isEqualTo(MigrationPhase.Failed);
+      assertThat(done.getStatus().message).contains("operator restarted during the transfer");
+      assertExactlyOneRunningCopyWhereStatusSays(vm);
+      assertSerialContinues(vm);
+    } finally {
+      slowMigrations(0);
+    }
+  }
+
+  @Test
+  void operatorKilledBeforeTheTransferStartedFinishesTheMigration() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "crash-scheduling").get(0);
+    operator.kill();
+    // What a leader leaves when it dies right after recording the target (phase Scheduling).
+    VirtualMachineMigration migration = migrate(vm, "mig-3");
+    await().until(() -> client.resource(migration).get() != null);
+    setStatus(migration, MigrationPhase.Scheduling, "mig-1", "mig-3");
+
+    operator = startOperator();
+
+    assertThat(awaitEnd(migration).getStatus().phase).isEqualTo(MigrationPhase.Succeeded);
+    await().atMost(Duration.ofSeconds(30)).until(() -> "mig-3".equals(get(vm).getStatus().nodeName));
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertSerialContinues(vm);
+  }
+
+  @Test
+  void operatorKilledJustAfterTheSwitchOverRecordsTheMoveWithoutRestartingTheSource() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "crash-switchover").get(0);
+    operator.kill();
+    // What a leader leaves when it dies just after the switch-over, before recording it: the
+    // guest runs on mig-2, the migration still says Running.
+    VirtualMachineMigration migration = migrate(vm, "mig-2");
+    await().until(() -> client.resource(migration).get() != null);
+    libvirt.migrate(nodes.host("mig-1"), nodes.host("mig-2"), uid(vm), new MigrationOptions(false, 0, false, false))
+        .completion().get();
+    setStatus(migration, MigrationPhase.Running, "mig-1", "mig-2");
+
+    operator = startOperator();
+
+    VirtualMachineMigration done = awaitEnd(migration);
+    assertThat(done.getStatus().phase).isEqualTo(MigrationPhase.Succeeded);
+    await().atMost(Duration.ofSeconds(30)).until(() -> "mig-2".equals(get(vm).getStatus().nodeName));
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertSerialContinues(vm);
+  }
+
+  @Test
+  void targetDaemonKilledMidMigrationFailsItKeepsTheGuestAndEvacuationRetries() throws Exception {
+    slowMigrations(1);
+    VirtualMachine vm = vmsOn("mig-1", "target-dies").get(0);
+    cordon("mig-2", true); // so the target is mig-3
+    cordon("mig-1", true);
+    VirtualMachineMigration first = await().atMost(Duration.ofSeconds(30))
+        .until(() -> migrations().stream().filter(m -> phaseOf(m) == MigrationPhase.Running).findFirst(), Optional::isPresent)
+        .orElseThrow();
+    assertThat(first.getStatus().targetNode).isEqualTo("mig-3");
+
+    nodes.killDaemon("mig-3");
+
+    VirtualMachineMigration failed = awaitEnd(first);
+    assertThat(failed.getStatus().phase).isEqualTo(MigrationPhase.Failed);
+    assertThat(failed.getStatus().message).contains("the guest keeps running on mig-1");
+    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).map(GuestInfo::state).contains(GuestState.RUNNING);
+    assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-1");
+
+    nodes.startNode("mig-3");
+    slowMigrations(0);
+    await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofSeconds(1))
+        .until(() -> "Completed".equals(evacuation("mig-1").map(NodeCondition::getReason).orElse("")));
+    assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-3");
+    assertThat(migrations()).filteredOn(m -> phaseOf(m) == MigrationPhase.Succeeded).hasSize(1);
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertSerialContinues(vm);
+  }
+
+  @Test
+  void uncordoningDuringEvacuationLeavesTheRestWhereTheyAre() throws Exception {
+    slowMigrations(1);
+    try {
+      List<VirtualMachine> vms = vmsOn("mig-1", "u1", "u2", "u3", "u4");
+      cordon("mig-1", true);
+      await().atMost(Duration.ofSeconds(30)).until(() -> migrations().stream().anyMatch(m -> phaseOf(m) == MigrationPhase.Running));
+
+      cordon("mig-1", false);
+
+      await().atMost(Duration.ofSeconds(60)).until(() -> migrations().stream().allMatch(m -> phaseOf(m) != null && phaseOf(m).isFinal()));
+      int created = migrations().size();
+      assertThat(created).as("at most the two the caps allowed before the uncordon").isBetween(1, 2);
+      assertThat(migrations()).allSatisfy(m -> assertThat(m.getStatus().phase).isIn(MigrationPhase.Aborted, MigrationPhase.Succeeded));
+      Thread.sleep(5000);
+      assertThat(migrations()).as("nothing created after the uncordon").hasSize(created);
+      long stayed = vms.stream().filter(vm -> "mig-1".equals(get(vm).getStatus().nodeName)).count();
+      assertThat(stayed).isGreaterThanOrEqualTo(2);
+      for (VirtualMachine vm : vms) {
+        assertExactlyOneRunningCopyWhereStatusSays(vm);
+      }
+      assertThat(evacuation("mig-1").orElseThrow().getReason()).isEqualTo("NotCordoned");
+    } finally {
+      slowMigrations(0);
+    }
+  }
+
+  // --- helpers ---------------------------------------------------------------------------------
+
+  private static OperatorProcess startOperator() throws Exception {
+    return OperatorProcess.start(work.resolve("operator"), Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString(),
+        "POLYVISOR_RESYNC_PERIOD_SECONDS", "30"));
+  }
+
+  /** Creates VMs and waits until they run on {@code node}: the other nodes are cordoned meanwhile. */
+  private List<VirtualMachine> vmsOn(String node, String... names) {
+    NODES.stream().filter(n -> !n.equals(node)).forEach(n -> cordon(n, true));
+    List<VirtualMachine> vms = new ArrayList<>();
+    for (String name : names) {
+      vms.add(create(vmManifest(name, CLASS)));
+    }
+    for (VirtualMachine vm : vms) {
+      await().atMost(Duration.ofSeconds(60)).until(() -> get(vm).getStatus() != null && get(vm).getStatus().phase == VirtualMachinePhase.Running);
+      assertThat(get(vm).getStatus().nodeName).isEqualTo(node);
+      Path console = work.resolve(namespace + "_" + vm.getMetadata().getName() + ".log");
+      await().atMost(Duration.ofSeconds(30)).until(() -> CounterGuest.readCount(console).size() >= 10);
+    }
+    NODES.stream().filter(n -> !n.equals(node)).forEach(n -> cordon(n, false));
+    return vms;
+  }
+
+  private void assertSerialContinues(VirtualMachine vm) throws Exception {
+    Path console = work.resolve(namespace + "_" + vm.getMetadata().getName() + ".log");
+    int before = CounterGuest.readCount(console).size();
+    await().atMost(Duration.ofSeconds(30)).until(() -> CounterGuest.readCount(console).size() >= before + 10);
+    CounterGuest.assertContinuous(CounterGuest.readCount(console));
+  }
+
+  private void assertExactlyOneRunningCopyWhereStatusSays(VirtualMachine vm) {
+    List<String> running = NODES.stream()
+        .filter(n -> libvirt.find(nodes.host(n), uid(vm)).map(g -> g.state() == GuestState.RUNNING).orElse(false))
+        .toList();
+    assertThat(running).as("nodes running %s", vm.getMetadata().getName()).containsExactly(get(vm).getStatus().nodeName);
+  }
+
+  private VirtualMachineMigration migrate(VirtualMachine vm, String target) {
+    String manifest = """
+        apiVersion: polyvisor.io/v1alpha1
+        kind: VirtualMachineMigration
+        metadata:
+          name: %s-to-%s-%d
+        spec:
+          vmName: %s
+          targetNode: %s
+        """.formatted(vm.getMetadata().getName(), target, System.nanoTime() % 100000, vm.getMetadata().getName(), target);
+    VirtualMachineMigration migration = client.getKubernetesSerialization().unmarshal(manifest, VirtualMachineMigration.class);
+    return client.resource(migration).inNamespace(namespace).create();
+  }
+
+  private VirtualMachineMigration awaitEnd(VirtualMachineMigration migration) {
+    return await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(500))
+        .until(() -> client.resource(migration).get(), m -> phaseOf(m) != null && phaseOf(m).isFinal());
+  }
+
+  private MigrationPhase phase(VirtualMachineMigration migration) {
+    return phaseOf(client.resource(migration).get());
+  }
+
+  private static MigrationPhase phaseOf(VirtualMachineMigration m) {
+    return m == null || m.getStatus() == null ? null : m.getStatus().phase;
+  }
+
+  private void setStatus(VirtualMachineMigration migration, MigrationPhase phase, String source, String target) {
+    VirtualMachineMigration current = client.resource(migration).get();
+    current.getStatus().phase = phase;
+    current.getStatus().sourceNode = source;
+    current.getStatus().targetNode = target;
+    client.resource(current).updateStatus();
+  }
+
+  private List<VirtualMachineMigration> migrations() {
+    return client.resources(VirtualMachineMigration.class).inNamespace(namespace).list().getItems();
+  }
+
+  /** The most transfers that ran at once, from the recorded start and completion times. */
+  private static int maxOverlap(List<VirtualMachineMigration> migrations) {
+    int max = 0;
+    for (VirtualMachineMigration m : migrations) {
+      Instant t = Instant.parse(m.getStatus().startTime);
+      int at = (int) migrations.stream().filter(o -> !Instant.parse(o.getStatus().startTime).isAfter(t)
+          && Instant.parse(o.getStatus().completionTime).isAfter(t)).count();
+      max = Math.max(max, at);
+    }
+    return max;
+  }
+
+  private Optional<NodeCondition> evacuation(String node) {
+    return client.nodes().withName(node).get().getStatus().getConditions().stream()
+        .filter(c -> EvacuationReconciler.CONDITION.equals(c.getType())).findFirst();
+  }
+
+  private static void cordon(String node, boolean cordoned) {
+    client.nodes().withName(node).edit(n -> new NodeBuilder(n).editSpec().withUnschedulable(cordoned).endSpec().build());
+  }
+
+  /** Caps the class's migration bandwidth (MiB/s, 0 = unlimited) so that a transfer lasts long enough to interfere with. */
+  private static void slowMigrations(int mibPerSecond) {
+    client.resources(io.polyvisor.api.v1alpha1.HypervisorClass.class).withName(CLASS)
+        .edit(c -> { c.getSpec().migration.bandwidthMiBps = mibPerSecond; return c; });
+  }
+
+  private VirtualMachine create(String manifest) {
+    VirtualMachine vm = client.getKubernetesSerialization().unmarshal(manifest, VirtualMachine.class);
+    return client.resource(vm).inNamespace(namespace).create();
+  }
+
+  private VirtualMachine get(VirtualMachine vm) {
+    return client.resources(VirtualMachine.class).inNamespace(namespace).withName(vm.getMetadata().getName()).get();
+  }
+
+  private static String uid(VirtualMachine vm) {
+    return vm.getMetadata().getUid();
+  }
+
+  private String vmManifest(String name, String hypervisorClass) {
+    return """
+        apiVersion: polyvisor.io/v1alpha1
+        kind: VirtualMachine
+        metadata:
+          name: %s
+        spec:
+          hypervisorClassName: %s
+          memory: {size: 32Mi}
+          disks:
+          - name: root
+            storageClassName: %s
+            size: 4Mi
+            bootOrder: 1
+            source: {url: "file://%s"}
+        """.formatted(name, hypervisorClass, hypervisorClass.equals(CLASS) ? STORAGE : "it-mig-hyperv-disk", image);
+  }
+
+  private static String hypervisorClass(String name, String driver, String endpoint) {
+    return """
+        apiVersion: polyvisor.io/v1alpha1
+        kind: HypervisorClass
+        metadata:
+          name: %s
+        spec:
+          driver: %s
+          nodeSelector: {polyvisor.io/hypervisor: %s}
+          connection: {endpoint: "%s"}
+          migration: {bandwidthMiBps: 0, parallelOutboundPerNode: 2}
+        """.formatted(name, driver, name, endpoint);
+  }
+}

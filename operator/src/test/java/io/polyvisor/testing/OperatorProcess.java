@@ -1,0 +1,71 @@
+package io.polyvisor.testing;
+
+import static org.awaitility.Awaitility.await;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+
+/**
+ * The operator as its own JVM, run from the packaged classes (target/classes and target/lib), so
+ * that a test can SIGKILL it mid-operation the way a node failure would, then start another.
+ */
+public final class OperatorProcess implements AutoCloseable {
+
+  private static final Path TARGET = KvmNodes.REPO.resolve("operator/target");
+  private final Process process;
+  private final Path log;
+
+  private OperatorProcess(Process process, Path log) {
+    this.process = process;
+    this.log = log;
+  }
+
+  public static OperatorProcess start(Path folder, Map<String, String> environment) throws IOException {
+    Files.createDirectories(folder);
+    Path kubeconfig = folder.resolve("kubeconfig");
+    Files.writeString(kubeconfig, RealApiServer.kubeconfigYaml());
+    // Kept under target/ so that a failed test's operator log can be read afterwards.
+    Path logs = Files.createDirectories(TARGET.resolve("operator-logs"));
+    Path log = Files.createTempFile(logs, "operator-", ".log");
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    ProcessBuilder builder =
+        new ProcessBuilder(java, "-cp", TARGET.resolve("classes") + ":" + TARGET.resolve("lib") + "/*",
+                "io.polyvisor.operator.PolyvisorOperator")
+            .redirectErrorStream(true)
+            .redirectOutput(log.toFile());
+    builder.environment().put("KUBECONFIG", kubeconfig.toString());
+    builder.environment().putAll(environment);
+    OperatorProcess operator = new OperatorProcess(builder.start(), log);
+    await().atMost(Duration.ofSeconds(60)).until(() -> operator.output().contains("Polyvisor operator started"));
+    return operator;
+  }
+
+  /** SIGKILL: no shutdown hook, no graceful close of connections, as if the machine died. */
+  public void kill() {
+    process.destroyForcibly();
+    try {
+      process.waitFor();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  public String output() throws IOException {
+    return Files.readString(log);
+  }
+
+  @Override
+  public void close() {
+    process.destroy();
+    try {
+      if (!process.waitFor(java.util.concurrent.TimeUnit.SECONDS.toMillis(20), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+        kill();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}
