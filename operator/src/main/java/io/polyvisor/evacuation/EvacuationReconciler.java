@@ -188,15 +188,16 @@ public final class EvacuationReconciler implements Reconciler<Node> {
           blocked.add(vmName + ": evictionStrategy Shutdown is not supported yet; stop it or change its evictionStrategy");
           continue;
         }
-        Optional<VirtualMachineMigration> active = cluster.activeMigration(vm);
-        if (active.isPresent()) {
+        // Read after the VM, so that a migration that ended since shows here as ended.
+        List<VirtualMachineMigration> itsMigrations = migrationsOf(vm);
+        if (itsMigrations.stream().anyMatch(ClusterState::isActive)) {
           running++;
           continue;
         }
-        if (justLeft(ours, vm)) {
+        if (justLeft(itsMigrations)) {
           continue; // moved already; its VM reconciler has not recorded the new node yet
         }
-        if (recentlyFailed(ours, vm)) {
+        if (recentlyFailed(itsMigrations)) {
           queued++;
           continue;
         }
@@ -262,18 +263,21 @@ public final class EvacuationReconciler implements Reconciler<Node> {
      * its new node only once its own reconciler has run, and a second migration must not start
      * in that window.
      */
-    private boolean justLeft(List<VirtualMachineMigration> migrations, VirtualMachine vm) {
+    private boolean justLeft(List<VirtualMachineMigration> migrations) {
       return migrations.stream()
-          .filter(m -> vm.getMetadata().getName().equals(m.getSpec().vmName)
-              && vm.getMetadata().getNamespace().equals(m.getMetadata().getNamespace()))
+          .filter(m -> name.equals(m.getStatus() == null ? null : m.getStatus().sourceNode))
           .filter(m -> m.getStatus() != null && m.getStatus().phase == MigrationPhase.Succeeded && m.getStatus().completionTime != null)
           .anyMatch(m -> Duration.between(Instant.parse(m.getStatus().completionTime), now).compareTo(JUST_LEFT) < 0);
     }
 
-    private boolean recentlyFailed(List<VirtualMachineMigration> migrations, VirtualMachine vm) {
+    private List<VirtualMachineMigration> migrationsOf(VirtualMachine vm) {
+      return client.resources(VirtualMachineMigration.class).inNamespace(vm.getMetadata().getNamespace()).list().getItems()
+          .stream().filter(m -> vm.getMetadata().getName().equals(m.getSpec().vmName)).toList();
+    }
+
+    private boolean recentlyFailed(List<VirtualMachineMigration> migrations) {
       return migrations.stream()
-          .filter(m -> vm.getMetadata().getName().equals(m.getSpec().vmName)
-              && vm.getMetadata().getNamespace().equals(m.getMetadata().getNamespace()))
+          .filter(m -> m.getMetadata().getLabels() != null && name.equals(m.getMetadata().getLabels().get(MigrationLabels.EVACUATED_NODE)))
           .filter(m -> m.getStatus() != null && (m.getStatus().phase == MigrationPhase.Failed || m.getStatus().phase == MigrationPhase.Aborted))
           .anyMatch(m -> m.getStatus().completionTime != null
               && Duration.between(Instant.parse(m.getStatus().completionTime), now).compareTo(RETRY_AFTER) < 0);

@@ -15,6 +15,7 @@ import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.driver.Drivers;
+import io.polyvisor.status.StatusPatch;
 import io.polyvisor.driver.GuestInfo;
 import io.polyvisor.driver.GuestState;
 import io.polyvisor.driver.HypervisorDriver;
@@ -364,20 +365,9 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     }
 
     UpdateControl<VirtualMachineMigration> finish(Optional<Duration> again) {
-      UpdateControl<VirtualMachineMigration> control;
-      if (Serialization.asJson(status).equals(before)) {
-        control = UpdateControl.noUpdate();
-      } else {
-        VirtualMachineMigration patch = new VirtualMachineMigration();
-        patch.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder()
-            .withName(migration.getMetadata().getName())
-            .withNamespace(migration.getMetadata().getNamespace())
-            .build());
-        patch.setStatus(status);
-        control = UpdateControl.patchStatus(patch);
-      }
-      return again.map(d -> control.rescheduleAfter(d.toMillis())).orElse(control);
+      return StatusPatch.ifChanged(migration, status, before, VirtualMachineMigration::new, again);
     }
+
 
     /** The class, driver and both ends of a scheduled migration. */
     private Ends context(VirtualMachine vm) {

@@ -22,6 +22,7 @@ import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.ClusterView;
 import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.driver.Drivers;
+import io.polyvisor.status.StatusPatch;
 import io.polyvisor.driver.GuestInfo;
 import io.polyvisor.driver.GuestSpec;
 import io.polyvisor.driver.GuestState;
@@ -408,20 +409,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
 
     UpdateControl<VirtualMachine> finish(Optional<Duration> again) {
       status.observedGeneration = vm.getMetadata().getGeneration();
-      UpdateControl<VirtualMachine> control;
-      if (Serialization.asJson(status).equals(before)) {
-        control = UpdateControl.noUpdate();
-      } else {
-        VirtualMachine patch = new VirtualMachine();
-        patch.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder()
-            .withName(vm.getMetadata().getName())
-            .withNamespace(vm.getMetadata().getNamespace())
-            .build());
-        patch.setStatus(status);
-        control = UpdateControl.patchStatus(patch);
-      }
-      return again.map(d -> control.rescheduleAfter(d.toMillis())).orElse(control);
+      return StatusPatch.ifChanged(vm, status, before, VirtualMachine::new, again);
     }
+
   }
 
   /** A guest found on a node. */
