@@ -96,7 +96,13 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
   public UpdateControl<VirtualMachineMigration> reconcile(VirtualMachineMigration migration, Context<VirtualMachineMigration> context) {
     MDC.put("resource", migration.getMetadata().getNamespace() + "/" + migration.getMetadata().getName());
     try {
-      Step step = new Step(migration);
+      // Decide on the stored object, not the cache: a pass woken by our own status patch may see
+      // the cache before that patch, and must not redo (or undo) a step already recorded.
+      VirtualMachineMigration stored = client.resource(migration).get();
+      if (stored == null) {
+        return UpdateControl.noUpdate();
+      }
+      Step step = new Step(stored);
       Optional<Duration> again = step.run();
       return step.finish(again);
     } finally {
