@@ -283,6 +283,27 @@ class MigrationIT {
     }
   }
 
+  @Test
+  void aTransferThatOutrunsTheClassCompletionTimeoutIsAbortedAndTheGuestStays() throws Exception {
+    slowMigrations(1);
+    setCompletionTimeoutPerGiB(2); // a 32 MiB guest counts as 1 GiB: 2 s for the whole transfer
+    try {
+      VirtualMachine vm = vmsOn("mig-1", "too-slow").get(0);
+
+      VirtualMachineMigration done = awaitEnd(migrate(vm, "mig-2"));
+
+      assertThat(done.getStatus().phase).isEqualTo(MigrationPhase.Failed);
+      assertThat(done.getStatus().message)
+          .isEqualTo("the transfer exceeded its completion timeout of 2 s (2 s per GiB); the guest keeps running on mig-1");
+      assertExactlyOneRunningCopyWhereStatusSays(vm);
+      assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-1");
+      assertSerialContinues(vm);
+    } finally {
+      setCompletionTimeoutPerGiB(150);
+      slowMigrations(0);
+    }
+  }
+
   // --- helpers ---------------------------------------------------------------------------------
 
   private static OperatorProcess startOperator() throws Exception {
@@ -385,6 +406,11 @@ class MigrationIT {
   private static void slowMigrations(int mibPerSecond) {
     client.resources(io.polyvisor.api.v1alpha1.HypervisorClass.class).withName(CLASS)
         .edit(c -> { c.getSpec().migration.bandwidthMiBps = mibPerSecond; return c; });
+  }
+
+  private static void setCompletionTimeoutPerGiB(int seconds) {
+    client.resources(io.polyvisor.api.v1alpha1.HypervisorClass.class).withName(CLASS)
+        .edit(c -> { c.getSpec().migration.completionTimeoutPerGiBSeconds = seconds; return c; });
   }
 
   private VirtualMachine create(String manifest) {
