@@ -459,6 +459,11 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       try {
         Optional<Located> located = locate(driver.get(), nodes, recorded, vm.getMetadata().getUid());
         Optional<HypervisorNode> node = located.map(Located::node).or(() -> nodes.stream().filter(n -> n.name().equals(recorded)).findFirst());
+        if (located.isEmpty() && recorded != null && node.isEmpty()) {
+          events.warning(vm, "HostGone", "node " + recorded + " no longer exists, so its guest and volumes could not be"
+              + " removed; removing the VM anyway: check that host for a leftover guest and volumes");
+          return DeleteControl.defaultDelete();
+        }
         if (located.isPresent()) {
           Host host = located.get().node().host();
           driver.get().forceStop(host, vm.getMetadata().getUid());

@@ -240,6 +240,36 @@ class VirtualMachineReconcilerIT {
     assertThat(condition(get(badSource), VirtualMachineStatus.READY).getMessage()).contains("disk root").contains("/nonexistent/image.img");
   }
 
+  @Test
+  void aDeletedVmWhoseHostIsGoneForGoodIsReleasedWhenItsNodeIsDeleted() {
+    KvmNodes doomed = KvmNodes.start(work.resolve("doomed"), "it-kvm-doomed");
+    try {
+      NodeRegistration.register(doomed.host("it-kvm-doomed"), "1Gi", CLASS);
+      client.nodes().withName("it-kvm-doomed").edit(n -> {
+        n.getMetadata().getLabels().put("doomed", "true");
+        return n;
+      });
+      VirtualMachine vm = create(vmManifest("on-doomed", "Always", "32Mi")
+          .replace("  memory: {size: 32Mi}", "  memory: {size: 32Mi}\n  nodeSelector: {doomed: \"true\"}"));
+      assertThat(awaitPhase(vm, VirtualMachinePhase.Running).getStatus().nodeName).isEqualTo("it-kvm-doomed");
+
+      doomed.close(); // the host dies for good
+      client.resource(vm).delete();
+
+      await().atMost(Duration.ofSeconds(30)).until(() -> events(vm).stream().anyMatch(e -> "CleanupBlocked".equals(e.getReason())));
+      assertThat(get(vm)).as("held while the host may come back").isNotNull();
+
+      client.nodes().withName("it-kvm-doomed").delete();
+
+      await().atMost(Duration.ofSeconds(60)).until(() -> get(vm) == null);
+      assertThat(events(vm)).filteredOn(e -> "HostGone".equals(e.getReason())).singleElement()
+          .satisfies(e -> assertThat(e.getMessage()).contains("it-kvm-doomed").contains("check that host"));
+    } finally {
+      doomed.close();
+      client.nodes().withName("it-kvm-doomed").delete();
+    }
+  }
+
   // --- helpers ---------------------------------------------------------------------------------
 
   private VirtualMachine apply(String name, String runStrategy, String memory) {
