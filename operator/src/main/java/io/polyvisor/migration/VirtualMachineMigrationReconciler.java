@@ -364,7 +364,11 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
           migrationsOf(migration.getMetadata().getNamespace(), migration.getSpec().vmName).stream()
               .filter(m -> !m.getMetadata().getUid().equals(migration.getMetadata().getUid()))
               .filter(m -> m.getStatus() != null && m.getStatus().phase != null && m.getStatus().phase.isFinal())
-              .sorted(Comparator.comparing((VirtualMachineMigration m) -> m.getMetadata().getCreationTimestamp()).reversed())
+              // Newest finish first: completion time has whole seconds, the resourceVersion of
+              // the final status write breaks ties in the order the writes happened.
+              .sorted(Comparator.comparing((VirtualMachineMigration m) -> m.getStatus().completionTime == null ? "" : m.getStatus().completionTime)
+                  .thenComparingLong(m -> Long.parseLong(m.getMetadata().getResourceVersion()))
+                  .reversed())
               .toList();
       // This one is final too: keep it and the HISTORY - 1 newest others.
       finished.stream().skip(HISTORY - 1).forEach(old -> client.resource(old).delete());

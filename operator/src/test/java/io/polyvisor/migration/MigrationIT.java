@@ -284,6 +284,20 @@ class MigrationIT {
   }
 
   @Test
+  void onlyTheFiveNewestFinishedMigrationsOfAVmAreKept() {
+    VirtualMachine vm = vmsOn("mig-1", "history").get(0);
+    List<String> names = new ArrayList<>();
+    for (int i = 0; i < 7; i++) {
+      VirtualMachineMigration m = awaitEnd(migrate(vm, "mig-404"));
+      names.add(m.getMetadata().getName());
+    }
+
+    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(migrations())
+        .extracting(m -> m.getMetadata().getName())
+        .containsExactlyInAnyOrderElementsOf(names.subList(2, 7)));
+  }
+
+  @Test
   void aTransferThatOutrunsTheClassCompletionTimeoutIsAbortedAndTheGuestStays() throws Exception {
     slowMigrations(1);
     setCompletionTimeoutPerGiB(2); // a 32 MiB guest counts as 1 GiB: 2 s for the whole transfer
