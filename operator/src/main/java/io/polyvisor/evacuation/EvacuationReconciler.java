@@ -175,7 +175,7 @@ public final class EvacuationReconciler implements Reconciler<Node> {
       int running = 0;
       int queued = 0;
       List<String> blocked = new ArrayList<>();
-      Map<String, Long> reserved = reserved(all);
+      Map<String, Long> reserved = MemoryRequest.reservedByNode(all, null);
       for (VirtualMachine vm : here) {
         String vmName = vm.getMetadata().getNamespace() + "/" + vm.getMetadata().getName();
         EvictionStrategy strategy = vm.getSpec().evictionStrategy != null ? vm.getSpec().evictionStrategy
@@ -290,16 +290,6 @@ public final class EvacuationReconciler implements Reconciler<Node> {
           .filter(ClusterState::isActive)
           .filter(m -> ofClass.contains(m.getMetadata().getNamespace() + "/" + m.getSpec().vmName))
           .count();
-    }
-
-    private Map<String, Long> reserved(List<VirtualMachine> all) {
-      Map<String, Long> reserved = new HashMap<>();
-      for (VirtualMachine vm : all) {
-        if (vm.getStatus() != null && vm.getStatus().nodeName != null) {
-          reserved.merge(vm.getStatus().nodeName, MemoryRequest.reserved(vm), Long::sum);
-        }
-      }
-      return reserved;
     }
 
     private Optional<HypervisorClass> classOf() {

@@ -33,7 +33,6 @@ import java.time.Instant;
 import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -348,15 +347,8 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
           .findFirst();
     }
 
-    /** Memory promised on each node: VMs there, and targets of migrations under way. */
     private Map<String, Long> reserved(VirtualMachine moving) {
-      Map<String, Long> reserved = new HashMap<>();
-      for (VirtualMachine vm : cluster.virtualMachines()) {
-        if (vm.getStatus() != null && vm.getStatus().nodeName != null && !vm.getMetadata().getUid().equals(moving.getMetadata().getUid())) {
-          reserved.merge(vm.getStatus().nodeName, MemoryRequest.reserved(vm), Long::sum);
-        }
-      }
-      return reserved;
+      return MemoryRequest.reservedByNode(cluster.virtualMachines(), moving.getMetadata().getUid());
     }
 
     private void pruneHistory() {
