@@ -5,7 +5,6 @@ import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.NodeCondition;
-import io.fabric8.kubernetes.api.model.storage.StorageClassBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.polyvisor.api.v1alpha1.MigrationPhase;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
@@ -22,6 +21,7 @@ import io.polyvisor.testing.KvmNodes;
 import io.polyvisor.testing.NodeRegistration;
 import io.polyvisor.testing.OperatorProcess;
 import io.polyvisor.testing.RealApiServer;
+import io.polyvisor.testing.TestManifests;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -64,12 +64,9 @@ class MigrationIT {
     }
     NodeRegistration.register(new Host("hv-1", "https://127.0.0.1:5986/wsman"), "8Gi", CLASS + "-hyperv");
     image = CounterGuest.build(work);
-    client.resource(hypervisorClass(CLASS, "libvirt", "qemu+tcp://{node.address}/system")).serverSideApply();
-    client.resource(hypervisorClass(CLASS + "-hyperv", "hyperv", "https://{node.address}:5986/wsman")).serverSideApply();
-    client.resource(new StorageClassBuilder().withNewMetadata().withName(STORAGE).endMetadata()
-        .withProvisioner("libvirt.polyvisor.io")
-        .withParameters(Map.of("pool", "polyvisor-local", "poolType", "dir", "path", "/var/lib/libvirt/images/polyvisor"))
-        .build()).serverSideApply();
+    client.resource(TestManifests.hypervisorClass(CLASS, "libvirt", "qemu+tcp://{node.address}/system")).serverSideApply();
+    client.resource(TestManifests.hypervisorClass(CLASS + "-hyperv", "hyperv", "https://{node.address}:5986/wsman")).serverSideApply();
+    client.resource(TestManifests.localStorageClass(STORAGE)).serverSideApply();
     libvirt = new LibvirtDriver();
     operator = startOperator();
   }
@@ -441,34 +438,7 @@ class MigrationIT {
   }
 
   private String vmManifest(String name, String hypervisorClass) {
-    return """
-        apiVersion: polyvisor.io/v1alpha1
-        kind: VirtualMachine
-        metadata:
-          name: %s
-        spec:
-          hypervisorClassName: %s
-          memory: {size: 32Mi}
-          disks:
-          - name: root
-            storageClassName: %s
-            size: 4Mi
-            bootOrder: 1
-            source: {url: "file://%s"}
-        """.formatted(name, hypervisorClass, hypervisorClass.equals(CLASS) ? STORAGE : "it-mig-hyperv-disk", image);
-  }
-
-  private static String hypervisorClass(String name, String driver, String endpoint) {
-    return """
-        apiVersion: polyvisor.io/v1alpha1
-        kind: HypervisorClass
-        metadata:
-          name: %s
-        spec:
-          driver: %s
-          nodeSelector: {polyvisor.io/hypervisor: %s}
-          connection: {endpoint: "%s"}
-          migration: {bandwidthMiBps: 0, parallelOutboundPerNode: 2}
-        """.formatted(name, driver, name, endpoint);
+    String storage = hypervisorClass.equals(CLASS) ? STORAGE : "it-mig-hyperv-disk";
+    return TestManifests.counterVm(name, hypervisorClass, "Always", "32Mi", storage, image);
   }
 }

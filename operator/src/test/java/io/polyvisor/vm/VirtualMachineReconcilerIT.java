@@ -21,6 +21,7 @@ import io.polyvisor.testing.CounterGuest;
 import io.polyvisor.testing.KvmNodes;
 import io.polyvisor.testing.NodeRegistration;
 import io.polyvisor.testing.RealApiServer;
+import io.polyvisor.testing.TestManifests;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -62,11 +63,8 @@ class VirtualMachineReconcilerIT {
       NodeRegistration.register(host, "1Gi", CLASS);
     }
     image = CounterGuest.build(work);
-    client.resource(hypervisorClass()).serverSideApply();
-    client.resource(new StorageClassBuilder().withNewMetadata().withName(STORAGE).endMetadata()
-        .withProvisioner("libvirt.polyvisor.io")
-        .withParameters(Map.of("pool", "polyvisor-local", "poolType", "dir", "path", "/var/lib/libvirt/images/polyvisor"))
-        .build()).serverSideApply();
+    client.resource(TestManifests.hypervisorClass(CLASS, "libvirt", "qemu+tcp://{node.address}/system")).serverSideApply();
+    client.resource(TestManifests.localStorageClass(STORAGE)).serverSideApply();
     settings = new OperatorSettings(Optional.of(work), Duration.ofSeconds(5), Duration.ofSeconds(60), Duration.ofSeconds(3),
         Duration.ofSeconds(20));
     operator = PolyvisorOperator.start(client, settings, null);
@@ -282,35 +280,7 @@ class VirtualMachineReconcilerIT {
   }
 
   private String vmManifest(String name, String runStrategy, String memory) {
-    return """
-        apiVersion: polyvisor.io/v1alpha1
-        kind: VirtualMachine
-        metadata:
-          name: %s
-        spec:
-          hypervisorClassName: %s
-          runStrategy: %s
-          memory: {size: %s}
-          disks:
-          - name: root
-            storageClassName: %s
-            size: 4Mi
-            bootOrder: 1
-            source: {url: "file://%s"}
-        """.formatted(name, CLASS, runStrategy, memory, STORAGE, image);
-  }
-
-  private static String hypervisorClass() {
-    return """
-        apiVersion: polyvisor.io/v1alpha1
-        kind: HypervisorClass
-        metadata:
-          name: %s
-        spec:
-          driver: libvirt
-          nodeSelector: {polyvisor.io/hypervisor: %s}
-          connection: {endpoint: "qemu+tcp://{node.address}/system"}
-        """.formatted(CLASS, CLASS);
+    return TestManifests.counterVm(name, CLASS, runStrategy, memory, STORAGE, image);
   }
 
   private VirtualMachine awaitPhase(VirtualMachine vm, VirtualMachinePhase phase) {
