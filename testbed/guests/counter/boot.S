@@ -9,8 +9,15 @@
  * it over: after migration the sequence goes on from where it was. A reboot
  * or a cold restart would show up as the sequence starting again at 0.
  *
+ * Built with DIRTY_PAGES=N (N > 0), it also writes the counter into each of
+ * N 4 KiB pages from 0x10000 up at every tick: a guest whose memory changes
+ * faster than a slow migration link carries it, so pre-copy cannot converge.
+ *
  * Build: see ./build (GNU as + ld, 16-bit real mode, linked at 0x7c00).
  */
+        .ifndef DIRTY_PAGES
+        .set    DIRTY_PAGES, 0
+        .endif
         .code16
         .text
         .globl _start
@@ -61,6 +68,17 @@ next_line:
         movb    $'\n', %al
         call    putc
         incl    %esi
+
+        .if DIRTY_PAGES
+        pushw   %es
+        movw    $0x1000, %ax            /* segment of the first page, 0x10000 */
+        movw    $DIRTY_PAGES, %cx
+1:      movw    %ax, %es
+        movl    %esi, %es:0
+        addw    $0x100, %ax             /* next 4 KiB page */
+        loop    1b
+        popw    %es
+        .endif
 
         /* Sleep until the BIOS tick count changes. Any other interrupt
          * that wakes us up just goes back to sleep. */

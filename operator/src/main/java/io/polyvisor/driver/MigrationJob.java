@@ -16,6 +16,14 @@ public interface MigrationJob {
   /** The latest progress report, empty before the hypervisor has one. */
   Optional<MigrationProgress> progress();
 
+  /**
+   * Ends pre-copy: the guest resumes on the target at once and fetches the memory it still lacks
+   * from the source as it touches it. A transfer that cannot converge then finishes, but it can no
+   * longer be aborted, and a broken link before the last page arrives loses the running guest.
+   * Only for a migration started with {@link MigrationOptions#postCopy()}.
+   */
+  void switchToPostCopy();
+
   /** Asks the hypervisor to cancel; the guest keeps running on the source. */
   void abort();
 }

@@ -20,6 +20,7 @@ import io.polyvisor.driver.GuestInfo;
 import io.polyvisor.driver.GuestState;
 import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
+import io.polyvisor.driver.MigrationJob;
 import io.polyvisor.driver.MigrationOptions;
 import io.polyvisor.driver.MigrationProgress;
 import io.polyvisor.driver.MigrationResult;
@@ -64,6 +65,7 @@ import org.slf4j.MDC;
  *   <tr><td>Running</td><td>absent or shut off</td><td>running</td><td>the switch-over happened: undefine any source leftover; Succeeded</td></tr>
  *   <tr><td>Running</td><td>running</td><td>running</td><td>cannot happen with libvirt's protocol; the target copy is destroyed, never the source: Failed</td></tr>
  *   <tr><td>Running</td><td>absent</td><td>absent</td><td>Failed: the guest is on neither host; the VM reconciler takes over per runStrategy</td></tr>
+ *   <tr><td>Running, post-copy</td><td>paused</td><td>paused</td><td>memory split between the hosts: touch neither copy; Failed, asking for libvirt's post-copy recovery</td></tr>
  *   <tr><td>final</td><td>any</td><td>any</td><td>nothing to do</td></tr>
  * </table>
  */
@@ -71,6 +73,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
 
   private static final Logger log = LoggerFactory.getLogger(VirtualMachineMigrationReconciler.class);
   private static final Duration POLL = Duration.ofSeconds(1);
+  private static final String ABORTING = "aborting: ";
   /** Finished migrations kept per VM; older ones are deleted. */
   static final int HISTORY = 5;
 
@@ -230,11 +233,15 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       }
       var job = running.get().job();
       if (!job.completion().isDone()) {
-        Optional<String> reason = cancel.map(c -> "cancelled: " + c).or(() -> timeout(vm, running.get()));
-        if (reason.isPresent() && status.message != null && !status.message.startsWith("aborting")) {
-          status.message = "aborting: " + reason.get();
-          job.abort();
-          events.warning(migration, "Aborting", reason.get());
+        if (!aborting() && !Boolean.TRUE.equals(status.postCopy)) {
+          Optional<Timeout> exceeded = timeout(vm, running.get());
+          if (cancel.isPresent()) {
+            abort(job, "cancelled: " + cancel.get());
+          } else if (exceeded.isPresent() && exceeded.get().postCopyInstead() && postCopyAllowed(vm)) {
+            switchToPostCopy(vm, job, exceeded.get().reason());
+          } else {
+            exceeded.ifPresent(t -> abort(job, t.reason()));
+          }
         }
         job.progress().ifPresent(this::progress);
         return Optional.of(POLL);
@@ -250,8 +257,10 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         return end(MigrationPhase.Succeeded, "the guest runs on " + ctx.target.name()
             + result.downtime().map(d -> " after " + d.toMillis() + " ms of downtime").orElse(""));
       } catch (ExecutionException e) {
-        boolean aborted = status.message != null && status.message.startsWith("aborting");
-        String why = aborted ? status.message.substring("aborting: ".length()) : e.getCause().getMessage();
+        String why = aborting() ? status.message.substring(ABORTING.length()) : e.getCause().getMessage();
+        if (Boolean.TRUE.equals(status.postCopy)) {
+          return postCopyBroke(ctx, why);
+        }
         events.warning(vm, "MigrationFailed", "live migration to " + ctx.target.name() + " failed; the guest stays on " + ctx.source.name());
         boolean cancelled = cancel.isPresent();
         return end(cancelled ? MigrationPhase.Aborted : MigrationPhase.Failed,
@@ -277,6 +286,9 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         events.normal(vm, "Migrated", "live-migrated from " + ctx.source.name() + " to " + ctx.target.name());
         return end(MigrationPhase.Succeeded, "the guest runs on " + ctx.target.name() + " (switch-over completed before an operator restart)");
       }
+      if (Boolean.TRUE.equals(status.postCopy)) {
+        return postCopyBroke(ctx, "the operator restarted during the post-copy phase");
+      }
       if (sourceRuns) {
         onTarget.ifPresent(g -> cleanTarget(ctx, g));
         return end(MigrationPhase.Failed, "the operator restarted during the transfer, which libvirt then cancelled;"
@@ -284,6 +296,18 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       }
       return end(MigrationPhase.Failed, "the guest runs on neither " + ctx.source.name() + " nor " + ctx.target.name()
           + "; the VirtualMachine's runStrategy decides what happens next");
+    }
+
+    /**
+     * A post-copy transfer that did not finish: the guest's memory is split between the hosts, so
+     * neither copy is complete and neither may be destroyed or restarted by us. libvirt keeps both
+     * paused until someone recovers the migration by hand.
+     */
+    private Optional<Duration> postCopyBroke(Ends ctx, String why) {
+      events.warning(migration, "PostCopyFailed", why);
+      return end(MigrationPhase.Failed, why + "; the migration had switched to post-copy, so the guest's memory is split between "
+          + ctx.source.name() + " and " + ctx.target.name() + " and libvirt keeps it paused on both: recover it with"
+          + " `virsh migrate --postcopy-resume` before anything else touches it");
     }
 
     /** Removes a copy on the target that is not the running guest (never the source's). */
@@ -294,15 +318,52 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       log.info("removed the leftover copy of {} on {}", uid, ctx.target.name());
     }
 
-    private Optional<String> timeout(VirtualMachine vm, ActiveMigrations.Running running) {
+    private void abort(MigrationJob job, String reason) {
+      status.message = ABORTING + reason;
+      job.abort();
+      events.warning(migration, "Aborting", reason);
+    }
+
+    private boolean aborting() {
+      return status.message != null && status.message.startsWith(ABORTING);
+    }
+
+    /**
+     * Pre-copy outran its completion timeout and the class allows post-copy: finish by post-copy
+     * rather than abort. The hypervisor refuses until the memory transfer has begun (disks are
+     * mirrored first); until then this is tried again at every poll, and the progress timeout
+     * still aborts a transfer that is stuck.
+     */
+    private void switchToPostCopy(VirtualMachine vm, MigrationJob job, String reason) {
+      try {
+        job.switchToPostCopy();
+      } catch (HypervisorException e) {
+        String waiting = "switching to post-copy as soon as the hypervisor allows it (" + reason + "): " + e.getMessage();
+        if (!waiting.equals(status.message)) {
+          log.info("{}", waiting);
+        }
+        status.message = waiting;
+        return;
+      }
+      status.postCopy = true;
+      status.message = "switched to post-copy: " + reason + "; the guest runs on " + status.targetNode
+          + " and fetches the rest of its memory from " + status.sourceNode;
+      events.normal(migration, "PostCopy", status.message);
+      events.normal(vm, "MigrationPostCopy", "live migration " + migration.getMetadata().getName() + " switched to post-copy");
+    }
+
+    private boolean postCopyAllowed(VirtualMachine vm) {
+      MigrationPolicy policy = context(vm).hvc.getSpec().migration;
+      return policy != null && Boolean.TRUE.equals(policy.allowPostCopy);
+    }
+
+    /** A limit the transfer went past; only running out of time may be answered with post-copy. */
+    private record Timeout(String reason, boolean postCopyInstead) {}
+
+    private Optional<Timeout> timeout(VirtualMachine vm, ActiveMigrations.Running running) {
       MigrationPolicy policy = context(vm).hvc.getSpec().migration;
       long perGiB = policy == null || policy.completionTimeoutPerGiBSeconds == null ? 150 : policy.completionTimeoutPerGiBSeconds;
       long progressTimeout = policy == null || policy.progressTimeoutSeconds == null ? 150 : policy.progressTimeoutSeconds;
-      double gib = Math.max(1.0, MemoryRequest.maximum(vm.getSpec().memory) / (double) (1L << 30));
-      Duration budget = Duration.ofSeconds((long) Math.ceil(perGiB * gib));
-      if (Duration.between(running.started(), now).compareTo(budget) > 0) {
-        return Optional.of("the transfer exceeded its completion timeout of " + budget.toSeconds() + " s (" + perGiB + " s per GiB)");
-      }
       long remaining = running.job().progress().map(MigrationProgress::remainingBytes).orElse(Long.MAX_VALUE);
       ActiveMigrations.Running updated = running;
       if (remaining < running.lastRemainingBytes()) {
@@ -310,7 +371,13 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         active.put(migration.getMetadata().getUid(), updated);
       }
       if (Duration.between(updated.lastProgressAt(), now).toSeconds() > progressTimeout) {
-        return Optional.of("no progress for " + progressTimeout + " s (progressTimeoutSeconds)");
+        // No progress means the link or the target is stuck: post-copy over it would risk the guest.
+        return Optional.of(new Timeout("no progress for " + progressTimeout + " s (progressTimeoutSeconds)", false));
+      }
+      double gib = Math.max(1.0, MemoryRequest.maximum(vm.getSpec().memory) / (double) (1L << 30));
+      Duration budget = Duration.ofSeconds((long) Math.ceil(perGiB * gib));
+      if (Duration.between(running.started(), now).compareTo(budget) > 0) {
+        return Optional.of(new Timeout("the transfer exceeded its completion timeout of " + budget.toSeconds() + " s (" + perGiB + " s per GiB)", true));
       }
       return Optional.empty();
     }

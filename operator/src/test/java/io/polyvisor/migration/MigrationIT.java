@@ -315,6 +315,36 @@ class MigrationIT {
     }
   }
 
+  @Test
+  void withPostCopyAllowedATransferThatOutrunsItsTimeoutSwitchesToPostCopyAndFinishes() throws Exception {
+    slowMigrations(1);
+    setCompletionTimeoutPerGiB(2);
+    allowPostCopy(true);
+    try {
+      // Its memory changes faster than 1 MiB/s carries it: pre-copy alone would never finish.
+      VirtualMachine vm = vmsOn("mig-1", CounterGuest.build(work, 128), "post-copy").get(0);
+
+      VirtualMachineMigration done = awaitEnd(migrate(vm, "mig-2"));
+
+      assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Succeeded);
+      assertThat(done.getStatus().postCopy).isTrue();
+      assertThat(client.v1().events().inNamespace(namespace).list().getItems())
+          .anySatisfy(e -> {
+            assertThat(e.getReason()).isEqualTo("PostCopy");
+            assertThat(e.getInvolvedObject().getName()).isEqualTo(done.getMetadata().getName());
+            assertThat(e.getMessage()).startsWith("switched to post-copy: the transfer exceeded its completion timeout of 2 s");
+          });
+      await().atMost(Duration.ofSeconds(30)).until(() -> "mig-2".equals(get(vm).getStatus().nodeName));
+      assertExactlyOneRunningCopyWhereStatusSays(vm);
+      assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).as("nothing left on mig-1").isEmpty();
+      assertSerialContinues(vm);
+    } finally {
+      allowPostCopy(false);
+      setCompletionTimeoutPerGiB(150);
+      slowMigrations(0);
+    }
+  }
+
   // --- helpers ---------------------------------------------------------------------------------
 
   private static OperatorProcess startOperator() throws Exception {
@@ -324,10 +354,14 @@ class MigrationIT {
 
   /** Creates VMs and waits until they run on {@code node}: the other nodes are cordoned meanwhile. */
   private List<VirtualMachine> vmsOn(String node, String... names) {
+    return vmsOn(node, image, names);
+  }
+
+  private List<VirtualMachine> vmsOn(String node, Path guestImage, String... names) {
     NODES.stream().filter(n -> !n.equals(node)).forEach(n -> cordon(n, true));
     List<VirtualMachine> vms = new ArrayList<>();
     for (String name : names) {
-      vms.add(create(vmManifest(name, CLASS)));
+      vms.add(create(TestManifests.counterVm(name, CLASS, "Always", "32Mi", STORAGE, guestImage)));
     }
     for (VirtualMachine vm : vms) {
       await().atMost(Duration.ofSeconds(60)).until(() -> get(vm).getStatus() != null && get(vm).getStatus().phase == VirtualMachinePhase.Running);
@@ -417,6 +451,11 @@ class MigrationIT {
   private static void slowMigrations(int mibPerSecond) {
     client.resources(io.polyvisor.api.v1alpha1.HypervisorClass.class).withName(CLASS)
         .edit(c -> { c.getSpec().migration.bandwidthMiBps = mibPerSecond; return c; });
+  }
+
+  private static void allowPostCopy(boolean allowed) {
+    client.resources(io.polyvisor.api.v1alpha1.HypervisorClass.class).withName(CLASS)
+        .edit(c -> { c.getSpec().migration.allowPostCopy = allowed; return c; });
   }
 
   private static void setCompletionTimeoutPerGiB(int seconds) {

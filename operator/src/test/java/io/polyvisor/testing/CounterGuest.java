@@ -20,9 +20,19 @@ public final class CounterGuest {
 
   /** Builds the disk image into {@code folder} and returns its path. */
   public static Path build(Path folder) throws IOException, InterruptedException {
-    Path image = folder.resolve("counter.img");
+    return build(folder, 0);
+  }
+
+  /**
+   * Builds a variant that also rewrites {@code dirtyPages} 4 KiB pages of its memory at every tick
+   * (about 18 times a second), so that a migration link slower than that never converges by
+   * pre-copy alone.
+   */
+  public static Path build(Path folder, int dirtyPages) throws IOException, InterruptedException {
+    Path image = folder.resolve(dirtyPages == 0 ? "counter.img" : "counter-dirty-" + dirtyPages + ".img");
     Process process =
-        new ProcessBuilder(KvmNodes.REPO.resolve("testbed/guests/counter/build").toString(), image.toString())
+        new ProcessBuilder(KvmNodes.REPO.resolve("testbed/guests/counter/build").toString(), image.toString(),
+            String.valueOf(dirtyPages))
             .redirectErrorStream(true)
             .start();
     String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

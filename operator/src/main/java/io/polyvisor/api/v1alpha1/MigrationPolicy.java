@@ -48,8 +48,9 @@ public class MigrationPolicy {
 
   @Default("false")
   @JsonPropertyDescription(
-      "Let a migration that does not converge switch to post-copy: the guest runs on the target"
-          + " while its remaining memory is fetched on demand. Faster, but a network failure"
-          + " during post-copy loses the guest. KVM only. Default false.")
+      "Let a migration that outruns its completion timeout switch to post-copy instead of being"
+          + " aborted: the guest runs on the target while its remaining memory is fetched on demand."
+          + " It then always finishes, but a network failure during post-copy leaves the guest"
+          + " paused on both hosts until recovered by hand. KVM only. Default false.")
   public Boolean allowPostCopy;
 }

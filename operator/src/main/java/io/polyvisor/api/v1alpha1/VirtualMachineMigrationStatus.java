@@ -25,6 +25,12 @@ public class VirtualMachineMigrationStatus {
   @JsonPropertyDescription("Bytes the transfer has to move in all, as last estimated.")
   public Long dataTotalBytes;
 
+  @JsonPropertyDescription(
+      "True once the transfer switched to post-copy (the class allows it and pre-copy outran its"
+          + " completion timeout): the guest runs on the target and fetches the memory it still lacks"
+          + " from the source; from then on the migration can no longer be aborted.")
+  public Boolean postCopy;
+
   @JsonPropertyDescription("How long the guest was paused during the switch-over, in milliseconds.")
   public Long downtimeMillis;
 

@@ -225,7 +225,7 @@ public final class LibvirtDriver implements HypervisorDriver {
       if (!options.sharedStorage()) {
         storage.replicatePools(c, targetConnection, domain.getXMLDesc(0));
       }
-      return LibvirtMigration.start(source, domain, target, targetConnection, uid, options);
+      return LibvirtMigration.start(source, c, domain, target, targetConnection, uid, options);
     });
   }
 

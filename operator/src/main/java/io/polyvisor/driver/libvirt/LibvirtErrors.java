@@ -42,6 +42,11 @@ final class LibvirtErrors {
         : new HypervisorException(code(e).name(), message, e);
   }
 
+  /** The message of this thread's last libvirt error, for calls made through {@link LibvirtNative}. */
+  static String lastMessage() {
+    return LibvirtNative.INSTANCE.virGetLastErrorMessage();
+  }
+
   /** For failures outside a connection's calls (a migration's own thread), judged by the code alone. */
   static HypervisorException translate(LibvirtException e, Host host, String what) {
     return translate(e, host, what, !isConnectionError(e));

@@ -52,17 +52,19 @@ final class LibvirtMigration implements MigrationJob {
   private final Host target;
   private final String uid;
   private final Domain domain;
+  private final LibvirtConnection sourceConnection;
   private final LibvirtConnection targetConnection;
   private final CompletableFuture<MigrationResult> completion = new CompletableFuture<>();
   private final AtomicReference<MigrationProgress> progress = new AtomicReference<>();
   private final ScheduledExecutorService poller;
 
   private LibvirtMigration(
-      Host source, Host target, String uid, Domain domain, LibvirtConnection targetConnection) {
+      Host source, Host target, String uid, Domain domain, LibvirtConnection sourceConnection, LibvirtConnection targetConnection) {
     this.source = source;
     this.target = target;
     this.uid = uid;
     this.domain = domain;
+    this.sourceConnection = sourceConnection;
     this.targetConnection = targetConnection;
     this.poller =
         Executors.newSingleThreadScheduledExecutor(
@@ -76,12 +78,13 @@ final class LibvirtMigration implements MigrationJob {
   /** Starts the migration on a thread of its own and returns at once. */
   static LibvirtMigration start(
       Host source,
+      LibvirtConnection sourceConnection,
       Domain domain,
       Host target,
       LibvirtConnection targetConnection,
       String uid,
       MigrationOptions options) {
-    LibvirtMigration job = new LibvirtMigration(source, target, uid, domain, targetConnection);
+    LibvirtMigration job = new LibvirtMigration(source, target, uid, domain, sourceConnection, targetConnection);
     ScheduledFuture<?> polling =
         job.poller.scheduleWithFixedDelay(job::poll, 0, PROGRESS_PERIOD.toMillis(), TimeUnit.MILLISECONDS);
     Thread runner =
@@ -191,6 +194,24 @@ final class LibvirtMigration implements MigrationJob {
   @Override
   public Optional<MigrationProgress> progress() {
     return Optional.ofNullable(progress.get());
+  }
+
+  @Override
+  public void switchToPostCopy() {
+    LibvirtNative lib = LibvirtNative.INSTANCE;
+    Pointer dom = lib.virDomainLookupByUUIDString(sourceConnection.pointer(), uid);
+    if (dom == null) {
+      throw new HypervisorException("NO_DOMAIN", "guest " + uid + " is no longer on " + source + "; nothing to switch to post-copy");
+    }
+    try {
+      if (lib.virDomainMigrateStartPostCopy(dom, 0) != 0) {
+        throw new HypervisorException("POSTCOPY_REFUSED", "libvirt on " + source + " refused to switch the migration of " + uid
+            + " to post-copy: " + LibvirtErrors.lastMessage());
+      }
+      log.info("live migration of {} from {} to {} switched to post-copy", uid, source, target);
+    } finally {
+      lib.virDomainFree(dom);
+    }
   }
 
   @Override

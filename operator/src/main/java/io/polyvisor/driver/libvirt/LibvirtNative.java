@@ -48,6 +48,9 @@ interface LibvirtNative extends Library {
 
   int virDomainMigrateStartPostCopy(Pointer domain, int flags);
 
+  /** The message of this thread's last libvirt error. */
+  String virGetLastErrorMessage();
+
   int virDomainGetState(Pointer domain, IntByReference state, IntByReference reason, int flags);
 
   int VIR_DOMAIN_SHUTOFF = 5;
