@@ -64,6 +64,16 @@ public interface HypervisorDriver extends AutoCloseable {
    */
   MigrationJob migrate(Host source, Host target, String uid, MigrationOptions options);
 
+  /**
+   * Moves a shut-off guest to another host of the same driver: unless they are on shared storage,
+   * its disks are copied into pools of the same names on the target (replacing what an interrupted
+   * copy left there), then its definition moves. Afterwards the guest is defined, shut off, on the
+   * target only. The source's volumes are left for the caller to delete.
+   *
+   * @param progress receives the bytes copied so far
+   */
+  void moveStopped(Host source, Host target, String uid, boolean sharedStorage, Consumer<MigrationProgress> progress);
+
   /** Receives lifecycle events of every guest on every host this driver has connected to. */
   void addEventListener(Consumer<GuestEvent> listener);
 

@@ -3,7 +3,7 @@ package io.polyvisor.driver;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
-/** A live migration under way. */
+/** A migration under way: a live one, or a move by shutdown and restart. */
 public interface MigrationJob {
 
   /**
@@ -24,6 +24,9 @@ public interface MigrationJob {
    */
   void switchToPostCopy();
 
-  /** Asks the hypervisor to cancel; the guest keeps running on the source. */
+  /**
+   * Asks the hypervisor to cancel; the guest keeps running on the source. A move past its point
+   * of no return (post-copy, or a guest already shut down for a restart) finishes instead.
+   */
   void abort();
 }

@@ -19,6 +19,7 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
 import io.polyvisor.api.v1alpha1.ApiGroup;
 import io.polyvisor.api.v1alpha1.EvictionStrategy;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
+import io.polyvisor.api.v1alpha1.MigrationMethod;
 import io.polyvisor.api.v1alpha1.MigrationPhase;
 import io.polyvisor.api.v1alpha1.MigrationPolicy;
 import io.polyvisor.api.v1alpha1.MigrationReason;
@@ -50,11 +51,12 @@ import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
 
 /**
- * Empties a cordoned node by live migration. Keyed by Node, it only creates
- * VirtualMachineMigrations (reason Evacuation, within the class's parallelOutboundPerNode and
- * parallelPerCluster) and reports progress in the node condition {@code polyvisor.io/Evacuation}:
- * InProgress, Blocked (with why) or Completed (no VM of ours runs there any more). The migration
- * controller does the moving. Uncordoning cancels: queued migrations end Aborted, running ones are
+ * Empties a cordoned node. Keyed by Node, it only creates VirtualMachineMigrations (reason
+ * Evacuation, within the class's parallelOutboundPerNode and parallelPerCluster): live ones for
+ * evictionStrategy LiveMigrate and LiveMigrateOrShutdown, Restart ones for Shutdown and for
+ * LiveMigrateOrShutdown once a live one failed. It reports progress in the node condition
+ * {@code polyvisor.io/Evacuation}: InProgress, Blocked (with why) or Completed (no VM of ours runs
+ * there any more). The migration controller does the moving. Uncordoning cancels: queued migrations end Aborted, running ones are
  * aborted, and none is created afterwards.
  */
 public final class EvacuationReconciler implements Reconciler<Node> {
@@ -184,12 +186,11 @@ public final class EvacuationReconciler implements Reconciler<Node> {
           blocked.add(vmName + ": evictionStrategy None");
           continue;
         }
-        if (strategy == EvictionStrategy.Shutdown) {
-          blocked.add(vmName + ": evictionStrategy Shutdown is not supported yet; stop it or change its evictionStrategy");
-          continue;
-        }
         // Read after the VM, so that a migration that ended since shows here as ended.
         List<VirtualMachineMigration> itsMigrations = migrationsOf(vm);
+        MigrationMethod method = strategy == EvictionStrategy.Shutdown
+            || (strategy == EvictionStrategy.LiveMigrateOrShutdown && liveMigrationFailed(itsMigrations, since))
+            ? MigrationMethod.Restart : MigrationMethod.Live;
         if (itsMigrations.stream().anyMatch(ClusterState::isActive)) {
           running++;
           continue;
@@ -210,7 +211,7 @@ public final class EvacuationReconciler implements Reconciler<Node> {
           queued++;
           continue;
         }
-        createMigration(vm);
+        createMigration(vm, method);
         reserved.merge(((Placement.Placed) decision).node().name(), MemoryRequest.reserved(vm), Long::sum);
         outbound++;
         clusterWide++;
@@ -243,7 +244,7 @@ public final class EvacuationReconciler implements Reconciler<Node> {
       return "Completed".equals(reason) ? UpdateControl.noUpdate() : UpdateControl.<Node>noUpdate().rescheduleAfter(PERIOD.toMillis());
     }
 
-    private void createMigration(VirtualMachine vm) {
+    private void createMigration(VirtualMachine vm, MigrationMethod method) {
       VirtualMachineMigration migration = new VirtualMachineMigration();
       String suffix = UUID.randomUUID().toString().substring(0, 5);
       migration.setMetadata(new ObjectMetaBuilder()
@@ -253,8 +254,9 @@ public final class EvacuationReconciler implements Reconciler<Node> {
           .build());
       migration.getSpec().vmName = vm.getMetadata().getName();
       migration.getSpec().reason = MigrationReason.Evacuation;
+      migration.getSpec().method = method;
       client.resource(migration).create();
-      log.info("evacuating {}/{} with migration {}", vm.getMetadata().getNamespace(), vm.getMetadata().getName(),
+      log.info("evacuating {}/{} with {} migration {}", vm.getMetadata().getNamespace(), vm.getMetadata().getName(), method,
           migration.getMetadata().getName());
     }
 
@@ -268,6 +270,15 @@ public final class EvacuationReconciler implements Reconciler<Node> {
           .filter(m -> name.equals(m.getStatus() == null ? null : m.getStatus().sourceNode))
           .filter(m -> m.getStatus() != null && m.getStatus().phase == MigrationPhase.Succeeded && m.getStatus().completionTime != null)
           .anyMatch(m -> Duration.between(Instant.parse(m.getStatus().completionTime), now).compareTo(JUST_LEFT) < 0);
+    }
+
+    /** Whether a live evacuation migration of the VM from this node failed since the node was cordoned. */
+    private boolean liveMigrationFailed(List<VirtualMachineMigration> migrations, Instant since) {
+      return migrations.stream()
+          .filter(m -> m.getMetadata().getLabels() != null && name.equals(m.getMetadata().getLabels().get(MigrationLabels.EVACUATED_NODE)))
+          .filter(m -> m.getSpec().method != MigrationMethod.Restart)
+          .filter(m -> !Instant.parse(m.getMetadata().getCreationTimestamp()).isBefore(since.minusSeconds(1)))
+          .anyMatch(m -> m.getStatus() != null && m.getStatus().phase == MigrationPhase.Failed);
     }
 
     private List<VirtualMachineMigration> migrationsOf(VirtualMachine vm) {

@@ -6,6 +6,7 @@ import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
+import io.polyvisor.api.v1alpha1.MigrationMethod;
 import io.polyvisor.api.v1alpha1.MigrationPhase;
 import io.polyvisor.api.v1alpha1.MigrationPolicy;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
@@ -68,6 +69,10 @@ import org.slf4j.MDC;
  *   <tr><td>Running, post-copy</td><td>paused</td><td>paused</td><td>memory split between the hosts: touch neither copy; Failed, asking for libvirt's post-copy recovery</td></tr>
  *   <tr><td>final</td><td>any</td><td>any</td><td>nothing to do</td></tr>
  * </table>
+ *
+ * <p>A migration with method Restart runs as a {@link RestartMove}, which reads both hosts at each
+ * run; after a crash in Running it is simply run again (its own table says what each state leads
+ * to). In Pending and Scheduling it is decided like a live one.
  */
 public final class VirtualMachineMigrationReconciler implements Reconciler<VirtualMachineMigration> {
 
@@ -83,9 +88,12 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
   private final KubernetesClient client;
   private final ClusterState cluster;
   private final EventRecorder events;
+  private final Duration shutdownGrace;
 
+  /** @param shutdownGrace how long a Restart migration waits for the guest to shut down before forcing it off */
   public VirtualMachineMigrationReconciler(
-      Drivers drivers, ActiveMigrations active, Clock clock, KubernetesClient client, ClusterState cluster) {
+      Drivers drivers, ActiveMigrations active, Clock clock, KubernetesClient client, ClusterState cluster, Duration shutdownGrace) {
+    this.shutdownGrace = shutdownGrace;
     this.drivers = drivers;
     this.active = active;
     this.clock = clock;
@@ -214,15 +222,30 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       if (onSource.isEmpty() || onSource.get().state() != GuestState.RUNNING) {
         return end(MigrationPhase.Failed, "the guest is not running on " + ctx.source.name());
       }
-      var job = ctx.driver.migrate(ctx.source.host(), ctx.target.host(), uid(vm), options(vm, ctx.hvc));
+      MigrationJob job = restart() ? startRestartMove(vm, ctx) : ctx.driver.migrate(ctx.source.host(), ctx.target.host(), uid(vm), options(vm, ctx.hvc));
       active.put(migration.getMetadata().getUid(), new ActiveMigrations.Running(job, now, Long.MAX_VALUE, now));
       status.phase = MigrationPhase.Running;
       status.startTime = timestamp(now);
       status.progressPercent = 0;
-      status.message = "transferring from " + ctx.source.name() + " to " + ctx.target.name();
+      status.message = restart()
+          ? "shutting the guest down on " + ctx.source.name() + " to start it on " + ctx.target.name()
+          : "transferring from " + ctx.source.name() + " to " + ctx.target.name();
       events.normal(migration, "Started", status.message);
-      events.normal(vm, "MigrationStarted", "live migration " + migration.getMetadata().getName() + " to " + ctx.target.name() + " started");
+      events.normal(vm, "MigrationStarted", (restart() ? "restart migration " : "live migration ") + migration.getMetadata().getName()
+          + " to " + ctx.target.name() + " started");
       return Optional.of(POLL);
+    }
+
+    private boolean restart() {
+      return migration.getSpec().method == MigrationMethod.Restart;
+    }
+
+    private RestartMove startRestartMove(VirtualMachine vm, Ends ctx) {
+      List<DiskPlan> disks = disks(vm, ctx.hvc);
+      boolean shared = disks.stream().allMatch(d -> d.pool().shared());
+      List<RestartMove.SourceVolume> volumes = disks.stream().filter(d -> !d.pool().shared())
+          .map(d -> new RestartMove.SourceVolume(d.pool(), d.volumeName())).toList();
+      return RestartMove.start(ctx.driver, ctx.source.host(), ctx.target.host(), uid(vm), shared, volumes, shutdownGrace);
     }
 
     /** Running: report progress, enforce timeouts, record the outcome. */
@@ -234,7 +257,9 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       var job = running.get().job();
       if (!job.completion().isDone()) {
         if (!aborting() && !Boolean.TRUE.equals(status.postCopy)) {
-          Optional<Timeout> exceeded = timeout(vm, running.get());
+          // A Restart move has no transfer to time out: once the guest is down, finishing it is
+          // the quickest way back to a running guest.
+          Optional<Timeout> exceeded = restart() ? Optional.empty() : timeout(vm, running.get());
           if (cancel.isPresent()) {
             abort(job, "cancelled: " + cancel.get());
           } else if (exceeded.isPresent() && exceeded.get().postCopyInstead() && postCopyAllowed(vm)) {
@@ -253,16 +278,21 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         progress(result.finalProgress());
         status.progressPercent = 100;
         result.downtime().ifPresent(d -> status.downtimeMillis = d.toMillis());
-        events.normal(vm, "Migrated", "live-migrated from " + ctx.source.name() + " to " + ctx.target.name());
-        return end(MigrationPhase.Succeeded, "the guest runs on " + ctx.target.name()
+        events.normal(vm, "Migrated", (restart() ? "shut down on " + ctx.source.name() + " and restarted on " : "live-migrated from "
+            + ctx.source.name() + " to ") + ctx.target.name());
+        return end(MigrationPhase.Succeeded, (restart() ? "the guest was restarted on " : "the guest runs on ") + ctx.target.name()
             + result.downtime().map(d -> " after " + d.toMillis() + " ms of downtime").orElse(""));
       } catch (ExecutionException e) {
         String why = aborting() ? status.message.substring(ABORTING.length()) : e.getCause().getMessage();
         if (Boolean.TRUE.equals(status.postCopy)) {
           return postCopyBroke(ctx, why);
         }
-        events.warning(vm, "MigrationFailed", "live migration to " + ctx.target.name() + " failed; the guest stays on " + ctx.source.name());
         boolean cancelled = cancel.isPresent();
+        if (restart()) {
+          events.warning(vm, "MigrationFailed", "restart migration to " + ctx.target.name() + " failed: " + why);
+          return end(cancelled ? MigrationPhase.Aborted : MigrationPhase.Failed, why);
+        }
+        events.warning(vm, "MigrationFailed", "live migration to " + ctx.target.name() + " failed; the guest stays on " + ctx.source.name());
         return end(cancelled ? MigrationPhase.Aborted : MigrationPhase.Failed,
             why + "; the guest keeps running on " + ctx.source.name());
       } catch (InterruptedException e) {
@@ -274,6 +304,12 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     /** Running with no job in this process: the previous leader died mid-transfer (see the class table). */
     private Optional<Duration> recover(VirtualMachine vm) {
       Ends ctx = context(vm);
+      if (restart()) {
+        // A Restart move resumes from what the hosts hold (see RestartMove).
+        log.info("resuming the restart move after an operator restart");
+        active.put(migration.getMetadata().getUid(), new ActiveMigrations.Running(startRestartMove(vm, ctx), now, Long.MAX_VALUE, now));
+        return Optional.of(POLL);
+      }
       Optional<GuestInfo> onSource = ctx.driver.find(ctx.source.host(), uid(vm));
       Optional<GuestInfo> onTarget = ctx.driver.find(ctx.target.host(), uid(vm));
       boolean sourceRuns = onSource.map(g -> g.state().isActive()).orElse(false);
@@ -456,14 +492,17 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
 
   private record Ends(HypervisorClass hvc, HypervisorDriver driver, HypervisorNode source, HypervisorNode target) {}
 
-  private MigrationOptions options(VirtualMachine vm, HypervisorClass hvc) {
-    MigrationPolicy policy = hvc.getSpec().migration == null ? new MigrationPolicy() : hvc.getSpec().migration;
-    boolean shared;
+  private List<DiskPlan> disks(VirtualMachine vm, HypervisorClass hvc) {
     try {
-      shared = DiskPlan.resolve(vm, hvc.getSpec().driver, cluster::storageClass).stream().allMatch(d -> d.pool().shared());
+      return DiskPlan.resolve(vm, hvc.getSpec().driver, cluster::storageClass);
     } catch (DiskPlan.InvalidStorage e) {
       throw new HypervisorException("INVALID_STORAGE", e.getMessage());
     }
+  }
+
+  private MigrationOptions options(VirtualMachine vm, HypervisorClass hvc) {
+    MigrationPolicy policy = hvc.getSpec().migration == null ? new MigrationPolicy() : hvc.getSpec().migration;
+    boolean shared = disks(vm, hvc).stream().allMatch(d -> d.pool().shared());
     return new MigrationOptions(
         shared,
         policy.bandwidthMiBps == null ? 0 : policy.bandwidthMiBps,

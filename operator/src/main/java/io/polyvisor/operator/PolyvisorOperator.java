@@ -50,7 +50,8 @@ public final class PolyvisorOperator implements AutoCloseable {
         c -> c.withReconciliationMaxInterval(settings.resyncPeriod()));
     ClusterState live = new LiveClusterState(client);
     operator.register(
-        new VirtualMachineMigrationReconciler(drivers, new ActiveMigrations(), Clock.systemUTC(), client, live),
+        new VirtualMachineMigrationReconciler(drivers, new ActiveMigrations(), Clock.systemUTC(), client, live,
+            settings.shutdownGracePeriod()),
         // A cancel request is an annotation, which does not bump the generation.
         c -> c.withReconciliationMaxInterval(settings.resyncPeriod()).withGenerationAware(false));
     operator.register(

@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.polyvisor.api.v1alpha1.MigrationMethod;
 import io.polyvisor.api.v1alpha1.MigrationPhase;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
@@ -22,13 +23,16 @@ import io.polyvisor.testing.NodeRegistration;
 import io.polyvisor.testing.OperatorProcess;
 import io.polyvisor.testing.RealApiServer;
 import io.polyvisor.testing.TestManifests;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Function;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -345,11 +349,83 @@ class MigrationIT {
     }
   }
 
+  @Test
+  void shutdownEvictionRestartsTheVmElsewhereWithAFaithfulCopyOfItsDisk() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", name -> vmEvictedBy("Shutdown", name), "cold").get(0);
+    Path saved = work.resolve("cold-disk-before-the-move");
+    Path onSource = volumeFile("mig-1", vm);
+    Files.copy(onSource, saved, StandardCopyOption.REPLACE_EXISTING);
+
+    cordon("mig-1", true);
+
+    await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofSeconds(1))
+        .until(() -> "Completed".equals(evacuation("mig-1").map(NodeCondition::getReason).orElse("")));
+    VirtualMachineMigration done = migrations().get(0);
+    assertThat(done.getSpec().method).isEqualTo(MigrationMethod.Restart);
+    assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Succeeded);
+    assertThat(done.getStatus().downtimeMillis).as("at least the 3 s grace period the guest ignored").isGreaterThanOrEqualTo(3000);
+    VirtualMachine moved = get(vm);
+    assertThat(moved.getStatus().nodeName).isIn("mig-2", "mig-3");
+    assertThat(moved.getStatus().phase).isEqualTo(VirtualMachinePhase.Running);
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).as("nothing left on mig-1").isEmpty();
+    assertThat(onSource).as("the source's volume is deleted").doesNotExist();
+    assertSameImage(saved, volumeFile(moved.getStatus().nodeName, vm));
+    // A cold restart: the count starts again at 0 once, then runs on.
+    Path console = work.resolve(namespace + "_" + vm.getMetadata().getName() + ".log");
+    await().atMost(Duration.ofSeconds(30)).until(() -> countAfterRestart(CounterGuest.readCount(console)).size() >= 10);
+    CounterGuest.assertContinuous(countAfterRestart(CounterGuest.readCount(console)));
+  }
+
+  @Test
+  void liveMigrateOrShutdownFallsBackToARestartWhenTheLiveMigrationFails() throws Exception {
+    slowMigrations(1);
+    setCompletionTimeoutPerGiB(2); // every live migration of a counter guest now fails
+    try {
+      VirtualMachine vm = vmsOn("mig-1", name -> vmEvictedBy("LiveMigrateOrShutdown", name), "fallback").get(0);
+
+      cordon("mig-1", true);
+
+      await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofSeconds(1))
+          .until(() -> "Completed".equals(evacuation("mig-1").map(NodeCondition::getReason).orElse("")));
+      assertThat(migrations()).extracting(m -> m.getSpec().method + " " + m.getStatus().phase)
+          .containsExactlyInAnyOrder("Live Failed", "Restart Succeeded");
+      assertThat(get(vm).getStatus().nodeName).isIn("mig-2", "mig-3");
+      assertExactlyOneRunningCopyWhereStatusSays(vm);
+      assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).as("nothing left on mig-1").isEmpty();
+    } finally {
+      setCompletionTimeoutPerGiB(150);
+      slowMigrations(0);
+    }
+  }
+
+  @Test
+  void operatorKilledDuringARestartMoveResumesItAndStartsTheGuestOnce() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "crash-restart").get(0);
+    VirtualMachineMigration migration = migrate(vm, "mig-2", "Restart");
+    // The guest ignores the shutdown request for the 3 s grace period: kill the operator then.
+    await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200)).until(() -> phase(migration) == MigrationPhase.Running);
+
+    operator.kill();
+    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).map(GuestInfo::state).contains(GuestState.RUNNING);
+    operator = startOperator();
+
+    VirtualMachineMigration done = awaitEnd(migration);
+    assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Succeeded);
+    await().atMost(Duration.ofSeconds(30)).until(() -> "mig-2".equals(get(vm).getStatus().nodeName));
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).isEmpty();
+    Path console = work.resolve(namespace + "_" + vm.getMetadata().getName() + ".log");
+    await().atMost(Duration.ofSeconds(30)).until(() -> countAfterRestart(CounterGuest.readCount(console)).size() >= 10);
+    CounterGuest.assertContinuous(countAfterRestart(CounterGuest.readCount(console)));
+  }
+
   // --- helpers ---------------------------------------------------------------------------------
 
   private static OperatorProcess startOperator() throws Exception {
+    // The counter guest ignores ACPI: a short grace period keeps Restart migrations quick.
     return OperatorProcess.start(work.resolve("operator"), Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString(),
-        "POLYVISOR_RESYNC_PERIOD_SECONDS", "30"));
+        "POLYVISOR_RESYNC_PERIOD_SECONDS", "30", "POLYVISOR_SHUTDOWN_GRACE_SECONDS", "3"));
   }
 
   /** Creates VMs and waits until they run on {@code node}: the other nodes are cordoned meanwhile. */
@@ -358,10 +434,19 @@ class MigrationIT {
   }
 
   private List<VirtualMachine> vmsOn(String node, Path guestImage, String... names) {
+    return vmsOn(node, name -> TestManifests.counterVm(name, CLASS, "Always", "32Mi", STORAGE, guestImage), names);
+  }
+
+  /** A counter VM whose evictionStrategy is {@code strategy}. */
+  private String vmEvictedBy(String strategy, String name) {
+    return TestManifests.counterVm(name, CLASS, "Always", "32Mi", STORAGE, image) + "  evictionStrategy: " + strategy + "\n";
+  }
+
+  private List<VirtualMachine> vmsOn(String node, Function<String, String> manifestOf, String... names) {
     NODES.stream().filter(n -> !n.equals(node)).forEach(n -> cordon(n, true));
     List<VirtualMachine> vms = new ArrayList<>();
     for (String name : names) {
-      vms.add(create(TestManifests.counterVm(name, CLASS, "Always", "32Mi", STORAGE, guestImage)));
+      vms.add(create(manifestOf.apply(name)));
     }
     for (VirtualMachine vm : vms) {
       await().atMost(Duration.ofSeconds(60)).until(() -> get(vm).getStatus() != null && get(vm).getStatus().phase == VirtualMachinePhase.Running);
@@ -388,6 +473,10 @@ class MigrationIT {
   }
 
   private VirtualMachineMigration migrate(VirtualMachine vm, String target) {
+    return migrate(vm, target, "Live");
+  }
+
+  private VirtualMachineMigration migrate(VirtualMachine vm, String target, String method) {
     String manifest = """
         apiVersion: polyvisor.io/v1alpha1
         kind: VirtualMachineMigration
@@ -396,7 +485,8 @@ class MigrationIT {
         spec:
           vmName: %s
           targetNode: %s
-        """.formatted(vm.getMetadata().getName(), target, System.nanoTime() % 100000, vm.getMetadata().getName(), target);
+          method: %s
+        """.formatted(vm.getMetadata().getName(), target, System.nanoTime() % 100000, vm.getMetadata().getName(), target, method);
     VirtualMachineMigration migration = client.getKubernetesSerialization().unmarshal(manifest, VirtualMachineMigration.class);
     return client.resource(migration).inNamespace(namespace).create();
   }
@@ -461,6 +551,35 @@ class MigrationIT {
   private static void setCompletionTimeoutPerGiB(int seconds) {
     client.resources(io.polyvisor.api.v1alpha1.HypervisorClass.class).withName(CLASS)
         .edit(c -> { c.getSpec().migration.completionTimeoutPerGiBSeconds = seconds; return c; });
+  }
+
+  /** The count since the guest last started from 0, after exactly one restart. */
+  private static List<Long> countAfterRestart(List<Long> count) {
+    List<Integer> starts = new ArrayList<>();
+    for (int i = 0; i < count.size(); i++) {
+      if (count.get(i) == 0) {
+        starts.add(i);
+      }
+    }
+    if (starts.size() < 2) {
+      return List.of();
+    }
+    assertThat(starts).as("the guest booted twice: on the source, then on the target").hasSize(2);
+    return count.subList(starts.get(1), count.size());
+  }
+
+  /** The file of the VM's root volume in the node's directory pool, as seen from outside the node. */
+  private static Path volumeFile(String node, VirtualMachine vm) {
+    return nodes.libDir(node).resolve("images/polyvisor")
+        .resolve(vm.getMetadata().getNamespace() + "_" + vm.getMetadata().getName() + "_root-" + uid(vm).substring(0, 8));
+  }
+
+  /** Asserts two disk images hold the same guest-visible data, whatever their container format. */
+  private static void assertSameImage(Path expected, Path actual) throws Exception {
+    Process compare = new ProcessBuilder("qemu-img", "compare", "-U", expected.toString(), actual.toString())
+        .redirectErrorStream(true).start();
+    String output = new String(compare.getInputStream().readAllBytes());
+    assertThat(compare.waitFor()).as("qemu-img compare: %s", output).isZero();
   }
 
   private VirtualMachine create(String manifest) {

@@ -117,6 +117,12 @@ public final class FakeDriver implements HypervisorDriver {
   }
 
   @Override
+  public void moveStopped(Host source, Host target, String uid, boolean sharedStorage,
+      Consumer<io.polyvisor.driver.MigrationProgress> progress) {
+    throw new UnsupportedOperationException("not needed by these tests");
+  }
+
+  @Override
   public void addEventListener(Consumer<GuestEvent> listener) {}
 
   @Override

@@ -28,6 +28,18 @@ public class VirtualMachineMigrationSpec {
           + " and have room. Unset: the operator picks one. Immutable.")
   public String targetNode;
 
+  @Default("Live")
+  @ValidationRule(
+      value = "self == oldSelf",
+      message = "spec.method is immutable; create a new VirtualMachineMigration to move the VM another way")
+  @JsonPropertyDescription(
+      "Live (default): the guest keeps running while it moves. Restart: the guest is shut down"
+          + " gracefully on the source (forced after the operator's shutdown grace period), its"
+          + " disks are copied, and it is started on the target; once the guest is stopped the"
+          + " move can no longer be aborted. Evacuation uses Restart for evictionStrategy Shutdown,"
+          + " and for LiveMigrateOrShutdown after a live migration failed. Immutable.")
+  public MigrationMethod method;
+
   @Default("Manual")
   @JsonPropertyDescription("Why: Manual (default), Evacuation (set by the operator) or Rebalance.")
   public MigrationReason reason;

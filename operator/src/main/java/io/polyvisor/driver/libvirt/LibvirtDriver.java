@@ -14,6 +14,7 @@ import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.driver.MigrationJob;
 import io.polyvisor.driver.MigrationOptions;
+import io.polyvisor.driver.MigrationProgress;
 import io.polyvisor.driver.StoragePoolSpec;
 import io.polyvisor.driver.Volume;
 import io.polyvisor.driver.VolumeSpec;
@@ -52,6 +53,9 @@ public final class LibvirtDriver implements HypervisorDriver {
 
   // virDomainUndefineFlagsValues: also drop managed-save images and snapshot metadata.
   private static final int UNDEFINE_FLAGS = 1 | 2;
+  // virDomainXMLFlags: the persistent definition, with any secrets it holds.
+  private static final int XML_SECURE = 1;
+  private static final int XML_INACTIVE = 2;
 
   private final List<Consumer<GuestEvent>> listeners = new CopyOnWriteArrayList<>();
   private final LibvirtConnections connections = new LibvirtConnections(this::watch);
@@ -210,6 +214,27 @@ public final class LibvirtDriver implements HypervisorDriver {
   public void deleteVolume(Host host, StoragePoolSpec pool, String volumeName) {
     connections.call(host, "delete volume " + volumeName + " in pool " + pool.name(), c -> {
       storage.delete(c, pool, volumeName);
+      return null;
+    });
+  }
+
+  @Override
+  public void moveStopped(Host source, Host target, String uid, boolean sharedStorage, Consumer<MigrationProgress> progress) {
+    LibvirtConnection targetConnection = connections.connection(target);
+    connections.call(source, "move shut-off guest " + uid + " to " + target, c -> {
+      Domain domain = owned(c, source, uid);
+      if (domain.isActive() != 0) {
+        throw new HypervisorException("RUNNING", "guest " + uid + " on " + source + " is running; it must be shut off to move this way");
+      }
+      String definition = domain.getXMLDesc(XML_INACTIVE | XML_SECURE);
+      if (!sharedStorage) {
+        storage.copyDisks(c, targetConnection, definition, progress);
+      }
+      // Defined on the target before it is undefined here: a crash in between leaves two shut-off
+      // definitions, which the caller resolves (the target's exists only once the disks are there).
+      targetConnection.domainDefineXML(definition);
+      domain.undefine(UNDEFINE_FLAGS);
+      log.info("moved shut-off guest {} from {} to {}", uid, source, target);
       return null;
     });
   }

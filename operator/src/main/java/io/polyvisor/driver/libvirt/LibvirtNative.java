@@ -25,11 +25,15 @@ interface LibvirtNative extends Library {
 
   int virStorageVolUpload(Pointer vol, Pointer stream, long offset, long length, int flags);
 
+  int virStorageVolDownload(Pointer vol, Pointer stream, long offset, long length, int flags);
+
   int virStorageVolFree(Pointer vol);
 
   Pointer virStreamNew(Pointer conn, int flags);
 
   int virStreamSend(Pointer stream, byte[] data, long nbytes);
+
+  int virStreamRecv(Pointer stream, byte[] data, long nbytes);
 
   int virStreamFinish(Pointer stream);
 
