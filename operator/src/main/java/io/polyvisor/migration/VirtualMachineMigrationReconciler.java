@@ -400,10 +400,14 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       MigrationPolicy policy = context(vm).hvc.getSpec().migration;
       long perGiB = policy == null || policy.completionTimeoutPerGiBSeconds == null ? 150 : policy.completionTimeoutPerGiBSeconds;
       long progressTimeout = policy == null || policy.progressTimeoutSeconds == null ? 150 : policy.progressTimeoutSeconds;
-      long remaining = running.job().progress().map(MigrationProgress::remainingBytes).orElse(Long.MAX_VALUE);
+      // Progress is a new low of the bytes remaining. Before the first report (libvirt reports
+      // nothing while it mirrors the disks) the clock does not run; the completion timeout bounds
+      // that phase.
+      Optional<MigrationProgress> report = running.job().progress();
       ActiveMigrations.Running updated = running;
-      if (remaining < running.lastRemainingBytes()) {
-        updated = new ActiveMigrations.Running(running.job(), running.started(), remaining, now);
+      if (report.isEmpty() || report.get().remainingBytes() < running.lastRemainingBytes()) {
+        updated = new ActiveMigrations.Running(running.job(), running.started(),
+            report.map(MigrationProgress::remainingBytes).orElse(Long.MAX_VALUE), now);
         active.put(migration.getMetadata().getUid(), updated);
       }
       if (Duration.between(updated.lastProgressAt(), now).toSeconds() > progressTimeout) {

@@ -320,6 +320,29 @@ class MigrationIT {
   }
 
   @Test
+  void aTransferThatStopsGettingCloserIsAbortedByTheProgressTimeoutAndTheGuestStays() throws Exception {
+    slowMigrations(1);
+    setProgressTimeout(3);
+    try {
+      // Its memory changes faster than 1 MiB/s carries it: what remains stops shrinking.
+      VirtualMachine vm = vmsOn("mig-1", CounterGuest.build(work, 128), "stuck").get(0);
+
+      VirtualMachineMigration done = awaitEnd(migrate(vm, "mig-2"));
+
+      assertThat(done.getStatus().phase).isEqualTo(MigrationPhase.Failed);
+      assertThat(done.getStatus().message)
+          .isEqualTo("no progress for 3 s (progressTimeoutSeconds); the guest keeps running on mig-1");
+      assertThat(done.getStatus().dataProcessedBytes).as("it did transfer before it stalled").isPositive();
+      assertExactlyOneRunningCopyWhereStatusSays(vm);
+      assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-1");
+      assertSerialContinues(vm);
+    } finally {
+      setProgressTimeout(150);
+      slowMigrations(0);
+    }
+  }
+
+  @Test
   void withPostCopyAllowedATransferThatOutrunsItsTimeoutSwitchesToPostCopyAndFinishes() throws Exception {
     slowMigrations(1);
     setCompletionTimeoutPerGiB(2);
@@ -546,6 +569,11 @@ class MigrationIT {
   private static void allowPostCopy(boolean allowed) {
     client.resources(io.polyvisor.api.v1alpha1.HypervisorClass.class).withName(CLASS)
         .edit(c -> { c.getSpec().migration.allowPostCopy = allowed; return c; });
+  }
+
+  private static void setProgressTimeout(int seconds) {
+    client.resources(io.polyvisor.api.v1alpha1.HypervisorClass.class).withName(CLASS)
+        .edit(c -> { c.getSpec().migration.progressTimeoutSeconds = seconds; return c; });
   }
 
   private static void setCompletionTimeoutPerGiB(int seconds) {
