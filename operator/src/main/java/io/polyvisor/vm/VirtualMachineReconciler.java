@@ -498,8 +498,8 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
             + "); removing the VM anyway: check that host for a leftover guest and volumes");
         return DeleteControl.defaultDelete();
       }
-      events.warning(vm, "CleanupBlocked", e.getMessage() + "; retrying until " + settings.hostGoneTimeout().toMinutes()
-          + " minutes after deletion");
+      events.warning(vm, "CleanupBlocked", e.getMessage() + "; retrying until the Node " + recorded + " is deleted or "
+          + settings.hostGoneTimeout().toSeconds() + " s after the VM's deletion (POLYVISOR_HOST_GONE_TIMEOUT_SECONDS)");
       return DeleteControl.noFinalizerRemoval().rescheduleAfter(RETRY_HOST.toMillis());
     }
   }

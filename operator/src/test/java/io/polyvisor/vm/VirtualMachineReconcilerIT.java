@@ -24,6 +24,7 @@ import io.polyvisor.testing.RealApiServer;
 import io.polyvisor.testing.TestManifests;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -242,17 +243,7 @@ class VirtualMachineReconcilerIT {
   void aDeletedVmWhoseHostIsGoneForGoodIsReleasedWhenItsNodeIsDeleted() {
     KvmNodes doomed = KvmNodes.start(work.resolve("doomed"), "it-kvm-doomed");
     try {
-      NodeRegistration.register(doomed.host("it-kvm-doomed"), "1Gi", CLASS);
-      client.nodes().withName("it-kvm-doomed").edit(n -> {
-        n.getMetadata().getLabels().put("doomed", "true");
-        return n;
-      });
-      VirtualMachine vm = create(vmManifest("on-doomed", "Always", "32Mi")
-          .replace("  memory: {size: 32Mi}", "  memory: {size: 32Mi}\n  nodeSelector: {doomed: \"true\"}"));
-      assertThat(awaitPhase(vm, VirtualMachinePhase.Running).getStatus().nodeName).isEqualTo("it-kvm-doomed");
-
-      doomed.close(); // the host dies for good
-      client.resource(vm).delete();
+      VirtualMachine vm = runningOnADyingHost(doomed, "on-doomed");
 
       await().atMost(Duration.ofSeconds(30)).until(() -> events(vm).stream().anyMatch(e -> "CleanupBlocked".equals(e.getReason())));
       assertThat(get(vm)).as("held while the host may come back").isNotNull();
@@ -260,12 +251,53 @@ class VirtualMachineReconcilerIT {
       client.nodes().withName("it-kvm-doomed").delete();
 
       await().atMost(Duration.ofSeconds(60)).until(() -> get(vm) == null);
-      assertThat(events(vm)).filteredOn(e -> "HostGone".equals(e.getReason())).singleElement()
-          .satisfies(e -> assertThat(e.getMessage()).contains("it-kvm-doomed").contains("check that host"));
+      assertHostGoneWarning(vm);
     } finally {
       doomed.close();
       client.nodes().withName("it-kvm-doomed").delete();
     }
+  }
+
+  @Test
+  void aDeletedVmWhoseHostStaysUnreachableIsReleasedAfterTheHostGoneTimeout() {
+    KvmNodes doomed = KvmNodes.start(work.resolve("unreachable"), "it-kvm-doomed");
+    try {
+      VirtualMachine vm = runningOnADyingHost(doomed, "on-unreachable");
+      Instant deleted = Instant.now();
+
+      await().atMost(Duration.ofSeconds(30)).until(() -> events(vm).stream().anyMatch(e -> "CleanupBlocked".equals(e.getReason())));
+      assertThat(events(vm)).filteredOn(e -> "CleanupBlocked".equals(e.getReason())).first()
+          .satisfies(e -> assertThat(e.getMessage()).contains("20 s after the VM's deletion (POLYVISOR_HOST_GONE_TIMEOUT_SECONDS)"));
+
+      // The Node stays: only the timeout (20 s in these tests) lets the VM go.
+      await().atMost(Duration.ofSeconds(60)).until(() -> get(vm) == null);
+      assertThat(Duration.between(deleted, Instant.now())).isGreaterThanOrEqualTo(Duration.ofSeconds(20));
+      assertThat(client.nodes().withName("it-kvm-doomed").get()).isNotNull();
+      assertHostGoneWarning(vm);
+    } finally {
+      doomed.close();
+      client.nodes().withName("it-kvm-doomed").delete();
+    }
+  }
+
+  /** A VM running on the only node of {@code doomed}; then the host dies for good and the VM is deleted. */
+  private VirtualMachine runningOnADyingHost(KvmNodes doomed, String name) {
+    NodeRegistration.register(doomed.host("it-kvm-doomed"), "1Gi", CLASS);
+    client.nodes().withName("it-kvm-doomed").edit(n -> {
+      n.getMetadata().getLabels().put("doomed", "true");
+      return n;
+    });
+    VirtualMachine vm = create(vmManifest(name, "Always", "32Mi")
+        .replace("  memory: {size: 32Mi}", "  memory: {size: 32Mi}\n  nodeSelector: {doomed: \"true\"}"));
+    assertThat(awaitPhase(vm, VirtualMachinePhase.Running).getStatus().nodeName).isEqualTo("it-kvm-doomed");
+    doomed.close();
+    client.resource(vm).delete();
+    return vm;
+  }
+
+  private void assertHostGoneWarning(VirtualMachine vm) {
+    assertThat(events(vm)).filteredOn(e -> "HostGone".equals(e.getReason())).singleElement()
+        .satisfies(e -> assertThat(e.getMessage()).contains("it-kvm-doomed").contains("check that host"));
   }
 
   // --- helpers ---------------------------------------------------------------------------------
