@@ -8,8 +8,13 @@ package io.polyvisor.driver;
  */
 public record GuestMemoryStats(long currentBytes, long availableBytes, long usableBytes, long inflatedBytes) {
 
-  /** What the guest's workload uses now: what the guest counts as used, less the balloon. */
+  /**
+   * The memory the guest needs the host to give it for what it runs now: what it has, less what it
+   * could still use without swapping. This includes the memory the guest's kernel keeps out of
+   * its own count (its code, the page tables of its memory), which the host must give too; the
+   * balloon's own pages are not demand, as they are not usable either way.
+   */
   public long demandBytes() {
-    return Math.max(0, availableBytes - usableBytes - inflatedBytes);
+    return Math.max(0, currentBytes - usableBytes);
   }
 }

@@ -17,6 +17,22 @@ public final class LinuxGuest {
 
   private LinuxGuest() {}
 
+  /**
+   * Builds the same guest as a bootable disk image (ISOLINUX on an isohybrid image), for a
+   * VirtualMachine that boots from its disk; the guest holds {@code holdMiB} of memory.
+   */
+  public static Path buildDisk(Path file, int holdMiB) throws IOException, InterruptedException {
+    Process process =
+        new ProcessBuilder(KvmNodes.REPO.resolve("testbed/guests/linux-balloon/build-disk").toString(), file.toString(),
+            String.valueOf(holdMiB))
+            .redirectErrorStream(true)
+            .start();
+    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(process.waitFor(5, TimeUnit.MINUTES)).isTrue();
+    assertThat(process.exitValue()).as("building the Linux balloon guest's disk:\n%s", output).isZero();
+    return file;
+  }
+
   /** Builds kernel and initrd into {@code folder}; the guest holds {@code holdMiB} of memory. */
   public static KernelBoot build(Path folder, int holdMiB) throws IOException, InterruptedException {
     Process process =

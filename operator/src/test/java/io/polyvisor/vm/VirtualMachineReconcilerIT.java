@@ -6,12 +6,14 @@ import static org.awaitility.Awaitility.await;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.storage.StorageClassBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.api.v1alpha1.VirtualMachineStatus;
 import io.polyvisor.driver.GuestInfo;
+import io.polyvisor.driver.GuestMemoryStats;
 import io.polyvisor.driver.GuestState;
 import io.polyvisor.driver.Host;
 import io.polyvisor.driver.libvirt.LibvirtDriver;
@@ -19,6 +21,7 @@ import io.polyvisor.operator.OperatorSettings;
 import io.polyvisor.operator.PolyvisorOperator;
 import io.polyvisor.testing.CounterGuest;
 import io.polyvisor.testing.KvmNodes;
+import io.polyvisor.testing.LinuxGuest;
 import io.polyvisor.testing.NodeRegistration;
 import io.polyvisor.testing.RealApiServer;
 import io.polyvisor.testing.TestManifests;
@@ -237,6 +240,49 @@ class VirtualMachineReconcilerIT {
           && "ProvisioningFailed".equals(condition(current, VirtualMachineStatus.READY).getReason());
     });
     assertThat(condition(get(badSource), VirtualMachineStatus.READY).getMessage()).contains("disk root").contains("/nonexistent/image.img");
+  }
+
+  @Test
+  void dynamicMemoryFollowsTheGuestsDemandThroughTheBalloon() throws Exception {
+    // A Linux guest booting from its disk, with a balloon driver that reports its memory, and
+    // 32 MiB held by its init on top of its own use.
+    Path disk = LinuxGuest.buildDisk(work.resolve("linux-balloon.img"), 32);
+    VirtualMachine vm = create("""
+        apiVersion: polyvisor.io/v1alpha1
+        kind: VirtualMachine
+        metadata:
+          name: elastic
+        spec:
+          hypervisorClassName: %s
+          memory: {policy: Dynamic, size: 192Mi, minimum: 64Mi, maximum: 192Mi, bufferPercent: 20}
+          disks:
+          - name: root
+            storageClassName: %s
+            size: 32Mi
+            bootOrder: 1
+            source: {url: "file://%s"}
+        """.formatted(CLASS, STORAGE, disk));
+    String node = awaitPhase(vm, VirtualMachinePhase.Running).getStatus().nodeName;
+    Host host = nodes.host(node);
+    assertThat(libvirt.find(host, uid(vm)).orElseThrow().currentMemoryBytes()).as("it starts at size").isEqualTo(192L << 20);
+
+    // Booted, the guest reports a demand well under 192 MiB: the operator shrinks the balloon (by
+    // more than the MiB or so the guest's own driver may take at boot) and then follows the demand,
+    // which settles as the guest finishes booting, to within a balloon step of demand + 20%.
+    await().atMost(Duration.ofSeconds(180)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
+      long current = libvirt.find(host, uid(vm)).orElseThrow().currentMemoryBytes();
+      Optional<GuestMemoryStats> reported = libvirt.memoryStats(host, uid(vm));
+      assertThat(reported).as("the guest's balloon driver reports").isPresent();
+      GuestMemoryStats stats = reported.get();
+      assertThat(stats.demandBytes()).as("the 32 MiB held and the guest's own use").isGreaterThan(32L << 20);
+      assertThat(current).as("shrunk, within minimum and maximum").isBetween(64L << 20, 160L << 20);
+      assertThat(current).as("at least the demand of %d bytes", stats.demandBytes()).isGreaterThanOrEqualTo(stats.demandBytes());
+      assertThat(current).as("within a step of demand + 20%% (demand %d bytes)", stats.demandBytes())
+          .isLessThanOrEqualTo(stats.demandBytes() * 120 / 100 + (9L << 20));
+      // ... and the status reports the allocation the operator set, which the guest has reached.
+      long assigned = Quantity.getAmountInBytes(get(vm).getStatus().memory.assigned).longValueExact();
+      assertThat(Math.abs(assigned - current)).as("status %d bytes, libvirt %d bytes", assigned, current).isLessThan(2L << 20);
+    });
   }
 
   @Test
