@@ -10,8 +10,12 @@ import io.polyvisor.api.v1alpha1.VirtualMachine;
  */
 public interface DrainGuard {
 
-  /** The VM's guest runs on {@code node}: one placeholder there, none anywhere else. */
-  void guardOn(VirtualMachine vm, String node);
+  /**
+   * The VM's guest runs on {@code node}: one placeholder there, none anywhere else. Those on
+   * other nodes are kept while the VM's status still names another node; false then, and the
+   * caller records the new node and calls again.
+   */
+  boolean guardOn(VirtualMachine vm, String node);
 
   /** The VM's guest runs nowhere (stopped, gone, or the VM deleted): no placeholder at all. */
   void releaseAll(VirtualMachine vm);
@@ -19,7 +23,9 @@ public interface DrainGuard {
   /** For reconcilers run without a cluster (unit tests): guards nothing. */
   DrainGuard NONE = new DrainGuard() {
     @Override
-    public void guardOn(VirtualMachine vm, String node) {}
+    public boolean guardOn(VirtualMachine vm, String node) {
+      return true;
+    }
 
     @Override
     public void releaseAll(VirtualMachine vm) {}

@@ -48,8 +48,9 @@ public final class PlaceholderPods implements DrainGuard {
   }
 
   @Override
-  public void guardOn(VirtualMachine vm, String node) {
-    GuardPlan plan = GuardPlan.guestOn(node, placeholdersOf(vm));
+  public boolean guardOn(VirtualMachine vm, String node) {
+    boolean recorded = vm.getStatus() != null && node.equals(vm.getStatus().nodeName);
+    GuardPlan plan = GuardPlan.guestOn(node, recorded, placeholdersOf(vm));
     if (plan.create()) {
       Pod created = client.resource(PlaceholderPod.build(vm, node, image)).create();
       // Seen at once by the next pass, before the informer delivers it: no second pod.
@@ -57,6 +58,7 @@ public final class PlaceholderPods implements DrainGuard {
       log.info("placeholder pod {} created on {}", created.getMetadata().getName(), node);
     }
     plan.release().forEach(this::release);
+    return !plan.releaseLater();
   }
 
   @Override

@@ -356,7 +356,10 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       boolean mayRun = guest.state() != GuestState.SHUT_OFF && guest.state() != GuestState.CRASHED;
       try {
         if (mayRun) {
-          drainGuard.guardOn(vm, node.name());
+          if (!drainGuard.guardOn(vm, node.name())) {
+            // The old node's placeholder goes on the pass that reads the new node back from status.
+            return Optional.of(Duration.ofMillis(1));
+          }
         } else {
           drainGuard.releaseAll(vm);
         }

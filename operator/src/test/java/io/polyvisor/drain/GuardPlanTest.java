@@ -12,7 +12,7 @@ class GuardPlanTest {
 
   @Test
   void aGuestWithoutAPlaceholderOnItsNodeGetsOne() {
-    GuardPlan plan = GuardPlan.guestOn("a", List.of());
+    GuardPlan plan = GuardPlan.guestOn("a", true, List.of());
 
     assertThat(plan.create()).isTrue();
     assertThat(plan.release()).isEmpty();
@@ -23,10 +23,21 @@ class GuardPlanTest {
     Pod onA = pod("p1", "a", "2026-11-28T00:00:01Z", false);
     Pod onB = pod("p2", "b", "2026-11-28T00:00:00Z", false);
 
-    GuardPlan plan = GuardPlan.guestOn("b", List.of(onA, onB));
+    GuardPlan plan = GuardPlan.guestOn("b", true, List.of(onA, onB));
 
     assertThat(plan.create()).isFalse();
     assertThat(plan.release()).containsExactly(onA);
+  }
+
+  @Test
+  void theOldNodesPlaceholderWaitsUntilTheVmsStatusNamesTheNewNode() {
+    Pod onA = pod("p1", "a", "2026-11-28T00:00:00Z", true);
+
+    GuardPlan moved = GuardPlan.guestOn("b", false, List.of(onA));
+
+    assertThat(moved.create()).isTrue();
+    assertThat(moved.release()).isEmpty();
+    assertThat(moved.releaseLater()).isTrue();
   }
 
   @Test
@@ -34,7 +45,7 @@ class GuardPlanTest {
     Pod evicted = pod("p2", "a", "2026-11-28T00:00:05Z", true);
     Pod older = pod("p1", "a", "2026-11-28T00:00:00Z", false);
 
-    GuardPlan plan = GuardPlan.guestOn("a", List.of(older, evicted));
+    GuardPlan plan = GuardPlan.guestOn("a", true, List.of(older, evicted));
 
     assertThat(plan.create()).as("no second pod beside one a drain waits for").isFalse();
     assertThat(plan.release()).containsExactly(older);
@@ -45,14 +56,14 @@ class GuardPlanTest {
     Pod older = pod("p1", "a", "2026-11-28T00:00:00Z", false);
     Pod newer = pod("p2", "a", "2026-11-28T00:00:09Z", false);
 
-    assertThat(GuardPlan.guestOn("a", List.of(newer, older)).release()).containsExactly(newer);
+    assertThat(GuardPlan.guestOn("a", true, List.of(newer, older)).release()).containsExactly(newer);
   }
 
   @Test
   void aTerminatingPlaceholderOnANodeTheGuestLeftGoes() {
     Pod evicted = pod("p1", "a", "2026-11-28T00:00:00Z", true);
 
-    GuardPlan plan = GuardPlan.guestOn("b", List.of(evicted));
+    GuardPlan plan = GuardPlan.guestOn("b", true, List.of(evicted));
 
     assertThat(plan.create()).isTrue();
     assertThat(plan.release()).containsExactly(evicted);

@@ -9,6 +9,7 @@ import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.storage.StorageClass;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.polyvisor.api.v1alpha1.Driver;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.MigrationPhase;
@@ -76,8 +77,9 @@ class DrainGuardCallsTest {
             protected void emit(HasMetadata object, String type, String reason, String message) {}
           },
           new DrainGuard() {
-            public void guardOn(VirtualMachine vm, String node) {
+            public boolean guardOn(VirtualMachine vm, String node) {
               told.add("guard " + vm.getMetadata().getName() + " on " + node);
+              return vm.getStatus() != null && node.equals(vm.getStatus().nodeName);
             }
 
             public void releaseAll(VirtualMachine vm) {
@@ -98,16 +100,21 @@ class DrainGuardCallsTest {
   }
 
   @Test
-  void aGuestFoundOnAnotherNodeIsGuardedThere() {
+  void aGuestFoundOnAnotherNodeIsGuardedThereAndAgainOnceItsStatusSaysSo() {
     VirtualMachine vm = running("web");
     String other = vm.getStatus().nodeName.equals("n1") ? "n2" : "n1";
     moveBehindTheBack(vm, other);
     told.clear();
 
-    reconcile(vm);
+    UpdateControl<VirtualMachine> first = reconciler.reconcile(vm, null);
+    first.getResource().ifPresent(patched -> vm.setStatus(patched.getStatus()));
 
     assertThat(vm.getStatus().nodeName).isEqualTo(other);
     assertThat(told).containsExactly("guard web on " + other);
+    assertThat(first.getScheduleDelay()).as("another pass to release the old node's placeholder").isPresent();
+
+    reconcile(vm);
+    assertThat(told).containsExactly("guard web on " + other, "guard web on " + other);
   }
 
   @Test
