@@ -18,13 +18,26 @@ import java.util.Optional;
  *     down gets before its power is cut
  * @param hostGoneTimeout POLYVISOR_HOST_GONE_TIMEOUT_SECONDS (600): how long a deleted VM waits for
  *     an unreachable host before its finalizer is removed anyway
+ * @param placeholderImage POLYVISOR_PLACEHOLDER_IMAGE (registry.k8s.io/pause:3.10): the image of
+ *     the placeholder pod that stands for each VM on its node, so that {@code kubectl drain} waits
+ *     for the VM to leave; a mirror of it in air-gapped clusters
  */
 public record OperatorSettings(
     Optional<Path> consoleLogDir,
     Duration balloonPeriod,
     Duration resyncPeriod,
     Duration shutdownGracePeriod,
-    Duration hostGoneTimeout) {
+    Duration hostGoneTimeout,
+    String placeholderImage) {
+
+  public static final String DEFAULT_PLACEHOLDER_IMAGE = "registry.k8s.io/pause:3.10";
+
+  /** Settings with the default placeholder image, for callers that choose only the timings. */
+  public OperatorSettings(
+      Optional<Path> consoleLogDir, Duration balloonPeriod, Duration resyncPeriod, Duration shutdownGracePeriod,
+      Duration hostGoneTimeout) {
+    this(consoleLogDir, balloonPeriod, resyncPeriod, shutdownGracePeriod, hostGoneTimeout, DEFAULT_PLACEHOLDER_IMAGE);
+  }
 
   public static OperatorSettings fromEnvironment() {
     return from(System.getenv());
@@ -36,7 +49,9 @@ public record OperatorSettings(
         seconds(env, "POLYVISOR_BALLOON_PERIOD_SECONDS", 10),
         seconds(env, "POLYVISOR_RESYNC_PERIOD_SECONDS", 300),
         seconds(env, "POLYVISOR_SHUTDOWN_GRACE_SECONDS", 120),
-        seconds(env, "POLYVISOR_HOST_GONE_TIMEOUT_SECONDS", 600));
+        seconds(env, "POLYVISOR_HOST_GONE_TIMEOUT_SECONDS", 600),
+        Optional.ofNullable(env.get("POLYVISOR_PLACEHOLDER_IMAGE")).map(String::trim).filter(s -> !s.isEmpty())
+            .orElse(DEFAULT_PLACEHOLDER_IMAGE));
   }
 
   private static Duration seconds(Map<String, String> env, String name, long defaultSeconds) {

@@ -1,6 +1,7 @@
 package io.polyvisor.vm;
 
 import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -21,6 +22,8 @@ import io.polyvisor.api.v1alpha1.VirtualMachineStatus;
 import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.ClusterView;
 import io.polyvisor.cluster.HypervisorNode;
+import io.polyvisor.drain.DrainGuard;
+import io.polyvisor.drain.PlaceholderPods;
 import io.polyvisor.driver.Drivers;
 import io.polyvisor.status.StatusPatch;
 import io.polyvisor.driver.GuestInfo;
@@ -74,6 +77,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
   private final Map<String, String> pendingPlacements = new HashMap<>();
   private ClusterState cluster;
   private EventRecorder events;
+  private DrainGuard drainGuard = DrainGuard.NONE;
 
   public VirtualMachineReconciler(Drivers drivers, OperatorSettings settings, Clock clock) {
     this.drivers = drivers;
@@ -83,9 +87,16 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
 
   /** For unit tests: a reconciler over a given view of the cluster, without informers. */
   VirtualMachineReconciler(Drivers drivers, OperatorSettings settings, Clock clock, ClusterState cluster, EventRecorder events) {
+    this(drivers, settings, clock, cluster, events, DrainGuard.NONE);
+  }
+
+  /** For unit tests that look at what the drain guard is told. */
+  VirtualMachineReconciler(
+      Drivers drivers, OperatorSettings settings, Clock clock, ClusterState cluster, EventRecorder events, DrainGuard drainGuard) {
     this(drivers, settings, clock);
     this.cluster = cluster;
     this.events = events;
+    this.drainGuard = drainGuard;
   }
 
   @Override
@@ -95,6 +106,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
     events = new EventRecorder(context.getClient());
     List<EventSource<?, VirtualMachine>> sources = new ArrayList<>(view.eventSources());
     sources.add(new GuestEventSource(drivers, context.getPrimaryCache()));
+    PlaceholderPods placeholders = new PlaceholderPods(context, settings.placeholderImage());
+    drainGuard = placeholders;
+    sources.add(placeholders.eventSource());
     return sources;
   }
 
@@ -114,7 +128,12 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
   public DeleteControl cleanup(VirtualMachine vm, Context<VirtualMachine> context) {
     MDC.put("resource", vm.getMetadata().getNamespace() + "/" + vm.getMetadata().getName());
     try {
-      return new Removal(vm).run();
+      DeleteControl control = new Removal(vm).run();
+      if (control.isRemoveFinalizer()) {
+        // The guest is gone from every node: nothing is left there for a drain to wait for.
+        drainGuard.releaseAll(vm);
+      }
+      return control;
     } finally {
       MDC.remove("resource");
     }
@@ -209,6 +228,8 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       } else {
         Optional<HypervisorNode> recorded = nodes.stream().filter(n -> n.name().equals(status.nodeName)).findFirst();
         if (recorded.isEmpty()) {
+          // The guest runs on no node: placeholders elsewhere guard nothing.
+          drainGuard.releaseAll(vm);
           return place(hvc, nodes);
         }
         node = recorded.get();
@@ -264,7 +285,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
         guest = driver.find(host, guest.id().uid()).orElse(guest);
       }
       if (strategy == RunStrategy.Halted && guest.state().isActive()) {
-        return stop(driver, node, guest);
+        return keepDrainGuard(node, guest, stop(driver, node, guest));
       }
       return record(driver, node, guest, spec, strategy);
     }
@@ -317,11 +338,38 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
         events.normal(vm, "RestartRequired", "the new configuration applies at the guest's next restart");
       }
       status.memory = running ? assigned(guest.currentMemoryBytes()) : null;
+      Optional<Duration> again = Optional.empty();
       if (running && MemoryRequest.isDynamic(vm.getSpec().memory)) {
         balance(driver, node, guest);
-        return Optional.of(settings.balloonPeriod());
+        again = Optional.of(settings.balloonPeriod());
       }
-      return Optional.empty();
+      return keepDrainGuard(node, guest, again);
+    }
+
+    /**
+     * A placeholder pod on the guest's node while the guest may run there, so that draining the
+     * node waits for it (see {@link DrainGuard}); none for a guest that is off, which a drain need
+     * not wait for (evacuation moves only running guests). A failure is reported and retried; the
+     * status of this pass is recorded all the same.
+     */
+    private Optional<Duration> keepDrainGuard(HypervisorNode node, GuestInfo guest, Optional<Duration> again) {
+      boolean mayRun = guest.state() != GuestState.SHUT_OFF && guest.state() != GuestState.CRASHED;
+      try {
+        if (mayRun) {
+          if (!drainGuard.guardOn(vm, node.name())) {
+            // The old node's placeholder goes on the pass that reads the new node back from status.
+            return Optional.of(Duration.ofMillis(1));
+          }
+        } else {
+          drainGuard.releaseAll(vm);
+        }
+        return again;
+      } catch (KubernetesClientException e) {
+        log.warn("drain guard on {}: {}", node.name(), e.getMessage());
+        events.warning(vm, "DrainGuardFailed", "could not keep the placeholder pod that makes kubectl drain wait for this VM"
+            + " on " + node.name() + ": " + e.getMessage());
+        return Optional.of(RETRY_ERROR);
+      }
     }
 
     /** Dynamic memory on KVM: move the balloon toward demand plus buffer, within minimum and maximum. */

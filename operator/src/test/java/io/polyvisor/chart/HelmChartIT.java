@@ -33,7 +33,12 @@ class HelmChartIT {
 
     assertThat(client.apps().deployments().inNamespace("polyvisor-system").withName("pv-operator").get()).isNotNull();
     assertThat(client.rbac().clusterRoles().withName("pv-operator").get().getRules())
-        .anySatisfy(rule -> assertThat(rule.getResources()).contains("virtualmachines/status"));
+        .anySatisfy(rule -> assertThat(rule.getResources()).contains("virtualmachines/status"))
+        // The drain guard's placeholder pods.
+        .anySatisfy(rule -> {
+          assertThat(rule.getResources()).contains("pods");
+          assertThat(rule.getVerbs()).contains("get", "list", "watch", "create", "delete", "patch", "update");
+        });
     assertThat(client.apiextensions().v1().customResourceDefinitions().withName("virtualmachines.polyvisor.io").get())
         .isNotNull();
   }
