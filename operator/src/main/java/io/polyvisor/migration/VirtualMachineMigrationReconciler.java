@@ -58,16 +58,16 @@ import org.slf4j.MDC;
  * connection that prepared it, the source resumes).
  *
  * <table>
- *   <tr><th>phase</th><th>source</th><th>target</th><th>decision</th></tr>
- *   <tr><td>Pending</td><td>any</td><td>any</td><td>nothing was started: validate and schedule as new</td></tr>
- *   <tr><td>Scheduling</td><td>running</td><td>absent</td><td>the transfer was not started: start it</td></tr>
- *   <tr><td>Scheduling/Running</td><td>running</td><td>present, not running</td><td>remove the target's leftover copy; Failed, the guest stays on the source</td></tr>
- *   <tr><td>Running</td><td>running</td><td>absent</td><td>Failed: the transfer was interrupted, the guest stays on the source</td></tr>
- *   <tr><td>Running</td><td>absent or shut off</td><td>running</td><td>the switch-over happened: undefine any source leftover; Succeeded</td></tr>
- *   <tr><td>Running</td><td>running</td><td>running</td><td>cannot happen with libvirt's protocol; the target copy is destroyed, never the source: Failed</td></tr>
- *   <tr><td>Running</td><td>absent</td><td>absent</td><td>Failed: the guest is on neither host; the VM reconciler takes over per runStrategy</td></tr>
- *   <tr><td>Running, post-copy</td><td>paused</td><td>paused</td><td>memory split between the hosts: touch neither copy; Failed, asking for libvirt's post-copy recovery</td></tr>
- *   <tr><td>final</td><td>any</td><td>any</td><td>nothing to do</td></tr>
+ *   <tr><th>phase</th><th>source</th><th>target</th><th>decision</th><th>tested by (MigrationIT)</th></tr>
+ *   <tr><td>Pending</td><td>any</td><td>any</td><td>nothing was started: validate and schedule as new</td><td>manualMigrationGoesToTheNamedNode</td></tr>
+ *   <tr><td>Scheduling</td><td>running</td><td>absent</td><td>the transfer was not started: start it</td><td>operatorKilledBeforeTheTransferStarted...</td></tr>
+ *   <tr><td>Scheduling/Running</td><td>running</td><td>present, not running</td><td>remove the target's leftover copy; Failed, the guest stays on the source</td><td>aLeftoverCopyOnTheTargetIsRemoved...</td></tr>
+ *   <tr><td>Running</td><td>running</td><td>absent</td><td>Failed: the transfer was interrupted, the guest stays on the source</td><td>operatorKilledDuringTheTransfer...</td></tr>
+ *   <tr><td>Running</td><td>absent or shut off</td><td>running</td><td>the switch-over happened: undefine any source leftover; Succeeded</td><td>operatorKilledJustAfterTheSwitchOver...</td></tr>
+ *   <tr><td>Running</td><td>running</td><td>running</td><td>cannot happen with libvirt's protocol; the target copy is destroyed, never the source: Failed</td><td>not reproducible</td></tr>
+ *   <tr><td>Running</td><td>absent</td><td>absent</td><td>Failed: the guest is on neither host; the VM reconciler takes over per runStrategy</td><td>aGuestFoundOnNeitherHostAfterACrash...</td></tr>
+ *   <tr><td>Running, post-copy</td><td>paused</td><td>paused</td><td>memory split between the hosts: touch neither copy; Failed, asking for libvirt's post-copy recovery</td><td>not yet</td></tr>
+ *   <tr><td>final</td><td>any</td><td>any</td><td>nothing to do</td><td>every restart above: the finished migrations of earlier tests stay as they are</td></tr>
  * </table>
  *
  * <p>A migration with method Restart runs as a {@link RestartMove}, which reads both hosts at each

@@ -11,7 +11,11 @@ import io.polyvisor.api.v1alpha1.MigrationPhase;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
+import io.polyvisor.api.v1alpha1.NumaPlacement;
+import io.polyvisor.driver.GuestId;
 import io.polyvisor.driver.GuestInfo;
+import io.polyvisor.driver.GuestSpec;
+import io.polyvisor.driver.GuestSpec.GuestMemory;
 import io.polyvisor.driver.GuestState;
 import io.polyvisor.driver.Host;
 import io.polyvisor.driver.MigrationOptions;
@@ -226,6 +230,51 @@ class MigrationIT {
     await().atMost(Duration.ofSeconds(30)).until(() -> "mig-2".equals(get(vm).getStatus().nodeName));
     assertExactlyOneRunningCopyWhereStatusSays(vm);
     assertSerialContinues(vm);
+  }
+
+  @Test
+  void aLeftoverCopyOnTheTargetIsRemovedAndTheMigrationFailsWithTheGuestKeptOnTheSource() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "leftover").get(0);
+    operator.kill();
+    // What an interrupted attempt leaves: a shut-off definition of the guest on the target, and
+    // the migration recorded in Scheduling.
+    libvirt.define(nodes.host("mig-2"), new GuestSpec(new GuestId(namespace, "leftover", uid(vm)), 1,
+        GuestMemory.fixed(32L << 20), NumaPlacement.None, List.of(), List.of(), Optional.empty()));
+    VirtualMachineMigration migration = migrate(vm, "mig-2");
+    await().until(() -> client.resource(migration).get() != null);
+    setStatus(migration, MigrationPhase.Scheduling, "mig-1", "mig-2");
+
+    operator = startOperator();
+
+    VirtualMachineMigration done = awaitEnd(migration);
+    assertThat(done.getStatus().phase).isEqualTo(MigrationPhase.Failed);
+    assertThat(done.getStatus().message).isEqualTo(
+        "found a leftover copy on mig-2 from an interrupted attempt and removed it; the guest stays on mig-1");
+    assertThat(libvirt.find(nodes.host("mig-2"), uid(vm))).isEmpty();
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertSerialContinues(vm);
+  }
+
+  @Test
+  void aGuestFoundOnNeitherHostAfterACrashFailsTheMigrationAndItsRunStrategyBringsItBack() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "vanished").get(0);
+    operator.kill();
+    // The leader died mid-transfer, and the guest is gone from both hosts meanwhile.
+    VirtualMachineMigration migration = migrate(vm, "mig-2");
+    await().until(() -> client.resource(migration).get() != null);
+    setStatus(migration, MigrationPhase.Running, "mig-1", "mig-2");
+    libvirt.forceStop(nodes.host("mig-1"), uid(vm));
+    libvirt.undefine(nodes.host("mig-1"), uid(vm));
+
+    operator = startOperator();
+
+    VirtualMachineMigration done = awaitEnd(migration);
+    assertThat(done.getStatus().phase).isEqualTo(MigrationPhase.Failed);
+    assertThat(done.getStatus().message).startsWith("the guest runs on neither mig-1 nor mig-2");
+    // runStrategy Always: the VM reconciler defines and starts it again, once.
+    await().atMost(Duration.ofSeconds(60)).until(() -> NODES.stream()
+        .anyMatch(n -> libvirt.find(nodes.host(n), uid(vm)).map(g -> g.state() == GuestState.RUNNING).orElse(false)));
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
   }
 
   @Test

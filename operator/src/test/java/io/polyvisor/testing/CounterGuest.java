@@ -6,8 +6,8 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The tiny test guest of {@code testbed/guests/counter}: a boot sector, assembled from source
@@ -30,14 +30,8 @@ public final class CounterGuest {
    */
   public static Path build(Path folder, int dirtyPages) throws IOException, InterruptedException {
     Path image = folder.resolve(dirtyPages == 0 ? "counter.img" : "counter-dirty-" + dirtyPages + ".img");
-    Process process =
-        new ProcessBuilder(KvmNodes.REPO.resolve("testbed/guests/counter/build").toString(), image.toString(),
-            String.valueOf(dirtyPages))
-            .redirectErrorStream(true)
-            .start();
-    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
-    assertThat(process.exitValue()).as("building the counter guest:\n%s", output).isZero();
+    TestbedScripts.run("testbed/guests/counter/build", Duration.ofSeconds(60), "building the counter guest",
+        image.toString(), String.valueOf(dirtyPages));
     return image;
   }
 

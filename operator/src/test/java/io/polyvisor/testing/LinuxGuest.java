@@ -1,12 +1,9 @@
 package io.polyvisor.testing;
 
-import static org.assertj.core.api.Assertions.assertThat;
-
 import io.polyvisor.driver.GuestSpec.KernelBoot;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
+import java.time.Duration;
 
 /**
  * The balloon test guest of {@code testbed/guests/linux-balloon}: Debian's cloud kernel and a
@@ -22,26 +19,15 @@ public final class LinuxGuest {
    * VirtualMachine that boots from its disk; the guest holds {@code holdMiB} of memory.
    */
   public static Path buildDisk(Path file, int holdMiB) throws IOException, InterruptedException {
-    Process process =
-        new ProcessBuilder(KvmNodes.REPO.resolve("testbed/guests/linux-balloon/build-disk").toString(), file.toString(),
-            String.valueOf(holdMiB))
-            .redirectErrorStream(true)
-            .start();
-    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertThat(process.waitFor(5, TimeUnit.MINUTES)).isTrue();
-    assertThat(process.exitValue()).as("building the Linux balloon guest's disk:\n%s", output).isZero();
+    TestbedScripts.run("testbed/guests/linux-balloon/build-disk", Duration.ofMinutes(5), "building the Linux balloon guest's disk",
+        file.toString(), String.valueOf(holdMiB));
     return file;
   }
 
   /** Builds kernel and initrd into {@code folder}; the guest holds {@code holdMiB} of memory. */
   public static KernelBoot build(Path folder, int holdMiB) throws IOException, InterruptedException {
-    Process process =
-        new ProcessBuilder(KvmNodes.REPO.resolve("testbed/guests/linux-balloon/build").toString(), folder.toString())
-            .redirectErrorStream(true)
-            .start();
-    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertThat(process.waitFor(5, TimeUnit.MINUTES)).isTrue();
-    assertThat(process.exitValue()).as("building the Linux balloon guest:\n%s", output).isZero();
+    TestbedScripts.run("testbed/guests/linux-balloon/build", Duration.ofMinutes(5), "building the Linux balloon guest",
+        folder.toString());
     return new KernelBoot(
         folder.resolve("vmlinuz"),
         folder.resolve("initrd.img"),

@@ -1,23 +1,16 @@
 package io.polyvisor.vm;
 
-import static io.polyvisor.vm.Fixtures.kvmClass;
-import static io.polyvisor.vm.Fixtures.node;
 import static io.polyvisor.vm.Fixtures.vm;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
-import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
-import io.fabric8.kubernetes.api.model.storage.StorageClass;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.polyvisor.api.v1alpha1.Driver;
-import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.MigrationPhase;
 import io.polyvisor.api.v1alpha1.RunStrategy;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
-import io.polyvisor.cluster.ClusterState;
-import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.drain.DrainGuard;
 import io.polyvisor.driver.Drivers;
 import io.polyvisor.driver.GuestState;
@@ -30,48 +23,20 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 /** What the VM reconciler tells the drain guard: where the guest runs, as the hypervisor says. */
 class DrainGuardCallsTest {
 
   private final FakeDriver driver = new FakeDriver();
-  private final List<HypervisorNode> nodes = List.of(node("n1", "4Gi", true, false), node("n2", "4Gi", true, false));
-  private final List<VirtualMachine> vms = new ArrayList<>();
-  private final Map<String, VirtualMachineMigration> migrations = new HashMap<>();
+  private final FakeCluster cluster = new FakeCluster();
   private final List<String> told = new ArrayList<>();
-  private final HypervisorClass hypervisorClass = kvmClass(100);
   private final VirtualMachineReconciler reconciler =
       new VirtualMachineReconciler(
           new Drivers(Map.of(Driver.LIBVIRT, driver)),
           OperatorSettings.from(Map.of()),
           Clock.fixed(Instant.parse("2026-11-28T00:00:00Z"), ZoneOffset.UTC),
-          new ClusterState() {
-            public Optional<HypervisorClass> hypervisorClass(String name) {
-              return Optional.of(hypervisorClass).filter(c -> c.getMetadata().getName().equals(name));
-            }
-
-            public StorageClass storageClass(String name) {
-              return null;
-            }
-
-            public Optional<Node> node(String name) {
-              return Optional.empty();
-            }
-
-            public List<HypervisorNode> nodesOf(HypervisorClass c) {
-              return nodes;
-            }
-
-            public List<VirtualMachine> virtualMachines() {
-              return vms;
-            }
-
-            public Optional<VirtualMachineMigration> activeMigration(VirtualMachine vm) {
-              return Optional.ofNullable(migrations.get(vm.getMetadata().getName()));
-            }
-          },
+          cluster,
           new EventRecorder(null) {
             @Override
             protected void emit(HasMetadata object, String type, String reason, String message) {}
@@ -90,7 +55,7 @@ class DrainGuardCallsTest {
   @Test
   void aRunningGuestIsGuardedOnItsNodeOnceDefinedNotWhenOnlyPlaced() {
     VirtualMachine vm = vm("web", "1Gi");
-    vms.add(vm);
+    cluster.vms.add(vm);
 
     reconcile(vm);
     assertThat(told).as("placed, not defined yet").containsExactly("release web");
@@ -123,7 +88,7 @@ class DrainGuardCallsTest {
     VirtualMachineMigration migration = new VirtualMachineMigration();
     migration.setMetadata(new ObjectMetaBuilder().withName("move-1").build());
     migration.getStatus().phase = MigrationPhase.Running;
-    migrations.put("moving", migration);
+    cluster.migrations.put("moving", migration);
     told.clear();
 
     reconcile(vm);
@@ -172,14 +137,14 @@ class DrainGuardCallsTest {
 
   private VirtualMachine running(String name) {
     VirtualMachine vm = vm(name, "256Mi");
-    vms.add(vm);
+    cluster.vms.add(vm);
     reconcile(vm);
     reconcile(vm);
     return vm;
   }
 
   private io.polyvisor.driver.Host host(VirtualMachine vm) {
-    return nodes.stream().filter(n -> n.name().equals(vm.getStatus().nodeName)).findFirst().orElseThrow().host();
+    return cluster.nodes.stream().filter(n -> n.name().equals(vm.getStatus().nodeName)).findFirst().orElseThrow().host();
   }
 
   /** What a finished migration leaves: the guest on the other node, status still naming the old one. */

@@ -1,14 +1,10 @@
 package io.polyvisor.vm;
 
 import static io.polyvisor.vm.Fixtures.dynamicVm;
-import static io.polyvisor.vm.Fixtures.kvmClass;
-import static io.polyvisor.vm.Fixtures.node;
 import static io.polyvisor.vm.Fixtures.vm;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
-import io.fabric8.kubernetes.api.model.Node;
-import io.fabric8.kubernetes.api.model.storage.StorageClass;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.polyvisor.api.v1alpha1.Driver;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
@@ -17,7 +13,6 @@ import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.api.v1alpha1.VirtualMachineStatus;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
-import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.driver.Drivers;
 import io.polyvisor.driver.GuestMemoryStats;
@@ -37,41 +32,14 @@ import org.junit.jupiter.api.Test;
 class VirtualMachineReconcilerTest {
 
   private final FakeDriver driver = new FakeDriver();
-  private final List<HypervisorNode> nodes = new ArrayList<>(List.of(node("n1", "4Gi", true, false), node("n2", "4Gi", true, false)));
-  private final List<VirtualMachine> vms = new ArrayList<>();
+  private final FakeCluster cluster = new FakeCluster();
   private final List<String> events = new ArrayList<>();
-  private final Map<String, VirtualMachineMigration> migrations = new java.util.HashMap<>();
-  private HypervisorClass hypervisorClass = kvmClass(100);
   private final VirtualMachineReconciler reconciler =
       new VirtualMachineReconciler(
           new Drivers(Map.of(Driver.LIBVIRT, driver)),
           OperatorSettings.from(Map.of()),
           Clock.fixed(Instant.parse("2026-11-28T00:00:00Z"), ZoneOffset.UTC),
-          new ClusterState() {
-            public Optional<HypervisorClass> hypervisorClass(String name) {
-              return Optional.ofNullable(hypervisorClass).filter(c -> c.getMetadata().getName().equals(name));
-            }
-
-            public StorageClass storageClass(String name) {
-              return null;
-            }
-
-            public Optional<Node> node(String name) {
-              return Optional.empty();
-            }
-
-            public List<HypervisorNode> nodesOf(HypervisorClass c) {
-              return nodes;
-            }
-
-            public List<VirtualMachine> virtualMachines() {
-              return vms;
-            }
-
-            public Optional<VirtualMachineMigration> activeMigration(VirtualMachine vm) {
-              return Optional.ofNullable(migrations.get(vm.getMetadata().getName()));
-            }
-          },
+          cluster,
           new EventRecorder(null) {
             @Override
             protected void emit(HasMetadata object, String type, String reason, String message) {
@@ -89,7 +57,7 @@ class VirtualMachineReconcilerTest {
   @Test
   void aNewVmIsPlacedFirstAndDefinedOnlyOnTheNextPass() {
     VirtualMachine vm = vm("web", "1Gi");
-    vms.add(vm);
+    cluster.vms.add(vm);
 
     reconcile(vm);
     assertThat(vm.getStatus().nodeName).isIn("n1", "n2");
@@ -107,7 +75,7 @@ class VirtualMachineReconcilerTest {
   @Test
   void statusIsWrittenOnlyWhenItChanges() {
     VirtualMachine vm = vm("web", "1Gi");
-    vms.add(vm);
+    cluster.vms.add(vm);
     reconcile(vm);
     reconcile(vm);
     var transition = vm.getStatus().conditions.get(0).getLastTransitionTime();
@@ -121,10 +89,10 @@ class VirtualMachineReconcilerTest {
   @Test
   void aGuestFoundOnAnotherNodeIsAdoptedNotDefinedTwice() {
     VirtualMachine vm = vm("web", "1Gi");
-    vms.add(vm);
+    cluster.vms.add(vm);
     reconcile(vm); // places it, say on n1, but the "crash" below loses that decision
     vm.getStatus().nodeName = null;
-    driver.define(nodes.get(1).host(), GuestSpecs.build(vm, List.of(), Map.of(), Optional.empty()));
+    driver.define(cluster.nodes.get(1).host(), GuestSpecs.build(vm, List.of(), Map.of(), Optional.empty()));
     driver.calls.clear();
 
     reconcile(vm);
@@ -179,7 +147,7 @@ class VirtualMachineReconcilerTest {
 
   @Test
   void anUnknownClassLeavesTheVmPendingWithAnActionableReason() {
-    hypervisorClass = null;
+    cluster.hypervisorClass = null;
     VirtualMachine vm = vm("lost", "1Gi");
 
     UpdateControl<VirtualMachine> control = reconcile(vm);
@@ -201,7 +169,7 @@ class VirtualMachineReconcilerTest {
     migration.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName("move-1").build());
     migration.getStatus().phase = io.polyvisor.api.v1alpha1.MigrationPhase.Running;
     migration.getStatus().targetNode = "n9";
-    migrations.put("moving", migration);
+    cluster.migrations.put("moving", migration);
     stopBehindTheBack(vm, GuestState.SHUT_OFF); // what the switch-over looks like on the source
     driver.calls.clear();
 
@@ -214,7 +182,7 @@ class VirtualMachineReconcilerTest {
   }
 
   private VirtualMachine running(VirtualMachine vm) {
-    vms.add(vm);
+    cluster.vms.add(vm);
     reconcile(vm);
     reconcile(vm);
     assertThat(vm.getStatus().phase).isEqualTo(VirtualMachinePhase.Running);
@@ -222,7 +190,7 @@ class VirtualMachineReconcilerTest {
   }
 
   private void stopBehindTheBack(VirtualMachine vm, GuestState state) {
-    HypervisorNode node = nodes.stream().filter(n -> n.name().equals(vm.getStatus().nodeName)).findFirst().orElseThrow();
+    HypervisorNode node = cluster.nodes.stream().filter(n -> n.name().equals(vm.getStatus().nodeName)).findFirst().orElseThrow();
     driver.setState(node.host(), vm.getMetadata().getUid(), state);
   }
 }
