@@ -9,9 +9,10 @@
  * it over: after migration the sequence goes on from where it was. A reboot
  * or a cold restart would show up as the sequence starting again at 0.
  *
- * Built with DIRTY_PAGES=N (N > 0), it also writes the counter into each of
- * N 4 KiB pages from 0x10000 up at every tick: a guest whose memory changes
- * faster than a slow migration link carries it, so pre-copy cannot converge.
+ * Built with DIRTY_PAGES=N (N > 0), instead of sleeping between ticks it keeps
+ * rewriting N 4 KiB pages from 0x10000 up: a guest whose memory changes faster
+ * than a slow migration link carries it, so pre-copy cannot converge. That
+ * variant keeps one host CPU busy; only the tests that need it use it.
  *
  * Build: see ./build (GNU as + ld, 16-bit real mode, linked at 0x7c00).
  */
@@ -69,28 +70,36 @@ next_line:
         call    putc
         incl    %esi
 
-        .if DIRTY_PAGES
-        pushw   %es
-        movw    $0x1000, %ax            /* segment of the first page, 0x10000 */
-        movw    $DIRTY_PAGES, %cx
-1:      movw    %ax, %es
-        movl    %esi, %es:0
-        addw    $0x100, %ax             /* next 4 KiB page */
-        loop    1b
-        popw    %es
-        .endif
-
         /* Sleep until the BIOS tick count changes. Any other interrupt
          * that wakes us up just goes back to sleep. */
 wait_tick:
         sti
+        .if DIRTY_PAGES
+        call    dirty                   /* never idle: keep rewriting the pages */
+        .else
         hlt
+        .endif
         cli
         movw    BDA_TICKS, %ax
         cmpw    %di, %ax
         je      wait_tick
         movw    %ax, %di
         jmp     next_line
+
+        .if DIRTY_PAGES
+/* Write a new value into each of DIRTY_PAGES 4 KiB pages from 0x10000. Clobbers ax, cx, ebp. */
+dirty:
+        pushw   %es
+        incl    %ebp
+        movw    $0x1000, %ax            /* segment of the first page */
+        movw    $DIRTY_PAGES, %cx
+1:      movw    %ax, %es
+        movl    %ebp, %es:0
+        addw    $0x100, %ax             /* next 4 KiB page */
+        loop    1b
+        popw    %es
+        ret
+        .endif
 
 /* Print the unsigned 32-bit number in %eax in decimal. Clobbers eax, ecx, edx, bx. */
 print_dec:

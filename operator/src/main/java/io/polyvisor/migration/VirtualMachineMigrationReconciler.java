@@ -78,7 +78,9 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
 
   private static final Logger log = LoggerFactory.getLogger(VirtualMachineMigrationReconciler.class);
   private static final Duration POLL = Duration.ofSeconds(1);
+  private static final Duration POST_COPY_POLL = Duration.ofMillis(200);
   private static final String ABORTING = "aborting: ";
+  private static final String WAITING_FOR_POST_COPY = "switching to post-copy as soon as the hypervisor allows it";
   /** Finished migrations kept per VM; older ones are deleted. */
   static final int HISTORY = 5;
 
@@ -223,7 +225,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         return end(MigrationPhase.Failed, "the guest is not running on " + ctx.source.name());
       }
       MigrationJob job = restart() ? startRestartMove(vm, ctx) : ctx.driver.migrate(ctx.source.host(), ctx.target.host(), uid(vm), options(vm, ctx.hvc));
-      active.put(migration.getMetadata().getUid(), new ActiveMigrations.Running(job, now, Long.MAX_VALUE, now));
+      active.put(migration.getMetadata().getUid(), new ActiveMigrations.Running(job, now));
       status.phase = MigrationPhase.Running;
       status.startTime = timestamp(now);
       status.progressPercent = 0;
@@ -269,7 +271,8 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
           }
         }
         job.progress().ifPresent(this::progress);
-        return Optional.of(POLL);
+        // Waiting for the moment post-copy can start: look more often, the window may be short.
+        return Optional.of(waitingForPostCopy() ? POST_COPY_POLL : POLL);
       }
       active.remove(migration.getMetadata().getUid());
       Ends ctx = context(vm);
@@ -307,7 +310,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       if (restart()) {
         // A Restart move resumes from what the hosts hold (see RestartMove).
         log.info("resuming the restart move after an operator restart");
-        active.put(migration.getMetadata().getUid(), new ActiveMigrations.Running(startRestartMove(vm, ctx), now, Long.MAX_VALUE, now));
+        active.put(migration.getMetadata().getUid(), new ActiveMigrations.Running(startRestartMove(vm, ctx), now));
         return Optional.of(POLL);
       }
       Optional<GuestInfo> onSource = ctx.driver.find(ctx.source.host(), uid(vm));
@@ -374,7 +377,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       try {
         job.switchToPostCopy();
       } catch (HypervisorException e) {
-        String waiting = "switching to post-copy as soon as the hypervisor allows it (" + reason + "): " + e.getMessage();
+        String waiting = WAITING_FOR_POST_COPY + " (" + reason + "): " + e.getMessage();
         if (!waiting.equals(status.message)) {
           log.info("{}", waiting);
         }
@@ -386,6 +389,10 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
           + " and fetches the rest of its memory from " + status.sourceNode;
       events.normal(migration, "PostCopy", status.message);
       events.normal(vm, "MigrationPostCopy", "live migration " + migration.getMetadata().getName() + " switched to post-copy");
+    }
+
+    private boolean waitingForPostCopy() {
+      return status.message != null && status.message.startsWith(WAITING_FOR_POST_COPY);
     }
 
     private boolean postCopyAllowed(VirtualMachine vm) {
@@ -400,16 +407,8 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       MigrationPolicy policy = context(vm).hvc.getSpec().migration;
       long perGiB = policy == null || policy.completionTimeoutPerGiBSeconds == null ? 150 : policy.completionTimeoutPerGiBSeconds;
       long progressTimeout = policy == null || policy.progressTimeoutSeconds == null ? 150 : policy.progressTimeoutSeconds;
-      // Progress is a new low of the bytes remaining. Before the first report (libvirt reports
-      // nothing while it mirrors the disks) the clock does not run; the completion timeout bounds
-      // that phase.
-      Optional<MigrationProgress> report = running.job().progress();
-      ActiveMigrations.Running updated = running;
-      if (report.isEmpty() || report.get().remainingBytes() < running.lastRemainingBytes()) {
-        updated = new ActiveMigrations.Running(running.job(), running.started(),
-            report.map(MigrationProgress::remainingBytes).orElse(Long.MAX_VALUE), now);
-        active.put(migration.getMetadata().getUid(), updated);
-      }
+      ActiveMigrations.Running updated = running.observe(running.job().progress(), now);
+      active.put(migration.getMetadata().getUid(), updated);
       if (Duration.between(updated.lastProgressAt(), now).toSeconds() > progressTimeout) {
         // No progress means the link or the target is stuck: post-copy over it would risk the guest.
         return Optional.of(new Timeout("no progress for " + progressTimeout + " s (progressTimeoutSeconds)", false));

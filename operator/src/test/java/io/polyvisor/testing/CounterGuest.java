@@ -24,9 +24,9 @@ public final class CounterGuest {
   }
 
   /**
-   * Builds a variant that also rewrites {@code dirtyPages} 4 KiB pages of its memory at every tick
-   * (about 18 times a second), so that a migration link slower than that never converges by
-   * pre-copy alone.
+   * Builds a variant that, instead of sleeping between ticks, keeps rewriting {@code dirtyPages}
+   * 4 KiB pages of its memory, so that a slow migration link never converges by pre-copy alone.
+   * It keeps a host CPU busy while it runs.
    */
   public static Path build(Path folder, int dirtyPages) throws IOException, InterruptedException {
     Path image = folder.resolve(dirtyPages == 0 ? "counter.img" : "counter-dirty-" + dirtyPages + ".img");
