@@ -279,6 +279,38 @@ class MigrationIT {
   }
 
   @Test
+  void vmsThatCannotMoveBlockTheEvacuationWhichResumesWhenRoomAppears() throws Exception {
+    VirtualMachine stranded = vmsOn("mig-1", "stranded").get(0);
+    VirtualMachine pinned = vmsOn("mig-1", name -> vmEvictedBy("None", name), "pinned").get(0);
+    cordon("mig-2", true);
+    cordon("mig-3", true);
+
+    cordon("mig-1", true);
+
+    await().atMost(Duration.ofSeconds(30)).until(() -> "Blocked".equals(evacuation("mig-1").map(NodeCondition::getReason).orElse("")));
+    assertThat(evacuation("mig-1").orElseThrow().getMessage())
+        .startsWith("0 of 2 VMs moved, 0 running, 0 queued, 2 blocked: ")
+        .contains(namespace + "/pinned: evictionStrategy None")
+        .contains(namespace + "/stranded: ");
+    assertThat(migrations()).as("nothing to move them to, nothing tried").isEmpty();
+    assertExactlyOneRunningCopyWhereStatusSays(stranded);
+
+    cordon("mig-2", false); // room appears
+
+    await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofSeconds(1))
+        .until(() -> "mig-2".equals(get(stranded).getStatus().nodeName));
+    assertExactlyOneRunningCopyWhereStatusSays(stranded);
+    assertSerialContinues(stranded);
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(evacuation("mig-1").orElseThrow().getMessage())
+        .isEqualTo("1 of 2 VMs moved, 0 running, 0 queued, 1 blocked: " + namespace + "/pinned: evictionStrategy None"));
+    assertThat(get(pinned).getStatus().nodeName).isEqualTo("mig-1");
+
+    client.resource(pinned).delete();
+
+    await().atMost(Duration.ofSeconds(60)).until(() -> "Completed".equals(evacuation("mig-1").map(NodeCondition::getReason).orElse("")));
+  }
+
+  @Test
   void targetDaemonKilledMidMigrationFailsItKeepsTheGuestAndEvacuationRetries() throws Exception {
     slowMigrations(1);
     VirtualMachine vm = vmsOn("mig-1", "target-dies").get(0);
