@@ -8,6 +8,7 @@ import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.driver.Host;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * A Kubernetes Node as the operator sees a hypervisor host: whether it may take VMs, how much
@@ -31,7 +32,10 @@ public record HypervisorNode(
             : node.getStatus().getAllocatable().get("memory");
     long allocatable = memory == null ? 0 : memory.getNumericalAmount().longValue();
     Map<String, String> labels = node.getMetadata().getLabels() == null ? Map.of() : node.getMetadata().getLabels();
-    return new HypervisorNode(name, ready, cordoned, labels, allocatable, new Host(name, endpoint(node, hypervisorClass)));
+    var secret = Optional.ofNullable(hypervisorClass.getSpec().connection.credentialsSecretRef)
+        .map(ref -> new Host.SecretName(ref.namespace, ref.name));
+    return new HypervisorNode(
+        name, ready, cordoned, labels, allocatable, new Host(name, endpoint(node, hypervisorClass), secret));
   }
 
   /** Whether the node's labels satisfy a selector (every key with its value). */

@@ -11,6 +11,7 @@ import io.polyvisor.driver.Drivers;
 import io.polyvisor.evacuation.EvacuationReconciler;
 import io.polyvisor.migration.ActiveMigrations;
 import io.polyvisor.migration.VirtualMachineMigrationReconciler;
+import io.polyvisor.driver.hyperv.HyperVDriver;
 import io.polyvisor.driver.libvirt.LibvirtDriver;
 import io.polyvisor.vm.VirtualMachineReconciler;
 import java.time.Clock;
@@ -37,7 +38,9 @@ public final class PolyvisorOperator implements AutoCloseable {
 
   /** Starts reconciling with the given client; {@code leaseNamespace} null runs without leader election. */
   public static PolyvisorOperator start(KubernetesClient client, OperatorSettings settings, String leaseNamespace) {
-    Drivers drivers = new Drivers(Map.of(Driver.LIBVIRT, new LibvirtDriver()));
+    Drivers drivers = new Drivers(Map.of(
+        Driver.LIBVIRT, new LibvirtDriver(),
+        Driver.HYPERV, new HyperVDriver(new WinRmSecrets(client))));
     Operator operator =
         new Operator(o -> {
           o.withKubernetesClient(client).withCloseClientOnStop(false);

@@ -1,0 +1,333 @@
+package io.polyvisor.driver.hyperv;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.polyvisor.driver.GuestEvent;
+import io.polyvisor.driver.GuestInfo;
+import io.polyvisor.driver.GuestMemoryStats;
+import io.polyvisor.driver.GuestNotFoundException;
+import io.polyvisor.driver.GuestSpec;
+import io.polyvisor.driver.GuestState;
+import io.polyvisor.driver.Host;
+import io.polyvisor.driver.HostCapacity;
+import io.polyvisor.driver.HypervisorDriver;
+import io.polyvisor.driver.HypervisorException;
+import io.polyvisor.driver.MigrationJob;
+import io.polyvisor.driver.MigrationOptions;
+import io.polyvisor.driver.MigrationProgress;
+import io.polyvisor.driver.StoragePoolSpec;
+import io.polyvisor.driver.Volume;
+import io.polyvisor.driver.VolumeSpec;
+import io.polyvisor.driver.hyperv.winrm.PowerShellResult;
+import io.polyvisor.driver.hyperv.winrm.WinRmClient;
+import io.polyvisor.driver.hyperv.winrm.WinRmCredentials;
+import java.io.IOException;
+import java.net.URI;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
+import java.util.function.Function;
+
+/**
+ * Hyper-V hosts through WinRM and PowerShell. Guests are found by the uid in their notes
+ * ({@link GuestNotes}) and then addressed by their VMId. Volumes are VHDX files in the storage
+ * class's folder, which may be an SMB share only if the host speaks SMB 3.0 or later to it.
+ *
+ * <p>Not here yet: live migration ({@code Move-VM}) and moving a stopped guest, which fail with
+ * {@code NOT_SUPPORTED}; lifecycle events (Hyper-V pushes none over WinRM, so drift is found by the
+ * operator's periodic resync); guest memory statistics (Hyper-V balances Dynamic Memory itself,
+ * so the operator's balloon loop does not run).
+ */
+public final class HyperVDriver implements HypervisorDriver {
+
+  /** Hyper-V refuses memory sizes that are not multiples of 2 MiB. */
+  static final long MEMORY_ALIGNMENT = 2L << 20;
+  private static final Duration SCRIPT_DEADLINE = Duration.ofMinutes(2);
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final Function<Host, WinRmCredentials> credentials;
+  private final Map<Host, WinRmClient> clients = new ConcurrentHashMap<>();
+
+  /** @param credentials the WinRM logon for a host, read from its class's credentials Secret */
+  public HyperVDriver(Function<Host, WinRmCredentials> credentials) {
+    this.credentials = credentials;
+  }
+
+  @Override
+  public HostCapacity capacity(Host host) {
+    List<JsonNode> lines = json(run(host, HyperVScripts.CAPACITY.with(Map.of()), "read the host's capacity"));
+    JsonNode vmHost = lines.get(0);
+    long freeKib = lines.size() > 1 ? lines.get(1).path("FreePhysicalMemory").asLong() : 0;
+    return new HostCapacity(vmHost.path("MemoryCapacity").asLong(), freeKib * 1024, vmHost.path("LogicalProcessorCount").asInt());
+  }
+
+  @Override
+  public Optional<GuestInfo> find(Host host, String uid) {
+    return listed(host).stream().filter(g -> g.info().id().uid().equals(uid)).map(Listed::info).findFirst();
+  }
+
+  @Override
+  public List<GuestInfo> list(Host host) {
+    return listed(host).stream().map(Listed::info).toList();
+  }
+
+  /** A guest of ours with the VMId Hyper-V gave it. */
+  private record Listed(String vmId, GuestInfo info) {}
+
+  private List<Listed> listed(Host host) {
+    List<Listed> ours = new ArrayList<>();
+    for (JsonNode vm : objects(run(host, HyperVScripts.LIST.with(Map.of()), "list VMs"))) {
+      GuestNotes.read(vm.path("Notes").asText(null)).ifPresent(notes -> {
+        GuestState state = state(vm.path("State").asText());
+        long assigned = vm.path("MemoryAssigned").asLong();
+        long current = assigned > 0 ? assigned : vm.path("MemoryStartup").asLong();
+        ours.add(new Listed(vm.path("Id").asText(),
+            new GuestInfo(notes.id(), state, current, vm.path("MemoryMaximum").asLong(), notes.revision())));
+      });
+    }
+    return ours;
+  }
+
+  /** Hyper-V's VMState names (read by name: their numbers differ between Windows versions). */
+  static GuestState state(String name) {
+    return switch (name) {
+      case "Running" -> GuestState.RUNNING;
+      case "Paused", "Saved" -> GuestState.PAUSED;
+      case "Starting", "Resuming", "Reset", "Saving", "Pausing" -> GuestState.RUNNING;
+      case "Stopping" -> GuestState.SHUTTING_DOWN;
+      case "Off" -> GuestState.SHUT_OFF;
+      default -> GuestState.UNKNOWN;
+    };
+  }
+
+  private String vmId(Host host, String uid) {
+    return listed(host).stream().filter(g -> g.info().id().uid().equals(uid)).map(Listed::vmId).findFirst()
+        .orElseThrow(() -> new GuestNotFoundException(host, uid));
+  }
+
+  @Override
+  public GuestInfo define(Host host, GuestSpec spec) {
+    Optional<Listed> existing =
+        listed(host).stream().filter(g -> g.info().id().uid().equals(spec.id().uid())).findFirst();
+    if (existing.isPresent() && existing.get().info().state().isActive()) {
+      // Hyper-V keeps one configuration, and most of it cannot change while the guest runs: the
+      // new one is written when the guest is next off, and RestartRequired says so meanwhile.
+      return existing.get().info();
+    }
+    Map<String, Object> p = configuration(spec);
+    if (existing.isPresent()) {
+      p.put("id", existing.get().vmId());
+      run(host, HyperVScripts.RECONFIGURE.with(p), "reconfigure VM " + spec.id());
+    } else {
+      p.put("name", spec.id().guestName());
+      run(host, HyperVScripts.CREATE.with(p), "create VM " + spec.id());
+    }
+    return find(host, spec.id().uid())
+        .orElseThrow(() -> new HypervisorException("LOST", "VM " + spec.id() + " was defined on " + host + " but is not listed"));
+  }
+
+  private static Map<String, Object> configuration(GuestSpec spec) {
+    GuestSpec.GuestMemory memory = spec.memory();
+    Map<String, Object> p = new LinkedHashMap<>();
+    p.put("cores", spec.cores());
+    p.put("notes", new GuestNotes(spec.id(), spec.revision()).text());
+    p.put("dynamic", memory.dynamic());
+    p.put("startupBytes", aligned(memory.currentBytes()));
+    p.put("minimumBytes", aligned(memory.minimumBytes()));
+    p.put("maximumBytes", aligned(memory.maximumBytes()));
+    p.put("disks", spec.disks().stream().map(GuestSpec.GuestDisk::path).toList());
+    p.put("nics", spec.nics().stream().map(n -> Map.of("name", n.name(), "switch", n.network())).toList());
+    return p;
+  }
+
+  static long aligned(long bytes) {
+    return (bytes + MEMORY_ALIGNMENT - 1) / MEMORY_ALIGNMENT * MEMORY_ALIGNMENT;
+  }
+
+  @Override
+  public void start(Host host, String uid) {
+    run(host, HyperVScripts.START.with(Map.of("id", vmId(host, uid))), "start guest " + uid);
+  }
+
+  @Override
+  public boolean shutdown(Host host, String uid, Duration timeout) {
+    String id = vmId(host, uid);
+    try {
+      run(host, HyperVScripts.SHUTDOWN.with(Map.of("id", id)), "shut down guest " + uid, timeout);
+      return true;
+    } catch (HypervisorException e) {
+      if ("TIMED_OUT".equals(e.code())) {
+        return false;
+      }
+      throw e;
+    }
+  }
+
+  @Override
+  public void forceStop(Host host, String uid) {
+    run(host, HyperVScripts.TURN_OFF.with(Map.of("id", vmId(host, uid))), "turn off guest " + uid);
+  }
+
+  @Override
+  public void undefine(Host host, String uid) {
+    Optional<Listed> guest = listed(host).stream().filter(g -> g.info().id().uid().equals(uid)).findFirst();
+    if (guest.isPresent()) {
+      run(host, HyperVScripts.REMOVE.with(Map.of("id", guest.get().vmId())), "remove VM of guest " + uid);
+    }
+  }
+
+  @Override
+  public void setMemoryTarget(Host host, String uid, long bytes) {
+    throw new HypervisorException("NOT_SUPPORTED", "Hyper-V balances Dynamic Memory itself; no target can be set");
+  }
+
+  @Override
+  public Optional<GuestMemoryStats> memoryStats(Host host, String uid) {
+    return Optional.empty();
+  }
+
+  @Override
+  public Volume createVolume(Host host, VolumeSpec spec) {
+    StoragePoolSpec pool = spec.pool();
+    SmbShare.of(pool.path()).ifPresent(share -> checkDialect(host, share, pool.path()));
+    String path = volumePath(pool, spec.name());
+    boolean exists = json(run(host, HyperVScripts.EXISTS.with(Map.of("path", path)), "look for " + path)).stream()
+        .anyMatch(JsonNode::asBoolean);
+    PowerShellResult made;
+    if (exists) {
+      made = run(host, HyperVScripts.VHD_INFO.with(Map.of("path", path)), "read " + path);
+    } else if (spec.source().isPresent()) {
+      made = run(host, HyperVScripts.COPY_VHD.with(Map.of("source", hostPath(spec.source().get()), "path", path)),
+          "copy " + spec.source().get() + " to " + path);
+    } else {
+      made = run(host, HyperVScripts.NEW_VHD.with(Map.of("path", path, "sizeBytes", aligned(spec.capacityBytes()))),
+          "create " + path);
+    }
+    JsonNode vhd = json(made).get(0);
+    return new Volume(pool.name(), spec.name(), vhd.path("Path").asText(path), "vhdx", vhd.path("Size").asLong());
+  }
+
+  /**
+   * The seed's rule: Hyper-V keeps VM files on a share only over SMB 3.0 or later (older dialects
+   * lack the durable handles and remote VSS it relies on).
+   */
+  private void checkDialect(Host host, SmbShare share, String folder) {
+    Map<String, Object> p = Map.of("folder", folder, "server", share.server(), "share", share.share());
+    String dialect = objects(run(host, HyperVScripts.SMB_DIALECT.with(p), "check the SMB dialect of " + folder)).stream()
+        .map(n -> n.path("Dialect").asText("")).filter(d -> !d.isEmpty()).findFirst()
+        .orElseThrow(() -> new HypervisorException("SMB_UNREACHABLE", host.nodeName() + " has no SMB connection to "
+            + share + "; check that the share exists and that the host can reach it"));
+    if (!SmbShare.supportsHyperV(dialect)) {
+      throw new HypervisorException("SMB_DIALECT", "share " + share + " speaks SMB " + dialect + " to " + host.nodeName()
+          + "; Hyper-V keeps VM files only on SMB 3.0 or later: upgrade the file server or point the StorageClass's"
+          + " parameters.path at another share");
+    }
+  }
+
+  static String volumePath(StoragePoolSpec pool, String volumeName) {
+    String folder = pool.path().endsWith("\\") ? pool.path() : pool.path() + "\\";
+    return folder + volumeName + ".vhdx";
+  }
+
+  /** A {@code file://} source as the host names it: a drive path or a UNC path. */
+  static String hostPath(URI source) {
+    if (!"file".equals(source.getScheme())) {
+      throw new HypervisorException("SOURCE_UNSUPPORTED", "Hyper-V hosts read disk sources from files only: " + source
+          + " is not file://; copy the image to a share and use file://<server>/<share>/<file>");
+    }
+    String path = source.getPath().replace('/', '\\');
+    if (source.getHost() != null && !source.getHost().isEmpty()) {
+      return "\\\\" + source.getHost() + path;
+    }
+    return path.startsWith("\\") && path.length() > 2 && path.charAt(2) == ':' ? path.substring(1) : path;
+  }
+
+  @Override
+  public void deleteVolume(Host host, StoragePoolSpec pool, String volumeName) {
+    String path = volumePath(pool, volumeName);
+    run(host, HyperVScripts.DELETE_FILE.with(Map.of("path", path)), "delete " + path);
+  }
+
+  @Override
+  public MigrationJob migrate(Host source, Host target, String uid, MigrationOptions options) {
+    throw notYet("live migration", source, uid);
+  }
+
+  @Override
+  public void moveStopped(Host source, Host target, String uid, boolean sharedStorage, Consumer<MigrationProgress> progress) {
+    throw notYet("moving a stopped guest", source, uid);
+  }
+
+  private static HypervisorException notYet(String what, Host source, String uid) {
+    return new HypervisorException("NOT_SUPPORTED", what + " between Hyper-V hosts is not implemented; guest " + uid
+        + " stays on " + source.nodeName());
+  }
+
+  @Override
+  public void addEventListener(Consumer<GuestEvent> listener) {
+    // Hyper-V pushes no events over WinRM; the operator's periodic resync finds drift instead.
+  }
+
+  @Override
+  public void close() {
+    clients.clear();
+  }
+
+  private PowerShellResult run(Host host, String script, String what) {
+    return run(host, script, what, SCRIPT_DEADLINE);
+  }
+
+  private PowerShellResult run(Host host, String script, String what, Duration deadline) {
+    WinRmClient client = clients.computeIfAbsent(host, h -> new WinRmClient(URI.create(h.endpoint()), credentials.apply(h)));
+    PowerShellResult result;
+    try {
+      result = client.run(script, deadline);
+    } catch (HypervisorException e) {
+      if ("AUTH_FAILED".equals(e.code())) {
+        clients.remove(host); // read the Secret again next time: it may have been fixed
+      }
+      throw e;
+    }
+    if (!result.succeeded()) {
+      String errors = result.errors();
+      throw new HypervisorException(errors.contains("unable to find a virtual machine") ? "NO_GUEST" : "POWERSHELL",
+          "could not " + what + " on " + host + ": " + (errors.isEmpty() ? "exit code " + result.exitCode() : errors));
+    }
+    return result;
+  }
+
+  private static List<JsonNode> json(PowerShellResult result) {
+    List<JsonNode> documents = new ArrayList<>();
+    for (String line : result.stdout().split("\\R")) {
+      if (!line.isBlank()) {
+        try {
+          documents.add(JSON.readTree(line));
+        } catch (IOException e) {
+          throw new HypervisorException("NOT_JSON", "the host printed what is not JSON: " + line, e);
+        }
+      }
+    }
+    return documents;
+  }
+
+  /**
+   * The objects a script printed. ConvertTo-Json prints one object bare and several as an array
+   * (and nothing for none), so both shapes are read.
+   */
+  private static List<JsonNode> objects(PowerShellResult result) {
+    List<JsonNode> objects = new ArrayList<>();
+    for (JsonNode document : json(result)) {
+      if (document.isArray()) {
+        document.forEach(objects::add);
+      } else {
+        objects.add(document);
+      }
+    }
+    return objects;
+  }
+}

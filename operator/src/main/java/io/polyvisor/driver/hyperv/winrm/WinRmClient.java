@@ -1,0 +1,221 @@
+package io.polyvisor.driver.hyperv.winrm;
+
+import io.polyvisor.driver.HostUnreachableException;
+import io.polyvisor.driver.HypervisorException;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.cert.CertificateFactory;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Base64;
+import java.util.Optional;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManagerFactory;
+import org.w3c.dom.Document;
+import org.w3c.dom.Element;
+import org.w3c.dom.NodeList;
+
+/**
+ * Runs PowerShell scripts on one Windows host through WinRM's remote shell: Create a shell,
+ * Command ({@code powershell -EncodedCommand}), Receive until Done, Signal terminate, Delete.
+ * Basic authentication is only sent over HTTPS. Thread-safe: every script gets its own shell.
+ */
+public final class WinRmClient {
+
+  /** How long one Receive may wait on the host for output before it answers TimedOut. */
+  private static final Duration OPERATION_TIMEOUT = Duration.ofSeconds(20);
+
+  private final URI endpoint;
+  private final String authorization;
+  private final HttpClient http;
+
+  public WinRmClient(URI endpoint, WinRmCredentials credentials) {
+    if (!"https".equalsIgnoreCase(endpoint.getScheme())) {
+      throw new HypervisorException("INSECURE_ENDPOINT", "WinRM endpoint " + endpoint + " is not https: Basic"
+          + " authentication would send the password in clear; use https://<host>:5986/wsman");
+    }
+    this.endpoint = endpoint;
+    this.authorization = "Basic " + Base64.getEncoder().encodeToString(
+        (credentials.username() + ":" + credentials.password()).getBytes(StandardCharsets.UTF_8));
+    HttpClient.Builder builder = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10));
+    credentials.caCertificatePem().ifPresent(pem -> builder.sslContext(trusting(pem)));
+    this.http = builder.build();
+  }
+
+  /**
+   * Runs the script and returns what it printed, however it exited.
+   *
+   * @param deadline how long the script may run; past it the command is terminated and a
+   *     {@code TIMED_OUT} {@link HypervisorException} is thrown
+   */
+  public PowerShellResult run(String script, Duration deadline) {
+    Instant until = Instant.now().plus(deadline);
+    String shellId = createShell();
+    try {
+      String commandId = command(shellId, script);
+      try {
+        return receive(shellId, commandId, until);
+      } finally {
+        signalTerminate(shellId, commandId);
+      }
+    } finally {
+      deleteShell(shellId);
+    }
+  }
+
+  private String createShell() {
+    Document request = WsMan.request(endpoint.toString(), WsMan.ACTION_CREATE, Optional.empty(), iso(OPERATION_TIMEOUT));
+    Element shell = WsMan.append(WsMan.body(request), WsMan.SHELL, "rsp:Shell");
+    WsMan.append(shell, WsMan.SHELL, "rsp:InputStreams").setTextContent("stdin");
+    WsMan.append(shell, WsMan.SHELL, "rsp:OutputStreams").setTextContent("stdout stderr");
+    Document response = send(request);
+    return WsMan.text(response, WsMan.SHELL, "ShellId")
+        .or(() -> WsMan.text(response, WsMan.WSMAN, "Selector"))
+        .orElseThrow(() -> new HypervisorException("WSMAN_PROTOCOL", endpoint + " created a shell but named no ShellId"));
+  }
+
+  private String command(String shellId, String script) {
+    Document request = WsMan.request(endpoint.toString(), WsMan.ACTION_COMMAND, Optional.of(shellId), iso(OPERATION_TIMEOUT));
+    Element line = WsMan.append(WsMan.body(request), WsMan.SHELL, "rsp:CommandLine");
+    WsMan.append(line, WsMan.SHELL, "rsp:Command").setTextContent("powershell");
+    WsMan.append(line, WsMan.SHELL, "rsp:Arguments")
+        .setTextContent("-NoProfile -NonInteractive -EncodedCommand " + encode(script));
+    return WsMan.text(send(request), WsMan.SHELL, "CommandId")
+        .orElseThrow(() -> new HypervisorException("WSMAN_PROTOCOL", endpoint + " accepted a command but named no CommandId"));
+  }
+
+  private PowerShellResult receive(String shellId, String commandId, Instant until) {
+    ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+    ByteArrayOutputStream stderr = new ByteArrayOutputStream();
+    while (true) {
+      if (Instant.now().isAfter(until)) {
+        throw new HypervisorException("TIMED_OUT", "the script on " + endpoint + " did not finish in time");
+      }
+      Document request = WsMan.request(endpoint.toString(), WsMan.ACTION_RECEIVE, Optional.of(shellId), iso(receiveWait(until)));
+      Element desired = WsMan.append(WsMan.append(WsMan.body(request), WsMan.SHELL, "rsp:Receive"), WsMan.SHELL, "rsp:DesiredStream");
+      desired.setAttribute("CommandId", commandId);
+      desired.setTextContent("stdout stderr");
+      Document response;
+      try {
+        response = send(request);
+      } catch (WsManFault fault) {
+        if (WsMan.CODE_TIMED_OUT.equals(fault.faultCode())) {
+          continue; // nothing printed yet: ask again
+        }
+        throw fault;
+      }
+      NodeList streams = response.getElementsByTagNameNS(WsMan.SHELL, "Stream");
+      for (int i = 0; i < streams.getLength(); i++) {
+        Element stream = (Element) streams.item(i);
+        byte[] chunk = Base64.getDecoder().decode(stream.getTextContent().trim());
+        ("stderr".equals(stream.getAttribute("Name")) ? stderr : stdout).writeBytes(chunk);
+      }
+      Optional<Element> state = WsMan.find(response, WsMan.SHELL, "CommandState");
+      if (state.isPresent() && WsMan.STATE_DONE.equals(state.get().getAttribute("State"))) {
+        int exitCode = WsMan.text(state.get(), WsMan.SHELL, "ExitCode").map(Integer::parseInt).orElse(0);
+        return new PowerShellResult(exitCode, stdout.toString(StandardCharsets.UTF_8), stderr.toString(StandardCharsets.UTF_8));
+      }
+    }
+  }
+
+  private Duration receiveWait(Instant until) {
+    Duration left = Duration.between(Instant.now(), until);
+    return left.compareTo(OPERATION_TIMEOUT) < 0 ? (left.isNegative() ? Duration.ofSeconds(1) : left.plusMillis(999)) : OPERATION_TIMEOUT;
+  }
+
+  private void signalTerminate(String shellId, String commandId) {
+    Document request = WsMan.request(endpoint.toString(), WsMan.ACTION_SIGNAL, Optional.of(shellId), iso(OPERATION_TIMEOUT));
+    Element signal = WsMan.append(WsMan.body(request), WsMan.SHELL, "rsp:Signal");
+    signal.setAttribute("CommandId", commandId);
+    WsMan.append(signal, WsMan.SHELL, "rsp:Code").setTextContent(WsMan.SIGNAL_TERMINATE);
+    sendQuietly(request);
+  }
+
+  private void deleteShell(String shellId) {
+    sendQuietly(WsMan.request(endpoint.toString(), WsMan.ACTION_DELETE, Optional.of(shellId), iso(OPERATION_TIMEOUT)));
+  }
+
+  /** Clean-up steps: the host drops idle shells by itself, so a failure here loses nothing. */
+  private void sendQuietly(Document request) {
+    try {
+      send(request);
+    } catch (HypervisorException ignored) {
+      // see above
+    }
+  }
+
+  private Document send(Document request) {
+    HttpRequest httpRequest = HttpRequest.newBuilder(endpoint)
+        .header("Content-Type", "application/soap+xml;charset=UTF-8")
+        .header("Authorization", authorization)
+        .timeout(OPERATION_TIMEOUT.plusSeconds(30))
+        .POST(HttpRequest.BodyPublishers.ofByteArray(WsMan.serialize(request)))
+        .build();
+    HttpResponse<byte[]> response;
+    try {
+      response = http.send(httpRequest, HttpResponse.BodyHandlers.ofByteArray());
+    } catch (IOException e) {
+      throw new HostUnreachableException("UNREACHABLE", "cannot reach WinRM at " + endpoint + ": " + describe(e), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new HypervisorException("INTERRUPTED", "interrupted while talking to " + endpoint, e);
+    }
+    if (response.statusCode() == 401) {
+      throw new HypervisorException("AUTH_FAILED", "WinRM at " + endpoint + " refused the credentials (HTTP 401);"
+          + " check the username and password in the HypervisorClass's credentials Secret");
+    }
+    if (response.statusCode() == 500) {
+      throw WsManFault.read(endpoint, response.body());
+    }
+    if (response.statusCode() != 200) {
+      throw new HypervisorException("HTTP_" + response.statusCode(), "WinRM at " + endpoint + " answered HTTP " + response.statusCode());
+    }
+    Document reply = WsMan.parse(response.body());
+    String relatesTo = WsMan.text(reply, WsMan.ADDRESSING, "RelatesTo").orElse("");
+    if (!relatesTo.equals(WsMan.messageId(request))) {
+      throw new HypervisorException("WSMAN_PROTOCOL", "WinRM at " + endpoint + " answered another request (RelatesTo "
+          + relatesTo + ")");
+    }
+    return reply;
+  }
+
+  private static String describe(IOException e) {
+    return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+  }
+
+  /** {@code powershell -EncodedCommand} takes the script as base64 of its UTF-16LE bytes. */
+  static String encode(String script) {
+    return Base64.getEncoder().encodeToString(script.getBytes(StandardCharsets.UTF_16LE));
+  }
+
+  private static String iso(Duration d) {
+    return "PT" + Math.max(1, d.toSeconds()) + "S";
+  }
+
+  private static SSLContext trusting(String caPem) {
+    try {
+      KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
+      trust.load(null, null);
+      int i = 0;
+      for (var cert : CertificateFactory.getInstance("X.509")
+          .generateCertificates(new ByteArrayInputStream(caPem.getBytes(StandardCharsets.US_ASCII)))) {
+        trust.setCertificateEntry("ca-" + i++, cert);
+      }
+      TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+      tmf.init(trust);
+      SSLContext context = SSLContext.getInstance("TLS");
+      context.init(null, tmf.getTrustManagers(), null);
+      return context;
+    } catch (GeneralSecurityException | IOException e) {
+      throw new HypervisorException("BAD_CA", "the CA certificate for WinRM is not a PEM X.509 certificate: " + e.getMessage(), e);
+    }
+  }
+}

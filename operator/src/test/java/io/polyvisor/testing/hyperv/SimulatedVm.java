@@ -1,0 +1,56 @@
+package io.polyvisor.testing.hyperv;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+/** A VM on a simulated Hyper-V host, with the properties Get-VM shows. */
+final class SimulatedVm implements PsObject {
+
+  /** Hyper-V's VMState names. */
+  enum State { Off, Running, Stopping, Starting }
+
+  final UUID id = UUID.randomUUID();
+  volatile String name;
+  volatile State state = State.Off;
+  volatile String notes = "";
+  volatile int generation;
+  volatile long processorCount = 1;
+  volatile boolean dynamicMemory;
+  volatile long memoryStartup;
+  volatile long memoryMinimum;
+  volatile long memoryMaximum;
+  /** Whether the guest OS honours a shutdown request (its integration services run). */
+  volatile boolean honoursShutdown = true;
+  final List<String> disks = new ArrayList<>();
+  final List<Map<String, String>> adapters = new ArrayList<>();
+
+  long memoryAssigned() {
+    return state == State.Off ? 0 : memoryStartup;
+  }
+
+  @Override
+  public synchronized Map<String, Object> properties() {
+    Map<String, Object> p = new LinkedHashMap<>();
+    p.put("Name", name);
+    p.put("VMId", id.toString());
+    p.put("Id", id.toString());
+    p.put("State", state.name());
+    p.put("Generation", generation);
+    p.put("Notes", notes);
+    p.put("ProcessorCount", processorCount);
+    p.put("DynamicMemoryEnabled", dynamicMemory);
+    p.put("MemoryStartup", memoryStartup);
+    p.put("MemoryMinimum", memoryMinimum);
+    p.put("MemoryMaximum", memoryMaximum);
+    p.put("MemoryAssigned", memoryAssigned());
+    return p;
+  }
+
+  @Override
+  public String toString() {
+    return "VirtualMachine (Name = '" + name + "') [Id = '" + id + "']";
+  }
+}

@@ -1,0 +1,35 @@
+package io.polyvisor.testing.hyperv;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A self-signed certificate for 127.0.0.1, made with openssl: the PEM a client trusts and the
+ * PKCS12 key store a simulated host serves.
+ */
+public record TestCertificate(String pem, Path keyStore) {
+
+  static final String PASSWORD = "changeit";
+
+  public static TestCertificate create(Path folder) throws IOException, InterruptedException {
+    Files.createDirectories(folder);
+    Path key = folder.resolve("key.pem");
+    Path cert = folder.resolve("cert.pem");
+    Path store = folder.resolve("host.p12");
+    run(List.of("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key.toString(), "-out",
+        cert.toString(), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"));
+    run(List.of("openssl", "pkcs12", "-export", "-in", cert.toString(), "-inkey", key.toString(), "-out", store.toString(),
+        "-passout", "pass:" + PASSWORD));
+    return new TestCertificate(Files.readString(cert), store);
+  }
+
+  private static void run(List<String> command) throws IOException, InterruptedException {
+    Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String output = new String(process.getInputStream().readAllBytes());
+    if (process.waitFor() != 0) {
+      throw new IOException(String.join(" ", command) + " failed: " + output);
+    }
+  }
+}
