@@ -5,8 +5,6 @@ import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
@@ -221,9 +219,8 @@ class DrainIT {
     return vm.getMetadata().getUid();
   }
 
-  /** A merge patch, not an edit: the operator writes the Node's status meanwhile, which an edit would conflict with. */
   private static void cordon(String node, boolean cordoned) {
-    client.nodes().withName(node).patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"unschedulable\":" + cordoned + "}}");
+    NodeRegistration.cordon(client, node, cordoned);
   }
 
   /** Caps the class's migration bandwidth (MiB/s, 0 = unlimited). */

@@ -3,7 +3,6 @@ package io.polyvisor.migration;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.polyvisor.api.v1alpha1.MigrationMethod;
@@ -619,7 +618,7 @@ class MigrationIT {
   }
 
   private static void cordon(String node, boolean cordoned) {
-    client.nodes().withName(node).edit(n -> new NodeBuilder(n).editSpec().withUnschedulable(cordoned).endSpec().build());
+    NodeRegistration.cordon(client, node, cordoned);
   }
 
   /** Caps the class's migration bandwidth (MiB/s, 0 = unlimited) so that a transfer lasts long enough to interfere with. */

@@ -2,6 +2,9 @@ package io.polyvisor.testing;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.polyvisor.driver.Host;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -36,5 +39,13 @@ public final class NodeRegistration {
       Thread.currentThread().interrupt();
       throw new IllegalStateException(e);
     }
+  }
+
+  /**
+   * Cordons or uncordons a Node as kubectl does, with a merge patch: the operator writes the Node's
+   * status meanwhile, which a read-modify-write would conflict with.
+   */
+  public static void cordon(KubernetesClient client, String node, boolean cordoned) {
+    client.nodes().withName(node).patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"unschedulable\":" + cordoned + "}}");
   }
 }

@@ -5,7 +5,6 @@ import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.Event;
-import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.storage.StorageClassBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -385,7 +384,7 @@ class VirtualMachineReconcilerIT {
   }
 
   private static void setNode(String name, boolean cordoned, String memory) {
-    client.nodes().withName(name).edit(n -> new NodeBuilder(n).editSpec().withUnschedulable(cordoned).endSpec().build());
+    NodeRegistration.cordon(client, name, cordoned);
     client.nodes().withName(name).editStatus(n -> {
       n.getStatus().getAllocatable().put("memory", new io.fabric8.kubernetes.api.model.Quantity(memory));
       return n;
