@@ -74,6 +74,14 @@ public interface HypervisorDriver extends AutoCloseable {
    */
   void moveStopped(Host source, Host target, String uid, boolean sharedStorage, Consumer<MigrationProgress> progress);
 
+  /**
+   * Why this driver cannot move guests between hosts (neither live nor by restart), or empty when
+   * it can. The VM's LiveMigratable condition and the evacuation report it.
+   */
+  default Optional<String> cannotMoveGuests() {
+    return Optional.empty();
+  }
+
   /** Receives lifecycle events of every guest on every host this driver has connected to. */
   void addEventListener(Consumer<GuestEvent> listener);
 

@@ -254,6 +254,11 @@ public final class HyperVDriver implements HypervisorDriver {
   }
 
   @Override
+  public Optional<String> cannotMoveGuests() {
+    return Optional.of("moving guests between Hyper-V hosts (Move-VM) is not implemented yet");
+  }
+
+  @Override
   public MigrationJob migrate(Host source, Host target, String uid, MigrationOptions options) {
     throw notYet("live migration", source, uid);
   }
@@ -264,7 +269,7 @@ public final class HyperVDriver implements HypervisorDriver {
   }
 
   private static HypervisorException notYet(String what, Host source, String uid) {
-    return new HypervisorException("NOT_SUPPORTED", what + " between Hyper-V hosts is not implemented; guest " + uid
+    return new HypervisorException("NOT_SUPPORTED", what + " between Hyper-V hosts is not implemented yet; guest " + uid
         + " stays on " + source.nodeName());
   }
 
