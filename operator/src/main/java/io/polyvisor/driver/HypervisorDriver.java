@@ -75,10 +75,11 @@ public interface HypervisorDriver extends AutoCloseable {
   void moveStopped(Host source, Host target, String uid, boolean sharedStorage, Consumer<MigrationProgress> progress);
 
   /**
-   * Why this driver cannot move guests between hosts (neither live nor by restart), or empty when
-   * it can. The VM's LiveMigratable condition and the evacuation report it.
+   * A live migration of the guest from source to target that the hypervisor still runs without
+   * the process that started it (Hyper-V's management service carries Move-VM on; libvirt cancels
+   * a migration whose client went away, so its driver never finds one). Empty when there is none.
    */
-  default Optional<String> cannotMoveGuests() {
+  default Optional<MigrationJob> reattach(Host source, Host target, String uid) {
     return Optional.empty();
   }
 

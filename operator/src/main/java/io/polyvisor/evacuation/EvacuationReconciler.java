@@ -26,7 +26,6 @@ import io.polyvisor.api.v1alpha1.MigrationReason;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
-import io.polyvisor.api.v1alpha1.VirtualMachineStatus;
 import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.migration.MigrationLabels;
@@ -187,11 +186,6 @@ public final class EvacuationReconciler implements Reconciler<Node> {
           blocked.add(vmName + ": evictionStrategy None");
           continue;
         }
-        Optional<String> cannotMove = cannotMove(vm);
-        if (cannotMove.isPresent()) {
-          blocked.add(vmName + ": " + cannotMove.get());
-          continue;
-        }
         // Read after the VM, so that a migration that ended since shows here as ended.
         List<VirtualMachineMigration> itsMigrations = migrationsOf(vm);
         MigrationMethod method = strategy == EvictionStrategy.Shutdown
@@ -248,14 +242,6 @@ public final class EvacuationReconciler implements Reconciler<Node> {
         }
       }
       return "Completed".equals(reason) ? UpdateControl.noUpdate() : UpdateControl.<Node>noUpdate().rescheduleAfter(PERIOD.toMillis());
-    }
-
-    /** What the VM reconciler found: a driver that cannot move guests at all (no use trying). */
-    private static Optional<String> cannotMove(VirtualMachine vm) {
-      return vm.getStatus().conditions == null ? Optional.empty() : vm.getStatus().conditions.stream()
-          .filter(c -> VirtualMachineStatus.LIVE_MIGRATABLE.equals(c.getType()))
-          .filter(c -> VirtualMachineStatus.NOT_SUPPORTED.equals(c.getReason()))
-          .map(c -> c.getMessage()).findFirst();
     }
 
     private void createMigration(VirtualMachine vm, MigrationMethod method) {

@@ -62,7 +62,8 @@ import org.slf4j.MDC;
  *   <tr><td>Pending</td><td>any</td><td>any</td><td>nothing was started: validate and schedule as new</td><td>manualMigrationGoesToTheNamedNode</td></tr>
  *   <tr><td>Scheduling</td><td>running</td><td>absent</td><td>the transfer was not started: start it</td><td>operatorKilledBeforeTheTransferStarted...</td></tr>
  *   <tr><td>Scheduling/Running</td><td>running</td><td>present, not running</td><td>remove the target's leftover copy; Failed, the guest stays on the source</td><td>aLeftoverCopyOnTheTargetIsRemoved...</td></tr>
- *   <tr><td>Running</td><td>running</td><td>absent</td><td>Failed: the transfer was interrupted, the guest stays on the source</td><td>operatorKilledDuringTheTransfer...</td></tr>
+ *   <tr><td>Running</td><td>running</td><td>absent</td><td>the hypervisor still runs the transfer (Hyper-V's management service carries Move-VM on): follow it again to its end</td><td>HyperVMigrationIT: operatorRestartedDuringATransfer...</td></tr>
+ *   <tr><td>Running</td><td>running</td><td>absent</td><td>no transfer left (libvirt cancels one whose client died): Failed, the guest stays on the source</td><td>operatorKilledDuringTheTransfer...</td></tr>
  *   <tr><td>Running</td><td>absent or shut off</td><td>running</td><td>the switch-over happened: undefine any source leftover; Succeeded</td><td>operatorKilledJustAfterTheSwitchOver...</td></tr>
  *   <tr><td>Running</td><td>running</td><td>running</td><td>cannot happen with libvirt's protocol; the target copy is destroyed, never the source: Failed</td><td>not reproducible</td></tr>
  *   <tr><td>Running</td><td>absent</td><td>absent</td><td>Failed: the guest is on neither host; the VM reconciler takes over per runStrategy</td><td>aGuestFoundOnNeitherHostAfterACrash...</td></tr>
@@ -313,6 +314,12 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         active.put(migration.getMetadata().getUid(), new ActiveMigrations.Running(startRestartMove(vm, ctx), now));
         return Optional.of(POLL);
       }
+      Optional<MigrationJob> stillRunning = ctx.driver.reattach(ctx.source.host(), ctx.target.host(), uid(vm));
+      if (stillRunning.isPresent()) {
+        log.info("the hypervisor still runs the transfer after an operator restart; following it again");
+        active.put(migration.getMetadata().getUid(), new ActiveMigrations.Running(stillRunning.get(), now));
+        return Optional.of(POLL);
+      }
       Optional<GuestInfo> onSource = ctx.driver.find(ctx.source.host(), uid(vm));
       Optional<GuestInfo> onTarget = ctx.driver.find(ctx.target.host(), uid(vm));
       boolean sourceRuns = onSource.map(g -> g.state().isActive()).orElse(false);
@@ -377,6 +384,10 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       try {
         job.switchToPostCopy();
       } catch (HypervisorException e) {
+        if ("NOT_SUPPORTED".equals(e.code())) {
+          abort(job, reason + " (and " + e.getMessage() + ")");
+          return;
+        }
         String waiting = WAITING_FOR_POST_COPY + " (" + reason + "): " + e.getMessage();
         if (!waiting.equals(status.message)) {
           log.info("{}", waiting);

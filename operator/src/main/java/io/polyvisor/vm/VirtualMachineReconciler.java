@@ -328,13 +328,8 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       }
       condition(VirtualMachineStatus.READY, Conditions.status(running), running ? "Running" : phase.name(),
           running ? "the guest runs on " + node.name() : "the guest is " + guest.state().name().toLowerCase().replace('_', ' '));
-      Optional<String> cannotMove = driver.cannotMoveGuests();
-      if (cannotMove.isPresent()) {
-        condition(VirtualMachineStatus.LIVE_MIGRATABLE, "False", VirtualMachineStatus.NOT_SUPPORTED, cannotMove.get());
-      } else {
-        condition(VirtualMachineStatus.LIVE_MIGRATABLE, Conditions.status(running), running ? "Migratable" : "NotRunning",
-            running ? "the guest can be live-migrated to another node of its class" : "only a running guest can be live-migrated");
-      }
+      condition(VirtualMachineStatus.LIVE_MIGRATABLE, Conditions.status(running), running ? "Migratable" : "NotRunning",
+          running ? "the guest can be live-migrated to another node of its class" : "only a running guest can be live-migrated");
       boolean restartRequired = running && !spec.revision().equals(guest.revision());
       condition(VirtualMachineStatus.RESTART_REQUIRED, Conditions.status(restartRequired),
           restartRequired ? "SpecChanged" : "UpToDate",

@@ -13,8 +13,6 @@ public class VirtualMachineStatus {
   public static final String READY = "Ready";
   public static final String SCHEDULED = "Scheduled";
   public static final String LIVE_MIGRATABLE = "LiveMigratable";
-  /** LiveMigratable's reason when the VM's hypervisor driver cannot move guests at all. */
-  public static final String NOT_SUPPORTED = "NotSupported";
   public static final String MIGRATING = "Migrating";
   public static final String RESTART_REQUIRED = "RestartRequired";
 

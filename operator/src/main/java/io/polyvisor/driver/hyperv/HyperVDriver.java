@@ -30,6 +30,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadFactory;
 import java.util.function.Consumer;
 import java.util.function.Function;
 
@@ -38,10 +42,12 @@ import java.util.function.Function;
  * ({@link GuestNotes}) and then addressed by their VMId. Volumes are VHDX files in the storage
  * class's folder, which may be an SMB share only if the host speaks SMB 3.0 or later to it.
  *
- * <p>Not here yet: live migration ({@code Move-VM}) and moving a stopped guest, which fail with
- * {@code NOT_SUPPORTED}; lifecycle events (Hyper-V pushes none over WinRM, so drift is found by the
- * operator's periodic resync); guest memory statistics (Hyper-V balances Dynamic Memory itself,
- * so the operator's balloon loop does not run).
+ * <p>Guests move with {@code Move-VM} ({@link HyperVMigration}): memory only when their files are
+ * on shares, else with their files into the same folder on the destination. Hyper-V has no
+ * post-copy and no per-migration bandwidth cap (SMB bandwidth limits are host-wide). Not here:
+ * lifecycle events (Hyper-V pushes none over WinRM, so drift is found by the operator's periodic
+ * resync) and guest memory statistics (Hyper-V balances Dynamic Memory itself, so the operator's
+ * balloon loop does not run).
  */
 public final class HyperVDriver implements HypervisorDriver {
 
@@ -52,6 +58,8 @@ public final class HyperVDriver implements HypervisorDriver {
 
   private final Function<Host, WinRmCredentials> credentials;
   private final Map<Host, WinRmClient> clients = new ConcurrentHashMap<>();
+  private final ExecutorService commands = Executors.newCachedThreadPool(daemon("hyperv-move"));
+  private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(daemon("hyperv-migration-poll"));
 
   /** @param credentials the WinRM logon for a host, read from its class's credentials Secret */
   public HyperVDriver(Function<Host, WinRmCredentials> credentials) {
@@ -254,23 +262,52 @@ public final class HyperVDriver implements HypervisorDriver {
   }
 
   @Override
-  public Optional<String> cannotMoveGuests() {
-    return Optional.of("moving guests between Hyper-V hosts (Move-VM) is not implemented yet");
+  public MigrationJob migrate(Host source, Host target, String uid, MigrationOptions options) {
+    String vmId = vmId(source, uid);
+    Map<String, Object> p = moveParameters(source, target, vmId, options.sharedStorage());
+    long memory = find(source, uid).map(GuestInfo::currentMemoryBytes).orElse(0L);
+    String script = (p.containsKey("storagePath") ? HyperVScripts.MOVE_WITH_STORAGE : HyperVScripts.MOVE).with(p);
+    return HyperVMigration.start(this, source, target, uid, vmId, memory, script, commands, timer);
   }
 
   @Override
-  public MigrationJob migrate(Host source, Host target, String uid, MigrationOptions options) {
-    throw notYet("live migration", source, uid);
+  public Optional<MigrationJob> reattach(Host source, Host target, String uid) {
+    Optional<Listed> guest = listed(source).stream().filter(g -> g.info().id().uid().equals(uid)).findFirst();
+    if (guest.isEmpty()) {
+      return Optional.empty();
+    }
+    return HyperVMigration.reattach(this, source, target, uid, guest.get().vmId(), guest.get().info().currentMemoryBytes(), timer)
+        .map(MigrationJob.class::cast);
   }
 
   @Override
   public void moveStopped(Host source, Host target, String uid, boolean sharedStorage, Consumer<MigrationProgress> progress) {
-    throw notYet("moving a stopped guest", source, uid);
+    String vmId = vmId(source, uid);
+    Map<String, Object> p = moveParameters(source, target, vmId, sharedStorage);
+    run(source, (p.containsKey("storagePath") ? HyperVScripts.MOVE_WITH_STORAGE : HyperVScripts.MOVE).with(p),
+        "move guest " + uid + " to " + target.nodeName());
   }
 
-  private static HypervisorException notYet(String what, Host source, String uid) {
-    return new HypervisorException("NOT_SUPPORTED", what + " between Hyper-V hosts is not implemented yet; guest " + uid
-        + " stays on " + source.nodeName());
+  /**
+   * Where Move-VM sends the guest: the destination by the name it answers to, and unless the
+   * guest's files are on shares, the folder they move into, the same as on the source (as
+   * libvirt volumes go into the pool of the same name).
+   */
+  private Map<String, Object> moveParameters(Host source, Host target, String vmId, boolean sharedStorage) {
+    JsonNode destination = objects(run(target, HyperVScripts.MIGRATION_HOST.with(Map.of()), "read migration settings")).get(0);
+    if (!destination.path("VirtualMachineMigrationEnabled").asBoolean()) {
+      throw new HypervisorException("MIGRATION_DISABLED", target.nodeName() + " does not accept live migrations; run"
+          + " Enable-VMMigration there (with Kerberos authentication and constrained delegation for remote moves)");
+    }
+    Map<String, Object> p = new LinkedHashMap<>();
+    p.put("id", vmId);
+    p.put("destination", destination.path("FullyQualifiedDomainName").asText());
+    if (!sharedStorage) {
+      objects(run(source, HyperVScripts.DISK_PATHS.with(Map.of("id", vmId)), "read the disks of VM " + vmId)).stream()
+          .map(d -> d.path("Path").asText()).filter(path -> path.contains("\\")).findFirst()
+          .ifPresent(path -> p.put("storagePath", path.substring(0, path.lastIndexOf('\\'))));
+    }
+    return p;
   }
 
   @Override
@@ -280,14 +317,28 @@ public final class HyperVDriver implements HypervisorDriver {
 
   @Override
   public void close() {
+    commands.shutdownNow();
+    timer.shutdownNow();
     clients.clear();
   }
 
-  private PowerShellResult run(Host host, String script, String what) {
+  ScheduledExecutorService timer() {
+    return timer;
+  }
+
+  private static ThreadFactory daemon(String name) {
+    return r -> {
+      Thread t = new Thread(r, name);
+      t.setDaemon(true);
+      return t;
+    };
+  }
+
+  PowerShellResult run(Host host, String script, String what) {
     return run(host, script, what, SCRIPT_DEADLINE);
   }
 
-  private PowerShellResult run(Host host, String script, String what, Duration deadline) {
+  PowerShellResult run(Host host, String script, String what, Duration deadline) {
     WinRmClient client = clients.computeIfAbsent(host, h -> new WinRmClient(URI.create(h.endpoint()), credentials.apply(h)));
     PowerShellResult result;
     try {
@@ -324,7 +375,7 @@ public final class HyperVDriver implements HypervisorDriver {
    * The objects a script printed. ConvertTo-Json prints one object bare and several as an array
    * (and nothing for none), so both shapes are read.
    */
-  private static List<JsonNode> objects(PowerShellResult result) {
+  static List<JsonNode> objects(PowerShellResult result) {
     List<JsonNode> objects = new ArrayList<>();
     for (JsonNode document : json(result)) {
       if (document.isArray()) {

@@ -86,4 +86,36 @@ final class HyperVScripts {
   static final PowerShellScript DELETE_FILE = new PowerShellScript("""
       Remove-Item -LiteralPath $p.path -Force -ErrorAction SilentlyContinue
       """);
+
+  /** The destination's name as Move-VM wants it, and whether it accepts migrations at all. */
+  static final PowerShellScript MIGRATION_HOST = new PowerShellScript("""
+      Get-VMHost | Select-Object FullyQualifiedDomainName,VirtualMachineMigrationEnabled | ConvertTo-Json -Compress
+      """);
+
+  /** Live migration of a guest whose files every host reaches on an SMB share: memory moves only. */
+  static final PowerShellScript MOVE = new PowerShellScript("""
+      $vm = Get-VM -Id $p.id
+      Move-VM -VM $vm -DestinationHost $p.destination
+      """);
+
+  /** Live migration that moves the guest's files into a folder of the destination as well. */
+  static final PowerShellScript MOVE_WITH_STORAGE = new PowerShellScript("""
+      $vm = Get-VM -Id $p.id
+      Move-VM -VM $vm -DestinationHost $p.destination -IncludeStorage -DestinationStoragePath $p.storagePath
+      """);
+
+  /** The host's migration jobs of one VM: they outlive the command that started them. */
+  static final PowerShellScript MIGRATION_JOBS = new PowerShellScript("""
+      Get-CimInstance -Namespace root\\virtualization\\v2 -ClassName Msvm_MigrationJob | Where-Object VirtualSystemName -eq $p.id | Select-Object InstanceID,PercentComplete,JobState,ErrorDescription,DestinationHost | ConvertTo-Json -Compress
+      """);
+
+  /** Msvm_MigrationJob.RequestStateChange(4), Terminate: the guest stays on the source. */
+  static final PowerShellScript CANCEL_MIGRATION = new PowerShellScript("""
+      $null = Get-CimInstance -Namespace root\\virtualization\\v2 -ClassName Msvm_MigrationJob | Where-Object VirtualSystemName -eq $p.id | Where-Object JobState -eq 4 | Invoke-CimMethod -MethodName RequestStateChange -Arguments @{RequestedState=4}
+      """);
+
+  static final PowerShellScript DISK_PATHS = new PowerShellScript("""
+      $vm = Get-VM -Id $p.id
+      Get-VMHardDiskDrive -VM $vm | Select-Object Path | ConvertTo-Json -Compress
+      """);
 }

@@ -2,6 +2,7 @@ package io.polyvisor.driver.hyperv;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import io.polyvisor.api.v1alpha1.NumaPlacement;
 import io.polyvisor.driver.GuestId;
@@ -17,6 +18,10 @@ import io.polyvisor.driver.StoragePoolSpec;
 import io.polyvisor.driver.Volume;
 import io.polyvisor.driver.VolumeSpec;
 import io.polyvisor.driver.hyperv.winrm.WinRmCredentials;
+import io.polyvisor.driver.MigrationJob;
+import io.polyvisor.driver.MigrationOptions;
+import io.polyvisor.driver.MigrationResult;
+import io.polyvisor.testing.hyperv.HyperVNetwork;
 import io.polyvisor.testing.hyperv.SimulatedHyperVHost;
 import io.polyvisor.testing.hyperv.TestCertificate;
 import io.polyvisor.testing.hyperv.WinRmSimulator;
@@ -27,6 +32,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -41,10 +47,14 @@ class HyperVDriverTest {
   @TempDir static Path tls;
   static TestCertificate certificate;
 
+  HyperVNetwork network;
   SimulatedHyperVHost hyperV;
+  SimulatedHyperVHost peer;
   WinRmSimulator simulator;
+  WinRmSimulator peerSimulator;
   HyperVDriver driver;
   Host host;
+  Host peerHost;
 
   @BeforeAll
   static void certificate() throws Exception {
@@ -53,19 +63,28 @@ class HyperVDriverTest {
 
   @BeforeEach
   void start() throws Exception {
-    hyperV = new SimulatedHyperVHost("HV1", 4096 * MIB, 8)
+    network = new HyperVNetwork();
+    hyperV = new SimulatedHyperVHost(network, "HV1", 4096 * MIB, 8)
         .folder("C:\\VMs").virtualSwitch("External")
         .share("\\\\fs3\\vms", "3.02").folder("\\\\fs3\\vms\\cluster").share("\\\\fs2\\old", "2.1")
         .file("C:\\Images\\base.vhdx", 700 * MIB);
+    peer = new SimulatedHyperVHost(network, "HV2", 4096 * MIB, 8).folder("C:\\VMs").share("\\\\fs3\\vms", "3.02");
     simulator = new WinRmSimulator(hyperV, "admin", "s3cret", certificate.keyStore());
-    driver = new HyperVDriver(h -> new WinRmCredentials("admin", "s3cret", Optional.of(certificate.pem())));
+    peerSimulator = new WinRmSimulator(peer, "admin", "s3cret", certificate.keyStore());
+    driver = newDriver();
     host = new Host("hv-1", simulator.endpoint().toString());
+    peerHost = new Host("hv-2", peerSimulator.endpoint().toString());
+  }
+
+  private static HyperVDriver newDriver() {
+    return new HyperVDriver(h -> new WinRmCredentials("admin", "s3cret", Optional.of(certificate.pem())));
   }
 
   @AfterEach
   void stop() {
     driver.close();
     simulator.close();
+    peerSimulator.close();
   }
 
   @Test
@@ -206,10 +225,129 @@ class HyperVDriverTest {
   }
 
   @Test
-  void migrationIsRefusedAndSaysSo() {
-    assertThatThrownBy(() -> driver.migrate(host, new Host("hv-2", "https://hv-2:5986/wsman"), "uid", null))
-        .isInstanceOfSatisfying(HypervisorException.class, e -> assertThat(e.code()).isEqualTo("NOT_SUPPORTED"))
-        .hasMessageContaining("stays on hv-1");
+  void aGuestOnAShareLiveMigratesWithItsMemoryOnlyAndRunsOnOneHostAtEveryStep() throws Exception {
+    hyperV.enableMigration();
+    peer.enableMigration();
+    network.migrationBandwidth(256 * MIB);
+    GuestSpec spec = running("shared", volume(pool("\\\\fs3\\vms"), "shared-root", 64 * MIB));
+    List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    MigrationJob job = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false));
+    while (!job.completion().isDone()) {
+      job.progress().ifPresent(p -> seen.add(p.percent() + "%"));
+      seen.add("on " + network.hostsRunning("prod_shared"));
+      Thread.sleep(100);
+    }
+    MigrationResult result = job.completion().get();
+
+    assertThat(result.finalProgress().percent()).isEqualTo(100);
+    assertThat(seen).as("progress between 0 and 100 was reported").anyMatch(s -> s.matches("[1-9][0-9]?%"));
+    assertThat(seen).as("on exactly one host at every instant").filteredOn(s -> s.startsWith("on "))
+        .containsOnly("on [HV1]", "on [HV2]").contains("on [HV1]");
+    assertThat(hyperV.vmNames()).isEmpty();
+    assertThat(peer.stateOf("prod_shared")).contains("Running");
+    assertThat(peer.disksOf("prod_shared")).containsExactly("\\\\fs3\\vms\\shared-root.vhdx");
+    assertThat(driver.find(peerHost, spec.id().uid())).map(GuestInfo::state).contains(GuestState.RUNNING);
+  }
+
+  @Test
+  void aGuestOnLocalDisksMovesWithItsFilesIntoTheSameFolder() throws Exception {
+    hyperV.enableMigration();
+    peer.enableMigration();
+    GuestSpec spec = running("local", volume(local(), "local-root", 64 * MIB));
+
+    driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(false, 0, false, false)).completion().get();
+
+    assertThat(peer.disksOf("prod_local")).containsExactly("C:\\VMs\\local-root.vhdx");
+    assertThat(peer.filePaths()).contains("c:\\vms\\local-root.vhdx");
+    assertThat(hyperV.filePaths()).doesNotContain("c:\\vms\\local-root.vhdx");
+  }
+
+  @Test
+  void anAbortedMigrationLeavesTheGuestRunningOnTheSource() throws Exception {
+    hyperV.enableMigration();
+    peer.enableMigration();
+    network.migrationBandwidth(16 * MIB); // 256 MiB: 16 s
+    GuestSpec spec = running("stay", volume(pool("\\\\fs3\\vms"), "stay-root", 64 * MIB));
+    MigrationJob job = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false));
+    await().atMost(Duration.ofSeconds(10)).until(() -> job.progress().map(p -> p.percent() > 0).orElse(false));
+
+    job.abort();
+
+    assertThatThrownBy(() -> job.completion().get(20, TimeUnit.SECONDS)).cause()
+        .isInstanceOf(HypervisorException.class).hasMessageContaining("The operation was cancelled by the user.");
+    assertThat(hyperV.stateOf("prod_stay")).contains("Running");
+    assertThat(peer.vmNames()).isEmpty();
+  }
+
+  @Test
+  void aDestinationLostMidTransferFailsTheMigrationAndTheGuestStays() throws Exception {
+    hyperV.enableMigration();
+    peer.enableMigration();
+    network.migrationBandwidth(16 * MIB);
+    GuestSpec spec = running("lost", volume(pool("\\\\fs3\\vms"), "lost-root", 64 * MIB));
+    MigrationJob job = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false));
+    await().atMost(Duration.ofSeconds(10)).until(() -> job.progress().map(p -> p.percent() > 0).orElse(false));
+
+    peer.disconnect();
+
+    assertThatThrownBy(() -> job.completion().get(20, TimeUnit.SECONDS)).cause()
+        .isInstanceOf(HypervisorException.class).hasMessageContaining("The migration connection to 'hv2.hv.test' was lost");
+    assertThat(hyperV.stateOf("prod_lost")).contains("Running");
+    assertThat(peer.vmNames()).isEmpty();
+  }
+
+  @Test
+  void aDestinationThatDoesNotAcceptMigrationsIsNamedWithTheFix() {
+    hyperV.enableMigration();
+    GuestSpec spec = running("nowhere", volume(pool("\\\\fs3\\vms"), "nowhere-root", 64 * MIB));
+
+    assertThatThrownBy(() -> driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false)))
+        .isInstanceOfSatisfying(HypervisorException.class, e -> assertThat(e.code()).isEqualTo("MIGRATION_DISABLED"))
+        .hasMessageStartingWith("hv-2 does not accept live migrations; run Enable-VMMigration there");
+    assertThat(hyperV.stateOf("prod_nowhere")).contains("Running");
+  }
+
+  @Test
+  void aTransferThatOutlivesTheDriverThatStartedItIsFollowedByTheNextOne() throws Exception {
+    hyperV.enableMigration();
+    peer.enableMigration();
+    network.migrationBandwidth(64 * MIB); // 256 MiB: 4 s
+    GuestSpec spec = running("orphan", volume(pool("\\\\fs3\\vms"), "orphan-root", 64 * MIB));
+    MigrationJob first = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false));
+    await().atMost(Duration.ofSeconds(10)).until(() -> first.progress().map(p -> p.percent() > 0).orElse(false));
+
+    driver.close(); // as an operator that died
+    driver = newDriver();
+    MigrationJob followed = driver.reattach(host, peerHost, spec.id().uid()).orElseThrow();
+
+    assertThat(followed.completion().get(30, TimeUnit.SECONDS).finalProgress().percent()).isEqualTo(100);
+    assertThat(peer.stateOf("prod_orphan")).contains("Running");
+    assertThat(hyperV.vmNames()).isEmpty();
+    assertThat(driver.reattach(host, peerHost, spec.id().uid())).as("nothing left to follow").isEmpty();
+  }
+
+  @Test
+  void aStoppedGuestMovesWithItsFiles() {
+    hyperV.enableMigration();
+    peer.enableMigration();
+    Volume disk = driver.createVolume(host, volume(local(), "cold-root", 64 * MIB));
+    GuestSpec spec = spec(id("cold"), "r", GuestMemory.fixed(256 * MIB), List.of(disk));
+    driver.define(host, spec);
+
+    driver.moveStopped(host, peerHost, spec.id().uid(), false, p -> { });
+
+    assertThat(peer.stateOf("prod_cold")).contains("Off");
+    assertThat(peer.disksOf("prod_cold")).containsExactly("C:\\VMs\\cold-root.vhdx");
+    assertThat(hyperV.vmNames()).isEmpty();
+  }
+
+  private GuestSpec running(String name, VolumeSpec root) {
+    Volume disk = driver.createVolume(host, root);
+    GuestSpec spec = spec(id(name), "r", GuestMemory.fixed(256 * MIB), List.of(disk));
+    driver.define(host, spec);
+    driver.start(host, spec.id().uid());
+    return spec;
   }
 
   private static GuestId id(String name) {

@@ -18,8 +18,9 @@ import java.util.regex.Pattern;
 /**
  * The part of PowerShell that the Hyper-V driver's scripts use, interpreted: one statement per
  * line (a pipeline, {@code $var = pipeline}, or a one-line {@code foreach}), named parameters whose
- * values are literals, variables and their properties, Select-Object with plain and
- * {@code @{n='X';e={"$($_.Y)"}}} properties, ConvertTo-Json, and the base64-JSON parameter line.
+ * values are literals, variables and their properties, or a one-entry hashtable of a number,
+ * Select-Object with plain and {@code @{n='X';e={"$($_.Y)"}}} properties, Where-Object's
+ * {@code Property -eq value}, ConvertTo-Json, and the base64-JSON parameter line.
  * Everything else is refused with an error naming it, so a script the simulator cannot follow
  * fails a test instead of passing unread. Cmdlets other than those are the host's.
  */
@@ -39,6 +40,7 @@ final class PowerShellSubset {
   private static final Pattern FOREACH = Pattern.compile("^foreach\\s*\\(\\s*\\$(\\w+)\\s+in\\s+(.+?)\\s*\\)\\s*\\{(.*)\\}$");
   private static final Pattern ASSIGNMENT = Pattern.compile("^\\$(\\w+)\\s*=\\s*(.+)$");
   private static final Pattern CALCULATED = Pattern.compile("^@\\{n(?:ame)?='([^']*)';\\s*e(?:xpression)?=\\{\"\\$\\(\\$_\\.(\\w+)\\)\"\\}\\}$");
+  private static final Pattern HASHTABLE = Pattern.compile("^@\\{(\\w+)\\s*=\\s*(\\d+)\\}$");
   private static final Pattern VARIABLE = Pattern.compile("^\\$(\\w+)((?:\\.\\w+)*)$");
   private static final Pattern NUMBER = Pattern.compile("^-?\\d+$");
   private static final Pattern BARE_WORD = Pattern.compile("^[A-Za-z_][\\w.:\\\\]*$");
@@ -126,6 +128,9 @@ final class PowerShellSubset {
       }
       return enumerate(value(head));
     }
+    if (head.equalsIgnoreCase("Where-Object")) {
+      return where(tokens, input == null ? List.of() : input);
+    }
     Map<String, Object> parameters = new LinkedHashMap<>();
     int first = 1;
     if (head.equalsIgnoreCase("Select-Object") && tokens.size() > 1 && !PARAMETER_NAME.matcher(tokens.get(1)).matches()) {
@@ -163,6 +168,26 @@ final class PowerShellSubset {
       }
     }
     return null;
+  }
+
+  /** The simplified syntax only: {@code Where-Object Property -eq value}. */
+  private List<Object> where(List<String> tokens, List<Object> input) {
+    if (tokens.size() != 4 || !tokens.get(2).equalsIgnoreCase("-eq")) {
+      throw new PsError("the simulator understands Where-Object <Property> -eq <value> only, not: " + String.join(" ", tokens));
+    }
+    String property = tokens.get(1);
+    Object wanted = value(tokens.get(3));
+    List<Object> out = new ArrayList<>();
+    for (Object o : input) {
+      Object actual = asObject(o).get(property);
+      boolean equal = actual instanceof Number a && wanted instanceof Number w
+          ? a.longValue() == w.longValue()
+          : String.valueOf(actual).equalsIgnoreCase(String.valueOf(wanted));
+      if (equal) {
+        out.add(o);
+      }
+    }
+    return out;
   }
 
   private List<Object> select(Map<String, Object> parameters, List<Object> input) {
@@ -265,6 +290,10 @@ final class PowerShellSubset {
     }
     if (NUMBER.matcher(token).matches()) {
       return Long.parseLong(token);
+    }
+    Matcher hashtable = HASHTABLE.matcher(token);
+    if (hashtable.matches()) {
+      return PsObject.Record.of(hashtable.group(1), Long.parseLong(hashtable.group(2)));
     }
     Matcher calculated = CALCULATED.matcher(token);
     if (calculated.matches()) {

@@ -27,17 +27,39 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
   private final long memoryCapacity;
   private final int logicalProcessors;
   private final List<SimulatedVm> vms = new CopyOnWriteArrayList<>();
-  private final Map<String, Long> files = new ConcurrentHashMap<>();
+  private final HyperVNetwork network;
+  private final Map<String, Long> localFiles = new ConcurrentHashMap<>();
+  private final List<MigrationJob> migrationJobs = new CopyOnWriteArrayList<>();
+  private volatile boolean migrationEnabled;
+  private volatile boolean reachable = true;
   private final Set<String> folders = ConcurrentHashMap.newKeySet();
   private final Map<String, String> shareDialects = new ConcurrentHashMap<>();
   private final Set<String> switches = ConcurrentHashMap.newKeySet();
   private final Map<String, String> smbConnections = new ConcurrentHashMap<>();
   private volatile long shutdownMillis = 300;
 
+  /** A host on a network of its own. */
   public SimulatedHyperVHost(String computerName, long memoryCapacity, int logicalProcessors) {
+    this(new HyperVNetwork(), computerName, memoryCapacity, logicalProcessors);
+  }
+
+  public SimulatedHyperVHost(HyperVNetwork network, String computerName, long memoryCapacity, int logicalProcessors) {
+    this.network = network;
     this.computerName = computerName;
     this.memoryCapacity = memoryCapacity;
     this.logicalProcessors = logicalProcessors;
+    network.join(this);
+  }
+
+  /** {@code Enable-VMMigration}: hosts neither send nor accept live migrations until then. */
+  public SimulatedHyperVHost enableMigration() {
+    migrationEnabled = true;
+    return this;
+  }
+
+  /** Cuts the host off the migration network (as a host that crashed or lost its link). */
+  public void disconnect() {
+    reachable = false;
   }
 
   /** A local folder, e.g. {@code C:\VMs}. */
@@ -60,7 +82,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
 
   /** A file already on the host (an image to copy from). */
   public SimulatedHyperVHost file(String path, long size) {
-    files.put(key(path), size);
+    files(path).put(key(path), size);
     return this;
   }
 
@@ -87,7 +109,9 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
   }
 
   public Set<String> filePaths() {
-    return Set.copyOf(files.keySet());
+    Set<String> paths = new HashSet<>(localFiles.keySet());
+    shareFiles().keySet().stream().filter(p -> shareDialects.keySet().stream().anyMatch(p::startsWith)).forEach(paths::add);
+    return Set.copyOf(paths);
   }
 
   /** Makes the VM's guest ignore shutdown requests (no integration services), as a hung guest does. */
@@ -136,6 +160,8 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       case "get-vhd" -> getVhd(p);
       case "copy-item" -> copyItem(p);
       case "remove-item" -> removeItem(p);
+      case "move-vm" -> moveVm(p);
+      case "invoke-cimmethod" -> invokeCimMethod(p, input);
       default -> throw new PsError("The term '" + name + "' is not recognized as the name of a cmdlet, function, script"
           + " file, or operable program.");
     };
@@ -143,17 +169,158 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
 
   private List<Object> getVmHost(Parameters p) {
     p.allow();
-    return one(PsObject.Record.of("ComputerName", computerName, "MemoryCapacity", memoryCapacity,
-        "LogicalProcessorCount", logicalProcessors));
+    return one(PsObject.Record.of("ComputerName", computerName, "FullyQualifiedDomainName", computerName.toLowerCase(Locale.ROOT)
+        + ".hv.test", "MemoryCapacity", memoryCapacity, "LogicalProcessorCount", logicalProcessors,
+        "VirtualMachineMigrationEnabled", migrationEnabled));
   }
 
   private List<Object> getCimInstance(Parameters p) {
-    p.allow("ClassName");
-    if (!"Win32_OperatingSystem".equalsIgnoreCase(p.string("ClassName"))) {
-      throw new PsError("Get-CimInstance : the simulator knows only Win32_OperatingSystem");
+    p.allow("ClassName", "Namespace");
+    String namespace = p.has("Namespace") ? p.string("Namespace") : "root\\cimv2";
+    String className = p.string("ClassName");
+    if ("root\\cimv2".equalsIgnoreCase(namespace) && "Win32_OperatingSystem".equalsIgnoreCase(className)) {
+      return one(PsObject.Record.of("FreePhysicalMemory", memoryFree() / 1024));
     }
-    long used = vms.stream().mapToLong(SimulatedVm::memoryAssigned).sum();
-    return one(PsObject.Record.of("FreePhysicalMemory", (memoryCapacity - used) / 1024));
+    if ("root\\virtualization\\v2".equalsIgnoreCase(namespace) && "Msvm_MigrationJob".equalsIgnoreCase(className)) {
+      return new ArrayList<>(migrationJobs);
+    }
+    throw new PsError("Get-CimInstance : Invalid class \"" + className + "\" in namespace " + namespace + " (the simulator"
+        + " knows Win32_OperatingSystem and Msvm_MigrationJob)");
+  }
+
+  /** Msvm_MigrationJob.RequestStateChange: 4 (Terminate) cancels a running migration. */
+  private List<Object> invokeCimMethod(Parameters p, List<Object> input) {
+    p.allow("MethodName", "Arguments");
+    if (!"RequestStateChange".equalsIgnoreCase(p.string("MethodName"))) {
+      throw new PsError("Invoke-CimMethod : the simulator knows only RequestStateChange");
+    }
+    Object requested = p.raw("Arguments") instanceof PsObject args ? args.get("RequestedState") : null;
+    List<Object> results = new ArrayList<>();
+    for (Object o : input) {
+      if (!(o instanceof MigrationJob job)) {
+        throw new PsError("Invoke-CimMethod : the input is not a CIM instance with RequestStateChange");
+      }
+      long code = Long.valueOf(4).equals(requested) && job.cancel() ? 0 : 4097; // 4097: Invalid State Transition
+      results.add(PsObject.Record.of("ReturnValue", code));
+    }
+    return results;
+  }
+
+  /**
+   * Move-VM, live for a running VM and of its configuration (and files) for a stopped one: checks
+   * what Hyper-V checks before it starts (migration enabled on both ends, the destination known
+   * and with room, storage shared or moved along), then hands the transfer to
+   * the host's management service and waits for it. The transfer outlives the command: a client
+   * that goes away does not stop it, as on a real host.
+   */
+  private List<Object> moveVm(Parameters p) {
+    p.allow("VM", "DestinationHost", "IncludeStorage", "DestinationStoragePath");
+    SimulatedVm vm = p.vm();
+    String destinationName = p.string("DestinationHost");
+    String failed = "Move-VM : Virtual machine migration operation for '" + vm.name + "' failed at migration source '"
+        + computerName + "'. ";
+    if (!migrationEnabled) {
+      throw new PsError(failed + "Migration is not enabled on this host (Enable-VMMigration).");
+    }
+    SimulatedHyperVHost destination = network.host(destinationName.replaceFirst("(?i)\\.hv\\.test$", ""))
+        .filter(h -> h.reachable)
+        .orElseThrow(() -> new PsError(failed + "Failed to establish a connection with host '" + destinationName
+            + "': No such host is known. (0x80072AF9)"));
+    if (destination == this) {
+      throw new PsError(failed + "The destination is the source host.");
+    }
+    if (!destination.migrationEnabled) {
+      throw new PsError(failed + "The Virtual Machine Management Service on the destination host '" + destinationName
+          + "' is not configured for migration. (0x80070005)");
+    }
+    boolean live = vm.state == SimulatedVm.State.Running;
+    if (live && destination.memoryFree() < vm.memoryStartup) {
+      throw new PsError(failed + "Not enough memory on '" + destinationName + "' to run the virtual machine. (0x8007000E)");
+    }
+    if (migrationJobs.stream().anyMatch(j -> j.vmId.equals(vm.id.toString()) && j.running())) {
+      throw new PsError(failed + "The virtual machine is already being migrated.");
+    }
+    boolean includeStorage = p.has("IncludeStorage");
+    String storagePath = includeStorage ? p.string("DestinationStoragePath") : null;
+    if (includeStorage && !destination.folders.contains(key(storagePath))) {
+      throw new PsError(failed + "The destination path '" + storagePath + "' does not exist on '" + destinationName + "'.");
+    }
+    if (!includeStorage) {
+      for (String disk : vm.disks) {
+        if (!disk.startsWith("\\\\") || !destination.folders.contains(key(shareOf(disk)))) {
+          throw new PsError(failed + "The virtual hard disk '" + disk + "' is not on storage that '" + destinationName
+              + "' can reach. Move the storage too (-IncludeStorage) or keep it on an SMB share.");
+        }
+      }
+    }
+    long diskBytes = includeStorage ? vm.disks.stream().mapToLong(d -> files(d).getOrDefault(key(d), 0L)).sum() : 0;
+    MigrationJob job = new MigrationJob(vm, destination, destinationName, storagePath, (live ? vm.memoryStartup : 0) + diskBytes);
+    migrationJobs.add(job);
+    network.vmms.submit(() -> transfer(job));
+    try {
+      job.await();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new PsError("Move-VM : The pipeline has been stopped."); // the transfer goes on
+    }
+    if (job.jobState != MigrationJob.COMPLETED) {
+      throw new PsError(failed + job.errorDescription);
+    }
+    return List.of();
+  }
+
+  private long memoryFree() {
+    return memoryCapacity - vms.stream().mapToLong(SimulatedVm::memoryAssigned).sum();
+  }
+
+  private static String shareOf(String path) {
+    String[] parts = path.substring(2).split("\\\\");
+    return "\\\\" + parts[0] + "\\" + parts[1];
+  }
+
+  /** The management service's side of a live migration: copy, then switch the guest over at once. */
+  private void transfer(MigrationJob job) {
+    SimulatedVm vm = job.vm;
+    long bytesPerTick = Math.max(1, network.migrationBytesPerSecond() / 10);
+    try {
+      for (long sent = 0; sent < job.totalBytes; sent += bytesPerTick) {
+        if (job.cancelRequested) {
+          job.end(MigrationJob.TERMINATED, "The operation was cancelled by the user.");
+          return;
+        }
+        if (!job.destination.reachable) {
+          job.end(MigrationJob.EXCEPTION, "The migration connection to '" + job.destinationName + "' was lost: the"
+              + " destination host did not answer. (0x80072746)");
+          return;
+        }
+        job.percentComplete = (int) Math.min(99, sent * 100 / job.totalBytes);
+        Thread.sleep(100);
+      }
+      synchronized (network) {
+        if (job.cancelRequested) {
+          job.end(MigrationJob.TERMINATED, "The operation was cancelled by the user.");
+          return;
+        }
+        // The switch-over: the guest leaves this host and runs on the destination, never on both.
+        if (job.storagePath != null) {
+          List<String> moved = new ArrayList<>();
+          for (String disk : vm.disks) {
+            String target = job.storagePath + "\\" + disk.substring(disk.lastIndexOf('\\') + 1);
+            job.destination.files(target).put(key(target), files(disk).getOrDefault(key(disk), 0L));
+            files(disk).remove(key(disk));
+            moved.add(target);
+          }
+          vm.disks.clear();
+          vm.disks.addAll(moved);
+        }
+        vms.remove(vm);
+        job.destination.vms.add(vm);
+        job.percentComplete = 100;
+        job.end(MigrationJob.COMPLETED, "");
+      }
+    } catch (InterruptedException e) {
+      job.end(MigrationJob.EXCEPTION, "The Virtual Machine Management Service stopped.");
+    }
   }
 
   private List<Object> getVm(Parameters p) {
@@ -262,7 +429,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
             + " virtual machine " + vm.name + ". (0x8007000E)");
       }
       for (String disk : vm.disks) {
-        if (!files.containsKey(key(disk))) {
+        if (!files(disk).containsKey(key(disk))) {
           throw new PsError("Start-VM : '" + vm.name + "' failed to start. The system cannot find the file specified: '"
               + disk + "'. (0x80070002)");
         }
@@ -335,7 +502,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     p.allow("VM", "Path");
     SimulatedVm vm = p.vm();
     String path = p.string("Path");
-    if (!files.containsKey(key(path))) {
+    if (!files(path).containsKey(key(path))) {
       throw new PsError("Add-VMHardDiskDrive : Failed to add device 'Virtual Hard Disk'. The system cannot find the"
           + " file specified: '" + path + "'.");
     }
@@ -387,8 +554,8 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
   private List<Object> testPath(Parameters p) {
     p.allow("LiteralPath");
     String path = p.string("LiteralPath");
-    boolean reachable = touch(path);
-    return one(reachable && (files.containsKey(key(path)) || folders.contains(key(path))));
+    boolean shareReachable = touch(path);
+    return one(shareReachable && (files(path).containsKey(key(path)) || folders.contains(key(path))));
   }
 
   private List<Object> getSmbConnection(Parameters p) {
@@ -413,7 +580,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       throw new PsError("New-VHD : Failed to create the virtual hard disk. The size must be a multiple of 512 bytes"
           + " and at least 3 MB.");
     }
-    if (files.putIfAbsent(key(path), size) != null) {
+    if (files(path).putIfAbsent(key(path), size) != null) {
       throw new PsError("New-VHD : Failed to create the virtual hard disk. The file exists: '" + path + "'.");
     }
     return one(PsObject.Record.of("Path", path, "Size", size, "VhdType", "Dynamic"));
@@ -423,7 +590,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     p.allow("Path");
     String path = p.string("Path");
     touch(path);
-    Long size = files.get(key(path));
+    Long size = files(path).get(key(path));
     if (size == null) {
       throw new PsError("Get-VHD : Getting the mounted storage instance for the path '" + path + "' failed. The"
           + " system cannot find the file specified.");
@@ -436,12 +603,12 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     String source = p.string("LiteralPath");
     String destination = p.string("Destination");
     touch(source);
-    Long size = files.get(key(source));
+    Long size = files(source).get(key(source));
     if (size == null) {
       throw new PsError("Copy-Item : Cannot find path '" + source + "' because it does not exist.");
     }
     requireFolder(destination, "Copy-Item");
-    files.put(key(destination), size);
+    files(destination).put(key(destination), size);
     return List.of();
   }
 
@@ -455,10 +622,19 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
             + " it is being used by another process.");
       }
     }
-    if (files.remove(key(path)) == null) {
+    if (files(path).remove(key(path)) == null) {
       throw new PsError("Remove-Item : Cannot find path '" + path + "' because it does not exist.");
     }
     return List.of();
+  }
+
+  /** Files on shares are the file servers', seen by every host of the network; the rest are this host's. */
+  private Map<String, Long> files(String path) {
+    return path.startsWith("\\\\") ? shareFiles() : localFiles;
+  }
+
+  private Map<String, Long> shareFiles() {
+    return network.shareFiles;
   }
 
   private void requireFolder(String path, String cmdlet) {

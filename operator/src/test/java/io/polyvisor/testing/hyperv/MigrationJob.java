@@ -1,0 +1,74 @@
+package io.polyvisor.testing.hyperv;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+
+/** An Msvm_MigrationJob: what a host's CIM provider shows of a live migration it runs. */
+final class MigrationJob implements PsObject {
+
+  // CIM_ConcreteJob.JobState values.
+  static final int RUNNING = 4;
+  static final int COMPLETED = 7;
+  static final int TERMINATED = 8;
+  static final int EXCEPTION = 10;
+
+  final String instanceId = "Microsoft:" + UUID.randomUUID().toString().toUpperCase();
+  final SimulatedVm vm;
+  final String vmId;
+  final SimulatedHyperVHost destination;
+  final String destinationName;
+  final String storagePath;
+  final long totalBytes;
+  volatile int percentComplete;
+  volatile int jobState = RUNNING;
+  volatile String errorDescription = "";
+  volatile boolean cancelRequested;
+  private final CountDownLatch ended = new CountDownLatch(1);
+
+  MigrationJob(SimulatedVm vm, SimulatedHyperVHost destination, String destinationName, String storagePath, long totalBytes) {
+    this.vm = vm;
+    this.vmId = vm.id.toString();
+    this.destination = destination;
+    this.destinationName = destinationName;
+    this.storagePath = storagePath;
+    this.totalBytes = Math.max(1, totalBytes);
+  }
+
+  boolean running() {
+    return jobState == RUNNING;
+  }
+
+  /** RequestStateChange(4): accepted while the job runs. */
+  boolean cancel() {
+    if (!running()) {
+      return false;
+    }
+    cancelRequested = true;
+    return true;
+  }
+
+  void end(int state, String error) {
+    errorDescription = error;
+    jobState = state;
+    ended.countDown();
+  }
+
+  void await() throws InterruptedException {
+    ended.await();
+  }
+
+  @Override
+  public Map<String, Object> properties() {
+    Map<String, Object> p = new LinkedHashMap<>();
+    p.put("InstanceID", instanceId);
+    p.put("VirtualSystemName", vmId);
+    p.put("DestinationHost", destinationName);
+    p.put("PercentComplete", percentComplete);
+    p.put("JobState", jobState);
+    p.put("ErrorDescription", errorDescription);
+    p.put("Cancellable", running());
+    return p;
+  }
+}
