@@ -50,10 +50,17 @@ public record GuestSpec(
 
   /**
    * Memory in bytes. Static: {@code current == maximum} and no balloon. Dynamic: the guest may
-   * grow to {@code maximum}, starts at {@code current}, and the operator moves a balloon between
-   * {@code minimum} and {@code maximum}.
+   * grow to {@code maximum}, starts at {@code current}, and is kept between {@code minimum} and
+   * {@code maximum} (by the operator's balloon on KVM, by Hyper-V's Dynamic Memory, which also
+   * takes the buffer and priority).
    */
-  public record GuestMemory(long currentBytes, long maximumBytes, long minimumBytes, boolean dynamic) {
+  public record GuestMemory(
+      long currentBytes, long maximumBytes, long minimumBytes, boolean dynamic, int bufferPercent, int priority) {
+
+    /** Dynamic memory with Hyper-V's defaults for buffer (20 %) and priority (50). */
+    public GuestMemory(long currentBytes, long maximumBytes, long minimumBytes, boolean dynamic) {
+      this(currentBytes, maximumBytes, minimumBytes, dynamic, 20, 50);
+    }
 
     public static GuestMemory fixed(long bytes) {
       return new GuestMemory(bytes, bytes, bytes, false);

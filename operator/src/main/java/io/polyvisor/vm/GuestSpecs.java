@@ -37,7 +37,8 @@ public final class GuestSpecs {
     MemorySpec memory = vm.getSpec().memory;
     GuestMemory guestMemory =
         new GuestMemory(
-            MemoryRequest.startup(memory), MemoryRequest.maximum(memory), MemoryRequest.minimum(memory), MemoryRequest.isDynamic(memory));
+            MemoryRequest.startup(memory), MemoryRequest.maximum(memory), MemoryRequest.minimum(memory), MemoryRequest.isDynamic(memory),
+            memory.effectiveBufferPercent(), memory.effectivePriority());
     List<GuestDisk> guestDisks =
         disks.stream()
             .map(plan -> {

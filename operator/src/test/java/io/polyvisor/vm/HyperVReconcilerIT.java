@@ -18,6 +18,9 @@ import io.polyvisor.operator.OperatorSettings;
 import io.polyvisor.operator.PolyvisorOperator;
 import io.polyvisor.testing.NodeRegistration;
 import io.polyvisor.testing.RealApiServer;
+import io.polyvisor.api.v1alpha1.MigrationPhase;
+import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
+import io.polyvisor.testing.hyperv.HyperVNetwork;
 import io.polyvisor.testing.hyperv.SimulatedHyperVHost;
 import io.polyvisor.testing.hyperv.TestCertificate;
 import io.polyvisor.testing.hyperv.WinRmSimulator;
@@ -49,6 +52,7 @@ class HyperVReconcilerIT {
   private static KubernetesClient client;
   private static PolyvisorOperator operator;
   private static final Map<String, WinRmSimulator> hosts = new java.util.HashMap<>();
+  private static final HyperVNetwork network = new HyperVNetwork();
   private String namespace;
 
   @BeforeAll
@@ -56,7 +60,7 @@ class HyperVReconcilerIT {
     client = RealApiServer.client();
     TestCertificate certificate = TestCertificate.create(work.resolve("tls"));
     for (String node : NODES) {
-      SimulatedHyperVHost host = new SimulatedHyperVHost(node.toUpperCase(), 2L << 30, 4)
+      SimulatedHyperVHost host = new SimulatedHyperVHost(network, node.toUpperCase(), 2L << 30, 4).enableMigration()
           .share("\\\\fs3\\vms", "3.02").share("\\\\fs2\\old", "2.1");
       WinRmSimulator simulator = new WinRmSimulator(host, "polyvisor", "it-password", certificate.keyStore());
       hosts.put(node, simulator);
@@ -83,8 +87,12 @@ class HyperVReconcilerIT {
           .withProvisioner("hyperv.polyvisor.io").withParameters(Map.of("path", share.getValue(), "shared", "true"))
           .build()).serverSideApply();
     }
-    operator = PolyvisorOperator.start(client, new OperatorSettings(Optional.empty(), Duration.ofSeconds(5),
-        Duration.ofSeconds(3), Duration.ofSeconds(5), Duration.ofSeconds(20)), null);
+    operator = PolyvisorOperator.start(client, settings(), null);
+  }
+
+  private static OperatorSettings settings() {
+    return new OperatorSettings(Optional.empty(), Duration.ofSeconds(5), Duration.ofSeconds(3), Duration.ofSeconds(5),
+        Duration.ofSeconds(20));
   }
 
   @AfterAll
@@ -103,6 +111,7 @@ class HyperVReconcilerIT {
 
   @AfterEach
   void deleteVms() {
+    client.resources(VirtualMachineMigration.class).inNamespace(namespace).delete();
     NODES.forEach(n -> NodeRegistration.cordon(client, n, false));
     client.resources(VirtualMachine.class).inNamespace(namespace).delete();
     await().atMost(Duration.ofSeconds(60))
@@ -121,9 +130,7 @@ class HyperVReconcilerIT {
     assertThat(host.disksOf(guest)).singleElement().asString().startsWith("\\\\fs3\\vms\\" + namespace + "_web_root-")
         .endsWith(".vhdx");
     assertThat(condition(vm, VirtualMachineStatus.READY).getStatus()).isEqualTo("True");
-    assertThat(condition(vm, VirtualMachineStatus.LIVE_MIGRATABLE).getStatus()).isEqualTo("False");
-    assertThat(condition(vm, VirtualMachineStatus.LIVE_MIGRATABLE).getMessage())
-        .isEqualTo("moving guests between Hyper-V hosts (Move-VM) is not implemented yet");
+    assertThat(condition(vm, VirtualMachineStatus.LIVE_MIGRATABLE).getStatus()).isEqualTo("True");
 
     client.resource(vm).delete();
 
@@ -164,17 +171,58 @@ class HyperVReconcilerIT {
   }
 
   @Test
-  void cordoningAHyperVNodeReportsItsVmsAsBlockedSinceTheyCannotMoveYet() {
-    VirtualMachine vm = awaitPhase(apply("stuck", SMB3), VirtualMachinePhase.Running);
-    String node = vm.getStatus().nodeName;
+  void cordoningAHyperVNodeLiveMigratesItsVmsToTheOtherOne() {
+    network.migrationBandwidth(256L << 20);
+    VirtualMachine vm = awaitPhase(apply("mover", SMB3), VirtualMachinePhase.Running);
+    String from = vm.getStatus().nodeName;
+    String to = NODES.stream().filter(n -> !n.equals(from)).findFirst().orElseThrow();
+    List<List<String>> copies = new java.util.concurrent.CopyOnWriteArrayList<>();
+    var watcher = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+    watcher.scheduleWithFixedDelay(() -> copies.add(network.hostsRunning(namespace + "_mover")), 0, 50,
+        java.util.concurrent.TimeUnit.MILLISECONDS);
 
-    NodeRegistration.cordon(client, node, true);
+    NodeRegistration.cordon(client, from, true);
 
-    await().atMost(Duration.ofSeconds(30)).until(() -> evacuation(node).filter(c -> "Blocked".equals(c.getReason())).isPresent());
-    assertThat(evacuation(node).orElseThrow().getMessage()).contains(namespace + "/stuck: moving guests between Hyper-V"
-        + " hosts (Move-VM) is not implemented yet");
-    assertThat(get(vm).getStatus().nodeName).isEqualTo(node);
-    assertThat(hosts.get(node).host().stateOf(namespace + "_stuck")).contains("Running");
+    try {
+      await().atMost(Duration.ofSeconds(60)).until(() -> evacuation(from).filter(c -> "Completed".equals(c.getReason())).isPresent());
+    } finally {
+      watcher.shutdownNow();
+    }
+    assertThat(get(vm).getStatus().nodeName).isEqualTo(to);
+    assertThat(copies).as("one running copy at every instant").allMatch(c -> c.size() == 1)
+        .contains(List.of(from.toUpperCase()), List.of(to.toUpperCase()));
+    VirtualMachineMigration migration = client.resources(VirtualMachineMigration.class).inNamespace(namespace).list()
+        .getItems().get(0);
+    assertThat(migration.getStatus().phase).isEqualTo(MigrationPhase.Succeeded);
+    assertThat(migration.getStatus().progressPercent).isEqualTo(100);
+  }
+
+  @Test
+  void aTransferTheHostCarriesOnAfterAnOperatorRestartIsFollowedToItsEnd() throws Exception {
+    network.migrationBandwidth(32L << 20); // 256 MiB: 8 s
+    VirtualMachine vm = awaitPhase(apply("orphan", SMB3), VirtualMachinePhase.Running);
+    String from = vm.getStatus().nodeName;
+    String to = NODES.stream().filter(n -> !n.equals(from)).findFirst().orElseThrow();
+    VirtualMachineMigration migration = client.getKubernetesSerialization().unmarshal("""
+        apiVersion: polyvisor.io/v1alpha1
+        kind: VirtualMachineMigration
+        metadata: {name: orphan-move, namespace: %s}
+        spec: {vmName: orphan, targetNode: %s}
+        """.formatted(namespace, to), VirtualMachineMigration.class);
+    client.resource(migration).create();
+    await().atMost(Duration.ofSeconds(30)).until(() -> {
+      var m = client.resource(migration).get();
+      return m.getStatus() != null && m.getStatus().progressPercent != null && m.getStatus().progressPercent > 0;
+    });
+
+    operator.close(); // its Move-VM command dies with it; the host's migration goes on
+    operator = PolyvisorOperator.start(client, settings(), null);
+
+    VirtualMachineMigration done = await().atMost(Duration.ofSeconds(60)).until(() -> client.resource(migration).get(),
+        m -> m.getStatus().phase == MigrationPhase.Succeeded || m.getStatus().phase == MigrationPhase.Failed);
+    assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Succeeded);
+    assertThat(network.hostsRunning(namespace + "_orphan")).containsExactly(to.toUpperCase());
+    await().atMost(Duration.ofSeconds(30)).until(() -> to.equals(get(vm).getStatus().nodeName));
   }
 
   private VirtualMachine apply(String name, String storageClass) {

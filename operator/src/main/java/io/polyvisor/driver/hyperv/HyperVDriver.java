@@ -148,6 +148,8 @@ public final class HyperVDriver implements HypervisorDriver {
     p.put("startupBytes", aligned(memory.currentBytes()));
     p.put("minimumBytes", aligned(memory.minimumBytes()));
     p.put("maximumBytes", aligned(memory.maximumBytes()));
+    p.put("buffer", memory.bufferPercent());
+    p.put("priority", memory.priority());
     p.put("disks", spec.disks().stream().map(GuestSpec.GuestDisk::path).toList());
     p.put("nics", spec.nics().stream().map(n -> Map.of("name", n.name(), "switch", n.network())).toList());
     return p;

@@ -96,6 +96,9 @@ final class HyperVMigration implements MigrationJob {
     } catch (HypervisorException e) {
       if ("POWERSHELL".equals(e.code()) || "NO_GUEST".equals(e.code())) {
         fail(e); // Move-VM itself reported the failure
+      } else if ("INTERRUPTED".equals(e.code())) {
+        // The driver is closing (the operator stops): the next leader follows the host's job.
+        stopPolling();
       } else {
         // The command is lost, not the migration: follow the host's job to its end.
         log.info("lost the Move-VM command of {} ({}); following the host's migration job", uid, e.getMessage());

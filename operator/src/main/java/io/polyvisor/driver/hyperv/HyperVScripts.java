@@ -21,7 +21,7 @@ final class HyperVScripts {
   /** Memory, processors, notes, disks and network adapters of a VM that is off, replaced whole. */
   private static final String CONFIGURE = """
       Set-VM -VM $vm -ProcessorCount $p.cores -Notes $p.notes
-      Set-VMMemory -VM $vm -DynamicMemoryEnabled $p.dynamic -MinimumBytes $p.minimumBytes -StartupBytes $p.startupBytes -MaximumBytes $p.maximumBytes
+      Set-VMMemory -VM $vm -DynamicMemoryEnabled $p.dynamic -MinimumBytes $p.minimumBytes -StartupBytes $p.startupBytes -MaximumBytes $p.maximumBytes -Buffer $p.buffer -Priority $p.priority
       Get-VMHardDiskDrive -VM $vm | Remove-VMHardDiskDrive
       foreach ($disk in $p.disks) { Add-VMHardDiskDrive -VM $vm -Path $disk }
       Get-VMNetworkAdapter -VM $vm | Remove-VMNetworkAdapter

@@ -90,7 +90,7 @@ class HyperVDriverTest {
   @Test
   void aDefinedGuestHasItsMemoryAlignedItsDisksAndItsIdentityInTheNotes() {
     Volume disk = driver.createVolume(host, volume(local(), "root", 1024 * MIB));
-    GuestSpec spec = spec(id("web"), "rev-1", new GuestMemory(301 * MIB, 1023 * MIB, 129 * MIB, true), List.of(disk));
+    GuestSpec spec = spec(id("web"), "rev-1", new GuestMemory(301 * MIB, 1023 * MIB, 129 * MIB, true, 35, 80), List.of(disk));
 
     GuestInfo defined = driver.define(host, spec);
 
@@ -101,7 +101,7 @@ class HyperVDriverTest {
     assertThat(vm).containsEntry("Generation", 2).containsEntry("ProcessorCount", 2L)
         .containsEntry("DynamicMemoryEnabled", true)
         .containsEntry("MemoryStartup", 302 * MIB).containsEntry("MemoryMinimum", 130 * MIB)
-        .containsEntry("MemoryMaximum", 1024 * MIB);
+        .containsEntry("MemoryMaximum", 1024 * MIB).containsEntry("MemoryBuffer", 35L).containsEntry("MemoryPriority", 80L);
     assertThat((String) vm.get("Notes")).contains("polyvisor.io/uid=" + spec.id().uid());
     assertThat(hyperV.disksOf("prod_web")).containsExactly("C:\\VMs\\prod_web_root.vhdx");
     assertThat(driver.list(host)).extracting(GuestInfo::id).containsExactly(spec.id());

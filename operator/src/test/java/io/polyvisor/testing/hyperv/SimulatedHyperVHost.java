@@ -408,6 +408,18 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
               + " minimum memory can only decrease and its maximum memory only increase.");
         }
       }
+      long buffer = p.has("Buffer") ? p.number("Buffer") : vm.memoryBuffer;
+      long priority = p.has("Priority") ? p.number("Priority") : vm.memoryPriority;
+      if (buffer < 5 || buffer > 2000) {
+        throw new PsError("Set-VMMemory : Cannot validate argument on parameter 'Buffer'. The " + buffer
+            + " argument is greater than the maximum allowed range of 2000 or less than 5.");
+      }
+      if (priority < 0 || priority > 100) {
+        throw new PsError("Set-VMMemory : Cannot validate argument on parameter 'Priority'. The " + priority
+            + " argument is greater than the maximum allowed range of 100.");
+      }
+      vm.memoryBuffer = buffer;
+      vm.memoryPriority = priority;
       vm.dynamicMemory = dynamic;
       vm.memoryStartup = startup;
       vm.memoryMinimum = dynamic ? minimum : startup;

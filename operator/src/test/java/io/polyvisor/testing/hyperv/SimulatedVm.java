@@ -22,6 +22,8 @@ final class SimulatedVm implements PsObject {
   volatile long memoryStartup;
   volatile long memoryMinimum;
   volatile long memoryMaximum;
+  volatile long memoryBuffer = 20;
+  volatile long memoryPriority = 50;
   /** Whether the guest OS honours a shutdown request (its integration services run). */
   volatile boolean honoursShutdown = true;
   final List<String> disks = new ArrayList<>();
@@ -46,6 +48,9 @@ final class SimulatedVm implements PsObject {
     p.put("MemoryMinimum", memoryMinimum);
     p.put("MemoryMaximum", memoryMaximum);
     p.put("MemoryAssigned", memoryAssigned());
+    // Get-VMMemory's Buffer and Priority, shown here for the tests' convenience.
+    p.put("MemoryBuffer", memoryBuffer);
+    p.put("MemoryPriority", memoryPriority);
     return p;
   }
 
