@@ -24,7 +24,6 @@ import io.polyvisor.testing.hyperv.HyperVNetwork;
 import io.polyvisor.testing.hyperv.SimulatedHyperVHost;
 import io.polyvisor.testing.hyperv.TestCertificate;
 import io.polyvisor.testing.hyperv.WinRmSimulator;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -34,7 +33,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * VMs of a Hyper-V class, end to end from kubectl's side: a real API server and the operator in
@@ -48,7 +46,6 @@ class HyperVReconcilerIT {
   private static final String SMB2 = "it-hyperv-smb2";
   private static final List<String> NODES = List.of("it-hv-a", "it-hv-b");
 
-  @TempDir static Path work;
   private static KubernetesClient client;
   private static PolyvisorOperator operator;
   private static final Map<String, WinRmSimulator> hosts = new java.util.HashMap<>();
@@ -58,7 +55,7 @@ class HyperVReconcilerIT {
   @BeforeAll
   static void startEverything() throws Exception {
     client = RealApiServer.client();
-    TestCertificate certificate = TestCertificate.create(work.resolve("tls"));
+    TestCertificate certificate = TestCertificate.shared();
     for (String node : NODES) {
       SimulatedHyperVHost host = new SimulatedHyperVHost(network, node.toUpperCase(), 2L << 30, 4).enableMigration()
           .share("\\\\fs3\\vms", "3.02").share("\\\\fs2\\old", "2.1");

@@ -26,7 +26,6 @@ import io.polyvisor.testing.hyperv.SimulatedHyperVHost;
 import io.polyvisor.testing.hyperv.TestCertificate;
 import io.polyvisor.testing.hyperv.WinRmSimulator;
 import java.net.URI;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -34,18 +33,15 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The Hyper-V driver against the WinRM simulator (no Windows host is reachable from here). */
 class HyperVDriverTest {
 
   private static final long MIB = 1L << 20;
 
-  @TempDir static Path tls;
-  static TestCertificate certificate;
+  static final TestCertificate certificate = TestCertificate.shared();
 
   HyperVNetwork network;
   SimulatedHyperVHost hyperV;
@@ -55,11 +51,6 @@ class HyperVDriverTest {
   HyperVDriver driver;
   Host host;
   Host peerHost;
-
-  @BeforeAll
-  static void certificate() throws Exception {
-    certificate = TestCertificate.create(tls);
-  }
 
   @BeforeEach
   void start() throws Exception {

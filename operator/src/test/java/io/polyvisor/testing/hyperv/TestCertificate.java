@@ -12,6 +12,27 @@ import java.util.List;
 public record TestCertificate(String pem, Path keyStore) {
 
   static final String PASSWORD = "changeit";
+  private static TestCertificate shared;
+
+  /** One certificate for every test of this JVM, in a temporary folder deleted on exit. */
+  public static synchronized TestCertificate shared() {
+    if (shared == null) {
+      try {
+        Path folder = Files.createTempDirectory("polyvisor-winrm-tls");
+        folder.toFile().deleteOnExit();
+        shared = create(folder);
+        for (String file : List.of("key.pem", "cert.pem", "host.p12")) {
+          folder.resolve(file).toFile().deleteOnExit();
+        }
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException(e);
+      }
+    }
+    return shared;
+  }
 
   public static TestCertificate create(Path folder) throws IOException, InterruptedException {
     Files.createDirectories(folder);

@@ -9,30 +9,21 @@ import io.polyvisor.testing.hyperv.SimulatedHyperVHost;
 import io.polyvisor.testing.hyperv.TestCertificate;
 import io.polyvisor.testing.hyperv.WinRmSimulator;
 import java.net.URI;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The WinRM client against the simulated host's HTTPS listener. */
 class WinRmClientTest {
 
-  @TempDir static Path tls;
-  static TestCertificate certificate;
+  static final TestCertificate certificate = TestCertificate.shared();
 
   SimulatedHyperVHost host;
   WinRmSimulator simulator;
   WinRmClient client;
-
-  @BeforeAll
-  static void certificate() throws Exception {
-    certificate = TestCertificate.create(tls);
-  }
 
   @BeforeEach
   void start() throws Exception {
