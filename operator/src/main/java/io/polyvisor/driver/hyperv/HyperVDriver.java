@@ -76,7 +76,7 @@ public final class HyperVDriver implements HypervisorDriver {
 
   @Override
   public Optional<GuestInfo> find(Host host, String uid) {
-    return listed(host).stream().filter(g -> g.info().id().uid().equals(uid)).map(Listed::info).findFirst();
+    return listed(host, uid).map(Listed::info);
   }
 
   @Override
@@ -113,15 +113,17 @@ public final class HyperVDriver implements HypervisorDriver {
     };
   }
 
+  private Optional<Listed> listed(Host host, String uid) {
+    return listed(host).stream().filter(g -> g.info().id().uid().equals(uid)).findFirst();
+  }
+
   private String vmId(Host host, String uid) {
-    return listed(host).stream().filter(g -> g.info().id().uid().equals(uid)).map(Listed::vmId).findFirst()
-        .orElseThrow(() -> new GuestNotFoundException(host, uid));
+    return listed(host, uid).map(Listed::vmId).orElseThrow(() -> new GuestNotFoundException(host, uid));
   }
 
   @Override
   public GuestInfo define(Host host, GuestSpec spec) {
-    Optional<Listed> existing =
-        listed(host).stream().filter(g -> g.info().id().uid().equals(spec.id().uid())).findFirst();
+    Optional<Listed> existing = listed(host, spec.id().uid());
     if (existing.isPresent() && existing.get().info().state().isActive()) {
       // Hyper-V keeps one configuration, and most of it cannot change while the guest runs: the
       // new one is written when the guest is next off, and RestartRequired says so meanwhile.
@@ -185,7 +187,7 @@ public final class HyperVDriver implements HypervisorDriver {
 
   @Override
   public void undefine(Host host, String uid) {
-    Optional<Listed> guest = listed(host).stream().filter(g -> g.info().id().uid().equals(uid)).findFirst();
+    Optional<Listed> guest = listed(host, uid);
     if (guest.isPresent()) {
       run(host, HyperVScripts.REMOVE.with(Map.of("id", guest.get().vmId())), "remove VM of guest " + uid);
     }
@@ -274,7 +276,7 @@ public final class HyperVDriver implements HypervisorDriver {
 
   @Override
   public Optional<MigrationJob> reattach(Host source, Host target, String uid) {
-    Optional<Listed> guest = listed(source).stream().filter(g -> g.info().id().uid().equals(uid)).findFirst();
+    Optional<Listed> guest = listed(source, uid);
     if (guest.isEmpty()) {
       return Optional.empty();
     }

@@ -30,9 +30,7 @@ final class HyperVScripts {
 
   static final PowerShellScript CREATE = new PowerShellScript("""
       $vm = New-VM -Name $p.name -Generation 2 -MemoryStartupBytes $p.startupBytes -NoVHD
-      """ + CONFIGURE + """
-      $vm | Select-Object @{n='Id';e={"$($_.VMId)"}} | ConvertTo-Json -Compress
-      """);
+      """ + CONFIGURE);
 
   static final PowerShellScript RECONFIGURE = new PowerShellScript("""
       $vm = Get-VM -Id $p.id
