@@ -54,12 +54,14 @@ public final class HyperVDriver implements HypervisorDriver {
   /** Hyper-V refuses memory sizes that are not multiples of 2 MiB. */
   static final long MEMORY_ALIGNMENT = 2L << 20;
   private static final Duration SCRIPT_DEADLINE = Duration.ofMinutes(2);
+  /** Copying or moving disk files takes as long as the files are large. */
+  private static final Duration FILE_DEADLINE = Duration.ofHours(6);
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private final Function<Host, WinRmCredentials> credentials;
   private final Map<Host, WinRmClient> clients = new ConcurrentHashMap<>();
   private final ExecutorService commands = Executors.newCachedThreadPool(daemon("hyperv-move"));
-  private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(daemon("hyperv-migration-poll"));
+  private final ScheduledExecutorService timer = Executors.newScheduledThreadPool(4, daemon("hyperv-migration-poll"));
 
   /** @param credentials the WinRM logon for a host, read from its class's credentials Secret */
   public HyperVDriver(Function<Host, WinRmCredentials> credentials) {
@@ -69,7 +71,7 @@ public final class HyperVDriver implements HypervisorDriver {
   @Override
   public HostCapacity capacity(Host host) {
     List<JsonNode> lines = json(run(host, HyperVScripts.CAPACITY.with(Map.of()), "read the host's capacity"));
-    JsonNode vmHost = lines.get(0);
+    JsonNode vmHost = first(lines, host, "Get-VMHost");
     long freeKib = lines.size() > 1 ? lines.get(1).path("FreePhysicalMemory").asLong() : 0;
     return new HostCapacity(vmHost.path("MemoryCapacity").asLong(), freeKib * 1024, vmHost.path("LogicalProcessorCount").asInt());
   }
@@ -103,7 +105,8 @@ public final class HyperVDriver implements HypervisorDriver {
 
   /** Hyper-V's VMState names (read by name: their numbers differ between Windows versions). */
   static GuestState state(String name) {
-    return switch (name) {
+    // "RunningCritical", "OffCritical"...: the same state, with the VM's storage unreachable.
+    return switch (name.endsWith("Critical") ? name.substring(0, name.length() - "Critical".length()) : name) {
       case "Running" -> GuestState.RUNNING;
       case "Paused", "Saved" -> GuestState.PAUSED;
       case "Starting", "Resuming", "Reset", "Saving", "Pausing" -> GuestState.RUNNING;
@@ -135,6 +138,8 @@ public final class HyperVDriver implements HypervisorDriver {
       run(host, HyperVScripts.RECONFIGURE.with(p), "reconfigure VM " + spec.id());
     } else {
       p.put("name", spec.id().guestName());
+      // Ours from the start (no revision yet), so that a creation cut short is found and finished.
+      p.put("identity", new GuestNotes(spec.id(), "").text());
       run(host, HyperVScripts.CREATE.with(p), "create VM " + spec.id());
     }
     return find(host, spec.id().uid())
@@ -214,13 +219,15 @@ public final class HyperVDriver implements HypervisorDriver {
     if (exists) {
       made = run(host, HyperVScripts.VHD_INFO.with(Map.of("path", path)), "read " + path);
     } else if (spec.source().isPresent()) {
-      made = run(host, HyperVScripts.COPY_VHD.with(Map.of("source", hostPath(spec.source().get()), "path", path)),
-          "copy " + spec.source().get() + " to " + path);
+      // Copied under a temporary name first: a copy cut short must not pass for the volume.
+      made = run(host, HyperVScripts.COPY_VHD.with(Map.of("source", hostPath(spec.source().get()), "partial",
+          volumePath(pool, spec.name()) + ".partial", "name", spec.name() + ".vhdx", "path", path)),
+          "copy " + spec.source().get() + " to " + path, FILE_DEADLINE);
     } else {
       made = run(host, HyperVScripts.NEW_VHD.with(Map.of("path", path, "sizeBytes", aligned(spec.capacityBytes()))),
           "create " + path);
     }
-    JsonNode vhd = json(made).get(0);
+    JsonNode vhd = first(json(made), host, "Get-VHD");
     return new Volume(pool.name(), spec.name(), vhd.path("Path").asText(path), "vhdx", vhd.path("Size").asLong());
   }
 
@@ -271,7 +278,7 @@ public final class HyperVDriver implements HypervisorDriver {
     Map<String, Object> p = moveParameters(source, target, vmId, options.sharedStorage());
     long memory = find(source, uid).map(GuestInfo::currentMemoryBytes).orElse(0L);
     String script = (p.containsKey("storagePath") ? HyperVScripts.MOVE_WITH_STORAGE : HyperVScripts.MOVE).with(p);
-    return HyperVMigration.start(this, source, target, uid, vmId, memory, script, commands, timer);
+    return HyperVMigration.start(this, source, target, uid, vmId, memory, script, commands);
   }
 
   @Override
@@ -280,7 +287,7 @@ public final class HyperVDriver implements HypervisorDriver {
     if (guest.isEmpty()) {
       return Optional.empty();
     }
-    return HyperVMigration.reattach(this, source, target, uid, guest.get().vmId(), guest.get().info().currentMemoryBytes(), timer)
+    return HyperVMigration.reattach(this, source, target, uid, guest.get().vmId(), guest.get().info().currentMemoryBytes())
         .map(MigrationJob.class::cast);
   }
 
@@ -289,7 +296,7 @@ public final class HyperVDriver implements HypervisorDriver {
     String vmId = vmId(source, uid);
     Map<String, Object> p = moveParameters(source, target, vmId, sharedStorage);
     run(source, (p.containsKey("storagePath") ? HyperVScripts.MOVE_WITH_STORAGE : HyperVScripts.MOVE).with(p),
-        "move guest " + uid + " to " + target.nodeName());
+        "move guest " + uid + " to " + target.nodeName(), FILE_DEADLINE);
   }
 
   /**
@@ -298,7 +305,8 @@ public final class HyperVDriver implements HypervisorDriver {
    * libvirt volumes go into the pool of the same name).
    */
   private Map<String, Object> moveParameters(Host source, Host target, String vmId, boolean sharedStorage) {
-    JsonNode destination = objects(run(target, HyperVScripts.MIGRATION_HOST.with(Map.of()), "read migration settings")).get(0);
+    JsonNode destination = first(objects(run(target, HyperVScripts.MIGRATION_HOST.with(Map.of()), "read migration settings")),
+        target, "Get-VMHost");
     if (!destination.path("VirtualMachineMigrationEnabled").asBoolean()) {
       throw new HypervisorException("MIGRATION_DISABLED", target.nodeName() + " does not accept live migrations; run"
           + " Enable-VMMigration there (with Kerberos authentication and constrained delegation for remote moves)");
@@ -379,6 +387,13 @@ public final class HyperVDriver implements HypervisorDriver {
    * The objects a script printed. ConvertTo-Json prints one object bare and several as an array
    * (and nothing for none), so both shapes are read.
    */
+  private static JsonNode first(List<JsonNode> printed, Host host, String what) {
+    if (printed.isEmpty()) {
+      throw new HypervisorException("NO_OUTPUT", what + " on " + host + " printed nothing");
+    }
+    return printed.get(0);
+  }
+
   static List<JsonNode> objects(PowerShellResult result) {
     List<JsonNode> objects = new ArrayList<>();
     for (JsonNode document : json(result)) {

@@ -14,7 +14,6 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
@@ -25,9 +24,9 @@ import org.slf4j.LoggerFactory;
  * A live migration run by the source host's management service. Move-VM starts it and waits for
  * it; the host's Msvm_MigrationJob shows its progress and outcome, and it goes on without the
  * command (an operator that dies, or a WinRM connection that breaks, does not stop it), so it is
- * followed through that job whenever the command is no longer there to report. Hyper-V gives a
- * percentage only: the bytes reported are that share of the guest's memory, plus its disks when
- * they move.
+ * followed through that job whenever the command is no longer there to report. The outcome is
+ * read from the hosts: success only once the guest runs on the target. Hyper-V gives a
+ * percentage only: the bytes reported are that share of the guest's memory.
  */
 final class HyperVMigration implements MigrationJob {
 
@@ -37,8 +36,7 @@ final class HyperVMigration implements MigrationJob {
   private static final Duration COMMAND_DEADLINE = Duration.ofHours(24);
   // CIM_ConcreteJob.JobState
   private static final int NEW = 2;
-  private static final int STARTING = 3;
-  private static final int RUNNING = 4;
+  private static final int SHUTTING_DOWN = 6;
   private static final int COMPLETED = 7;
 
   private final HyperVDriver driver;
@@ -53,6 +51,8 @@ final class HyperVMigration implements MigrationJob {
   private volatile String jobId;
   private volatile MigrationProgress latest;
   private volatile ScheduledFuture<?> poller;
+  /** Whether the end is read from the host's job (the command is gone) rather than from the command. */
+  private volatile boolean following;
 
   private HyperVMigration(HyperVDriver driver, Host source, Host target, String uid, String vmId, long estimatedBytes) {
     this.driver = driver;
@@ -65,52 +65,56 @@ final class HyperVMigration implements MigrationJob {
 
   /** Runs Move-VM in the background and watches its job until it ends. */
   static HyperVMigration start(HyperVDriver driver, Host source, Host target, String uid, String vmId, long estimatedBytes,
-      String script, ExecutorService commands, ScheduledExecutorService timer) {
+      String script, ExecutorService commands) {
     HyperVMigration migration = new HyperVMigration(driver, source, target, uid, vmId, estimatedBytes);
     migration.earlierJobs = migration.jobs().stream().map(j -> j.path("InstanceID").asText()).collect(Collectors.toSet());
-    migration.poller = timer.scheduleWithFixedDelay(migration::poll, 0, POLL.toMillis(), TimeUnit.MILLISECONDS);
+    migration.poller = driver.timer().scheduleWithFixedDelay(migration::poll, 0, POLL.toMillis(), TimeUnit.MILLISECONDS);
     commands.submit(() -> migration.runCommand(script));
     return migration;
   }
 
   /** A migration job of the guest that still runs on the source, followed again (after an operator restart). */
   static Optional<HyperVMigration> reattach(HyperVDriver driver, Host source, Host target, String uid, String vmId,
-      long estimatedBytes, ScheduledExecutorService timer) {
+      long estimatedBytes) {
     HyperVMigration migration = new HyperVMigration(driver, source, target, uid, vmId, estimatedBytes);
-    Optional<JsonNode> running = migration.jobs().stream().filter(j -> isRunning(j.path("JobState").asInt())).findFirst();
+    Optional<JsonNode> running = migration.jobs().stream().filter(j -> isUnderWay(j.path("JobState").asInt())).findFirst();
     if (running.isEmpty()) {
       return Optional.empty();
     }
     migration.jobId = running.get().path("InstanceID").asText();
-    migration.poller = timer.scheduleWithFixedDelay(() -> {
-      migration.poll();
-      migration.endWithTheJob();
-    }, 0, POLL.toMillis(), TimeUnit.MILLISECONDS);
+    migration.follow();
     return Optional.of(migration);
   }
 
   private void runCommand(String script) {
     try {
       driver.run(source, script, "live-migrate guest " + uid + " to " + target.nodeName(), COMMAND_DEADLINE);
-      succeed();
     } catch (HypervisorException e) {
       if ("POWERSHELL".equals(e.code()) || "NO_GUEST".equals(e.code())) {
         fail(e); // Move-VM itself reported the failure
       } else if ("INTERRUPTED".equals(e.code())) {
-        // The driver is closing (the operator stops): the next leader follows the host's job.
-        stopPolling();
+        stopPolling(); // the driver is closing (the operator stops): the next leader follows the host's job
       } else {
-        // The command is lost, not the migration: follow the host's job to its end.
         log.info("lost the Move-VM command of {} ({}); following the host's migration job", uid, e.getMessage());
-        stopPolling();
-        poller = driver.timer().scheduleWithFixedDelay(() -> {
-          poll();
-          endWithTheJob();
-        }, 0, POLL.toMillis(), TimeUnit.MILLISECONDS);
+        follow();
       }
+      return;
     } catch (RuntimeException e) {
-      fail(new HypervisorException("MIGRATION_FAILED", "live migration of " + uid + " failed: " + e, e));
+      log.warn("the Move-VM command of {} failed unexpectedly; following the host's migration job", uid, e);
+      follow();
+      return;
     }
+    settle("Move-VM returned");
+  }
+
+  /** The command is lost, not the migration: follow the host's job (and the hosts) to its end. */
+  private void follow() {
+    following = true;
+    stopPolling();
+    poller = driver.timer().scheduleWithFixedDelay(() -> {
+      poll();
+      endWithTheJob();
+    }, 0, POLL.toMillis(), TimeUnit.MILLISECONDS);
   }
 
   private List<JsonNode> jobs() {
@@ -135,46 +139,62 @@ final class HyperVMigration implements MigrationJob {
         long done = estimatedBytes * job.path("PercentComplete").asInt() / 100;
         latest = new MigrationProgress(done, estimatedBytes, estimatedBytes - done, Duration.between(started, Instant.now()));
       });
-    } catch (HypervisorException e) {
+    } catch (RuntimeException e) {
+      // A scheduled task that throws is never run again: report, and try at the next poll.
       log.debug("could not read the migration job of {}: {}", uid, e.getMessage());
     }
   }
 
-  /** Ends this migration when the followed job has ended. */
+  /**
+   * Ends this migration when the followed job has ended. The host removes finished jobs after a
+   * while (TimeBeforeRemoval, 5 minutes by default), so a job that is gone is judged by where the
+   * guest runs.
+   */
   private void endWithTheJob() {
     if (completion.isDone()) {
       return;
     }
     try {
       Optional<JsonNode> job = ourJob();
-      if (job.isEmpty()) {
-        fail(new HypervisorException("MIGRATION_LOST", "the migration job of guest " + uid + " is gone from "
-            + source.nodeName() + " without a result"));
+      int state = job.map(j -> j.path("JobState").asInt()).orElse(-1);
+      if (job.isPresent() && isUnderWay(state)) {
         return;
       }
-      int state = job.get().path("JobState").asInt();
-      if (state == COMPLETED) {
-        succeed();
-      } else if (!isRunning(state)) {
+      if (job.isPresent() && state != COMPLETED) {
         fail(new HypervisorException("MIGRATION_FAILED", "live migration of guest " + uid + " from " + source.nodeName()
             + " to " + target.nodeName() + " failed: " + job.get().path("ErrorDescription").asText("job state " + state)));
+        return;
       }
-    } catch (HypervisorException e) {
+      settle(job.isPresent() ? "the host's migration job completed" : "the host's migration job is gone");
+    } catch (RuntimeException e) {
       log.debug("could not read the migration job of {}: {}", uid, e.getMessage());
     }
   }
 
-  private static boolean isRunning(int jobState) {
-    return jobState == NEW || jobState == STARTING || jobState == RUNNING;
+  /** New, Starting, Running, Suspended, Shutting Down: the job may still finish. */
+  private static boolean isUnderWay(int jobState) {
+    return jobState >= NEW && jobState <= SHUTTING_DOWN;
+  }
+
+  /** Decides the outcome from where the guest runs: the target only counts once the guest runs there. */
+  private void settle(String how) {
+    try {
+      if (driver.find(target, uid).map(g -> g.state().isActive()).orElse(false)) {
+        succeed();
+        return;
+      }
+      boolean onSource = driver.find(source, uid).isPresent();
+      fail(new HypervisorException("MIGRATION_FAILED", how + ", but guest " + uid + " does not run on " + target.nodeName()
+          + (onSource ? "; it stays on " + source.nodeName() : "")));
+    } catch (RuntimeException e) {
+      log.info("cannot tell where guest {} runs yet ({}); asking again", uid, e.getMessage());
+      if (!following) {
+        follow();
+      }
+    }
   }
 
   private void succeed() {
-    boolean arrived = driver.find(target, uid).map(g -> g.state().isActive()).orElse(false);
-    if (!arrived) {
-      fail(new HypervisorException("MIGRATION_FAILED", "Move-VM of guest " + uid + " returned, but the guest does not run on "
-          + target.nodeName()));
-      return;
-    }
     MigrationProgress last = new MigrationProgress(estimatedBytes, estimatedBytes, 0, Duration.between(started, Instant.now()));
     latest = last;
     completion.complete(new MigrationResult(last, Optional.empty()));

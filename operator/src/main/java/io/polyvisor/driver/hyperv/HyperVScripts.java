@@ -18,18 +18,24 @@ final class HyperVScripts {
       Get-VM | Select-Object Name,Notes,MemoryAssigned,MemoryStartup,MemoryMaximum,@{n='State';e={"$($_.State)"}},@{n='Id';e={"$($_.VMId)"}} | ConvertTo-Json -Compress
       """);
 
-  /** Memory, processors, notes, disks and network adapters of a VM that is off, replaced whole. */
+  /**
+   * Memory, processors, disks and network adapters of a VM that is off, replaced whole; the notes
+   * (uid and revision) last, so that a VM whose configuration failed half-way still shows the old
+   * revision and is configured again.
+   */
   private static final String CONFIGURE = """
-      Set-VM -VM $vm -ProcessorCount $p.cores -Notes $p.notes
+      Set-VM -VM $vm -ProcessorCount $p.cores
       Set-VMMemory -VM $vm -DynamicMemoryEnabled $p.dynamic -MinimumBytes $p.minimumBytes -StartupBytes $p.startupBytes -MaximumBytes $p.maximumBytes -Buffer $p.buffer -Priority $p.priority
       Get-VMHardDiskDrive -VM $vm | Remove-VMHardDiskDrive
       foreach ($disk in $p.disks) { Add-VMHardDiskDrive -VM $vm -Path $disk }
       Get-VMNetworkAdapter -VM $vm | Remove-VMNetworkAdapter
       foreach ($nic in $p.nics) { Add-VMNetworkAdapter -VM $vm -Name $nic.name -SwitchName $nic.switch }
+      Set-VM -VM $vm -Notes $p.notes
       """;
 
   static final PowerShellScript CREATE = new PowerShellScript("""
       $vm = New-VM -Name $p.name -Generation 2 -MemoryStartupBytes $p.startupBytes -NoVHD
+      Set-VM -VM $vm -Notes $p.identity
       """ + CONFIGURE);
 
   static final PowerShellScript RECONFIGURE = new PowerShellScript("""
@@ -61,7 +67,7 @@ final class HyperVScripts {
   /** Touching the folder opens the SMB session whose dialect Get-SmbConnection then reports. */
   static final PowerShellScript SMB_DIALECT = new PowerShellScript("""
       $null = Test-Path -LiteralPath $p.folder
-      Get-SmbConnection -ServerName $p.server -ShareName $p.share | Select-Object Dialect | ConvertTo-Json -Compress
+      Get-SmbConnection -ServerName $p.server -ShareName $p.share -ErrorAction SilentlyContinue | Select-Object Dialect | ConvertTo-Json -Compress
       """);
 
   static final PowerShellScript EXISTS = new PowerShellScript("""
@@ -77,7 +83,8 @@ final class HyperVScripts {
       """);
 
   static final PowerShellScript COPY_VHD = new PowerShellScript("""
-      Copy-Item -LiteralPath $p.source -Destination $p.path
+      Copy-Item -LiteralPath $p.source -Destination $p.partial
+      Rename-Item -LiteralPath $p.partial -NewName $p.name
       Get-VHD -Path $p.path | Select-Object Path,Size | ConvertTo-Json -Compress
       """);
 

@@ -179,6 +179,20 @@ class HyperVDriverTest {
   }
 
   @Test
+  void aCreationCutShortIsOursAndIsFinishedByTheNextDefinition() {
+    GuestSpec spec = new GuestSpec(id("half"), "rev-1", 2, GuestMemory.fixed(256 * MIB), NumaPlacement.None, List.of(),
+        List.of(new GuestNic("eth0", "Internal")), Optional.empty(), Optional.empty());
+
+    assertThatThrownBy(() -> driver.define(host, spec)).hasMessageContaining("Unable to find a virtual switch with name \"Internal\"");
+    assertThat(driver.find(host, spec.id().uid())).as("found by its uid, not yet configured")
+        .map(GuestInfo::revision).contains("");
+
+    hyperV.virtualSwitch("Internal");
+    assertThat(driver.define(host, spec).revision()).isEqualTo("rev-1");
+    assertThat(hyperV.vmNames()).containsExactly("prod_half");
+  }
+
+  @Test
   void volumesAreVhdxFilesCreatedOnceCopiedFromAFileAndDeleted() {
     Volume blank = driver.createVolume(host, volume(local(), "blank", 1000 * MIB + 1));
     assertThat(blank.path()).isEqualTo("C:\\VMs\\blank.vhdx");

@@ -159,6 +159,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       case "new-vhd" -> newVhd(p);
       case "get-vhd" -> getVhd(p);
       case "copy-item" -> copyItem(p);
+      case "rename-item" -> renameItem(p);
       case "remove-item" -> removeItem(p);
       case "move-vm" -> moveVm(p);
       case "invoke-cimmethod" -> invokeCimMethod(p, input);
@@ -621,6 +622,22 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     }
     requireFolder(destination, "Copy-Item");
     files(destination).put(key(destination), size);
+    return List.of();
+  }
+
+  private List<Object> renameItem(Parameters p) {
+    p.allow("LiteralPath", "NewName");
+    String path = p.string("LiteralPath");
+    String newName = p.string("NewName");
+    if (newName.contains("\\")) {
+      throw new PsError("Rename-Item : Cannot rename the specified target, because it represents a path or device name.");
+    }
+    Long size = files(path).remove(key(path));
+    if (size == null) {
+      throw new PsError("Rename-Item : Cannot rename because item at '" + path + "' does not exist.");
+    }
+    String renamed = path.substring(0, path.lastIndexOf('\\') + 1) + newName;
+    files(renamed).put(key(renamed), size);
     return List.of();
   }
 

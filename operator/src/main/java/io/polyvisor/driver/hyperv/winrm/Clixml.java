@@ -16,17 +16,41 @@ public final class Clixml {
 
   private static final String HEADER = "#< CLIXML";
   private static final String NAMESPACE = "http://schemas.microsoft.com/powershell/2004/04";
+  private static final Pattern OBJS = Pattern.compile("<Objs\\b.*?</Objs>", Pattern.DOTALL);
   private static final Pattern ESCAPE = Pattern.compile("_x([0-9A-Fa-f]{4})_");
 
   private Clixml() {}
 
-  /** The error text in a stderr stream, lines joined; plain (non-CLIXML) text is returned trimmed. */
+  /**
+   * The error text in a stderr stream, lines joined. A stream may hold several {@code <Objs>}
+   * blocks, and plain text around them (a process the host terminated says so in words); plain
+   * text counts as error text, and a block that cannot be read is kept as it is.
+   */
   public static String errors(String stderr) {
     String text = stderr.strip();
     if (!text.startsWith(HEADER)) {
       return text;
     }
-    Document doc = WsMan.parse(text.substring(HEADER.length()).strip().getBytes(StandardCharsets.UTF_8));
+    StringBuilder errors = new StringBuilder();
+    String rest = text.substring(HEADER.length());
+    Matcher block = OBJS.matcher(rest);
+    int plainFrom = 0;
+    while (block.find()) {
+      errors.append(rest, plainFrom, block.start());
+      errors.append(errorStrings(block.group()));
+      plainFrom = block.end();
+    }
+    errors.append(rest.substring(plainFrom));
+    return errors.toString().strip();
+  }
+
+  private static String errorStrings(String objs) {
+    Document doc;
+    try {
+      doc = WsMan.parse(objs.getBytes(StandardCharsets.UTF_8));
+    } catch (IllegalArgumentException e) {
+      return objs;
+    }
     NodeList strings = doc.getElementsByTagNameNS(NAMESPACE, "S");
     StringBuilder errors = new StringBuilder();
     for (int i = 0; i < strings.getLength(); i++) {
@@ -35,7 +59,7 @@ public final class Clixml {
         errors.append(unescape(s.getTextContent()));
       }
     }
-    return errors.toString().strip();
+    return errors.toString();
   }
 
   /** CLIXML writes characters XML cannot carry (line breaks among them) as {@code _xHHHH_}. */

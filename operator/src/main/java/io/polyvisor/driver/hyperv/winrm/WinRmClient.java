@@ -73,6 +73,11 @@ public final class WinRmClient {
 
   private String createShell() {
     Document request = WsMan.request(endpoint.toString(), WsMan.ACTION_CREATE, Optional.empty(), iso(OPERATION_TIMEOUT));
+    // UTF-8 output (code page 65001) instead of the host's OEM code page, so paths and messages
+    // outside ASCII arrive intact.
+    Element option = WsMan.append(WsMan.append(WsMan.header(request), WsMan.WSMAN, "w:OptionSet"), WsMan.WSMAN, "w:Option");
+    option.setAttribute("Name", "WINRS_CODEPAGE");
+    option.setTextContent("65001");
     Element shell = WsMan.append(WsMan.body(request), WsMan.SHELL, "rsp:Shell");
     WsMan.append(shell, WsMan.SHELL, "rsp:InputStreams").setTextContent("stdin");
     WsMan.append(shell, WsMan.SHELL, "rsp:OutputStreams").setTextContent("stdout stderr");
@@ -120,7 +125,8 @@ public final class WinRmClient {
       }
       Optional<Element> state = WsMan.find(response, WsMan.SHELL, "CommandState");
       if (state.isPresent() && WsMan.STATE_DONE.equals(state.get().getAttribute("State"))) {
-        int exitCode = WsMan.text(state.get(), WsMan.SHELL, "ExitCode").map(Integer::parseInt).orElse(0);
+        // A DWORD: a process killed by the host exits with e.g. 3221225786 (0xC000013A).
+        int exitCode = WsMan.text(state.get(), WsMan.SHELL, "ExitCode").map(c -> (int) Long.parseLong(c)).orElse(0);
         return new PowerShellResult(exitCode, stdout.toString(StandardCharsets.UTF_8), stderr.toString(StandardCharsets.UTF_8));
       }
     }
@@ -178,7 +184,12 @@ public final class WinRmClient {
     if (response.statusCode() != 200) {
       throw new HypervisorException("HTTP_" + response.statusCode(), "WinRM at " + endpoint + " answered HTTP " + response.statusCode());
     }
-    Document reply = WsMan.parse(response.body());
+    Document reply;
+    try {
+      reply = WsMan.parse(response.body());
+    } catch (IllegalArgumentException e) {
+      throw new HypervisorException("WSMAN_PROTOCOL", "WinRM at " + endpoint + " answered with what is not a SOAP envelope", e);
+    }
     String relatesTo = WsMan.text(reply, WsMan.ADDRESSING, "RelatesTo").orElse("");
     if (!relatesTo.equals(WsMan.messageId(request))) {
       throw new HypervisorException("WSMAN_PROTOCOL", "WinRM at " + endpoint + " answered another request (RelatesTo "

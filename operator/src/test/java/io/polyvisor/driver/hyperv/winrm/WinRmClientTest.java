@@ -140,5 +140,10 @@ class WinRmClientTest {
 
     assertThat(Clixml.errors(stderr)).isEqualTo("first line\nsecond <line>");
     assertThat(Clixml.errors("plain text\n")).isEqualTo("plain text");
+    String twoBlocksAndWords = "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">"
+        + "<Obj S=\"progress\" RefId=\"0\"><TN RefId=\"0\"><T>x</T></TN></Obj></Objs>"
+        + "<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><S S=\"Error\">boom_x000D__x000A_</S>"
+        + "</Objs>Process is terminated due to StackOverflowException.";
+    assertThat(Clixml.errors(twoBlocksAndWords)).isEqualTo("boom\nProcess is terminated due to StackOverflowException.");
   }
 }
