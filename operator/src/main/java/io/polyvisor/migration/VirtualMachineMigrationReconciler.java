@@ -58,11 +58,11 @@ import org.slf4j.MDC;
  * connection that prepared it, the source resumes).
  *
  * <table>
- *   <tr><th>phase</th><th>source</th><th>target</th><th>decision</th><th>tested by (MigrationIT)</th></tr>
+ *   <tr><th>phase</th><th>source</th><th>target</th><th>decision</th><th>tested by (MigrationIT unless named)</th></tr>
  *   <tr><td>Pending</td><td>any</td><td>any</td><td>nothing was started: validate and schedule as new</td><td>manualMigrationGoesToTheNamedNode</td></tr>
  *   <tr><td>Scheduling</td><td>running</td><td>absent</td><td>the transfer was not started: start it</td><td>operatorKilledBeforeTheTransferStarted...</td></tr>
  *   <tr><td>Scheduling/Running</td><td>running</td><td>present, not running</td><td>remove the target's leftover copy; Failed, the guest stays on the source</td><td>aLeftoverCopyOnTheTargetIsRemoved...</td></tr>
- *   <tr><td>Running</td><td>running</td><td>absent</td><td>the hypervisor still runs the transfer (Hyper-V's management service carries Move-VM on): follow it again to its end</td><td>HyperVMigrationIT: operatorRestartedDuringATransfer...</td></tr>
+ *   <tr><td>Running</td><td>running</td><td>absent</td><td>the hypervisor still runs the transfer (Hyper-V's management service carries Move-VM on): follow it again to its end</td><td>HyperVReconcilerIT.aTransferTheHostCarriesOnAfterAnOperatorRestart...; HyperVDriverTest.aTransferThatOutlivesTheDriver...</td></tr>
  *   <tr><td>Running</td><td>running</td><td>absent</td><td>no transfer left (libvirt cancels one whose client died): Failed, the guest stays on the source</td><td>operatorKilledDuringTheTransfer...</td></tr>
  *   <tr><td>Running</td><td>absent or shut off</td><td>running</td><td>the switch-over happened: undefine any source leftover; Succeeded</td><td>operatorKilledJustAfterTheSwitchOver...</td></tr>
  *   <tr><td>Running</td><td>running</td><td>running</td><td>cannot happen with libvirt's protocol; the target copy is destroyed, never the source: Failed</td><td>not reproducible</td></tr>
