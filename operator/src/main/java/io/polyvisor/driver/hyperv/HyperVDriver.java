@@ -221,7 +221,7 @@ public final class HyperVDriver implements HypervisorDriver {
     } else if (spec.source().isPresent()) {
       // Copied under a temporary name first: a copy cut short must not pass for the volume.
       made = run(host, HyperVScripts.COPY_VHD.with(Map.of("source", hostPath(spec.source().get()), "partial",
-          volumePath(pool, spec.name()) + ".partial", "name", spec.name() + ".vhdx", "path", path)),
+          path + ".partial", "name", spec.name() + ".vhdx", "path", path)),
           "copy " + spec.source().get() + " to " + path, FILE_DEADLINE);
     } else {
       made = run(host, HyperVScripts.NEW_VHD.with(Map.of("path", path, "sizeBytes", aligned(spec.capacityBytes()))),
@@ -274,11 +274,9 @@ public final class HyperVDriver implements HypervisorDriver {
 
   @Override
   public MigrationJob migrate(Host source, Host target, String uid, MigrationOptions options) {
-    String vmId = vmId(source, uid);
-    Map<String, Object> p = moveParameters(source, target, vmId, options.sharedStorage());
-    long memory = find(source, uid).map(GuestInfo::currentMemoryBytes).orElse(0L);
-    String script = (p.containsKey("storagePath") ? HyperVScripts.MOVE_WITH_STORAGE : HyperVScripts.MOVE).with(p);
-    return HyperVMigration.start(this, source, target, uid, vmId, memory, script, commands);
+    Listed guest = listed(source, uid).orElseThrow(() -> new GuestNotFoundException(source, uid));
+    String script = moveScript(source, target, guest.vmId(), options.sharedStorage());
+    return HyperVMigration.start(this, source, target, uid, guest.vmId(), guest.info().currentMemoryBytes(), script, commands);
   }
 
   @Override
@@ -293,18 +291,16 @@ public final class HyperVDriver implements HypervisorDriver {
 
   @Override
   public void moveStopped(Host source, Host target, String uid, boolean sharedStorage, Consumer<MigrationProgress> progress) {
-    String vmId = vmId(source, uid);
-    Map<String, Object> p = moveParameters(source, target, vmId, sharedStorage);
-    run(source, (p.containsKey("storagePath") ? HyperVScripts.MOVE_WITH_STORAGE : HyperVScripts.MOVE).with(p),
-        "move guest " + uid + " to " + target.nodeName(), FILE_DEADLINE);
+    run(source, moveScript(source, target, vmId(source, uid), sharedStorage), "move guest " + uid + " to " + target.nodeName(),
+        FILE_DEADLINE);
   }
 
   /**
-   * Where Move-VM sends the guest: the destination by the name it answers to, and unless the
+   * The Move-VM script for the guest: the destination by the name it answers to, and unless the
    * guest's files are on shares, the folder they move into, the same as on the source (as
    * libvirt volumes go into the pool of the same name).
    */
-  private Map<String, Object> moveParameters(Host source, Host target, String vmId, boolean sharedStorage) {
+  private String moveScript(Host source, Host target, String vmId, boolean sharedStorage) {
     JsonNode destination = first(objects(run(target, HyperVScripts.MIGRATION_HOST.with(Map.of()), "read migration settings")),
         target, "Get-VMHost");
     if (!destination.path("VirtualMachineMigrationEnabled").asBoolean()) {
@@ -319,7 +315,7 @@ public final class HyperVDriver implements HypervisorDriver {
           .map(d -> d.path("Path").asText()).filter(path -> path.contains("\\")).findFirst()
           .ifPresent(path -> p.put("storagePath", path.substring(0, path.lastIndexOf('\\'))));
     }
-    return p;
+    return (p.containsKey("storagePath") ? HyperVScripts.MOVE_WITH_STORAGE : HyperVScripts.MOVE).with(p);
   }
 
   @Override
