@@ -7,6 +7,11 @@ public final class MigrationLabels {
 
   /** On every migration: the VM's name, so a VM's migrations can be listed by label. */
   public static final String VM = ApiGroup.GROUP + "/vm";
+  /**
+   * On every migration once it is bound to its VM: the VM's uid. A VM deleted and re-created under
+   * the same name has another uid, so an old migration never acts on the new VM.
+   */
+  public static final String VM_UID = ApiGroup.GROUP + "/vm-uid";
   /** On migrations the evacuation controller creates: the node being emptied. */
   public static final String EVACUATED_NODE = ApiGroup.GROUP + "/evacuated-node";
   /** Set (to the reason) on a migration that should stop: queued ones end Aborted, running ones are aborted. */
