@@ -6,6 +6,7 @@ import io.polyvisor.driver.Host;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -60,6 +61,36 @@ public final class KvmNodes implements AutoCloseable {
   /** SIGKILLs the node's libvirtd, leaving its guests running, as a daemon crash would. */
   public void killDaemon(String name) {
     script("kill", name);
+  }
+
+  /**
+   * SIGSTOPs the node's libvirtd: its sockets stay open and nothing answers on them, keepalive
+   * probes included, as with a daemon frozen on storage that stopped answering. Undo with {@link
+   * #resumeDaemon}.
+   */
+  public void pauseDaemon(String name) {
+    signalDaemon(name, "STOP");
+  }
+
+  /** SIGCONTs the node's libvirtd after {@link #pauseDaemon}: it answers again. */
+  public void resumeDaemon(String name) {
+    signalDaemon(name, "CONT");
+  }
+
+  private void signalDaemon(String name, String signal) {
+    try {
+      String pid = Files.readString(folder.resolve(name).resolve("libvirtd.pid")).trim();
+      Process kill = new ProcessBuilder("kill", "-" + signal, pid).redirectErrorStream(true).start();
+      String output = new String(kill.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+        throw new IllegalStateException("kill -" + signal + " " + pid + " (libvirtd of " + name + ") failed: " + output);
+      }
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot signal libvirtd of " + name + ": " + e.getMessage(), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
   }
 
   /** Starts the node's libvirtd again on the same port and state; it reattaches to its guests. */

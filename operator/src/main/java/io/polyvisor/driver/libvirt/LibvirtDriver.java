@@ -9,6 +9,7 @@ import io.polyvisor.driver.GuestNotFoundException;
 import io.polyvisor.driver.GuestSpec;
 import io.polyvisor.driver.GuestState;
 import io.polyvisor.driver.Host;
+import io.polyvisor.driver.HostCalls;
 import io.polyvisor.driver.HostCapacity;
 import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
@@ -58,8 +59,21 @@ public final class LibvirtDriver implements HypervisorDriver {
   private static final int XML_INACTIVE = 2;
 
   private final List<Consumer<GuestEvent>> listeners = new CopyOnWriteArrayList<>();
-  private final LibvirtConnections connections = new LibvirtConnections(this::watch);
+  private final LibvirtConnections connections;
   private final LibvirtStorage storage = new LibvirtStorage();
+
+  /** With the default call timeout ({@link HostCalls#DEFAULT_TIMEOUT}). */
+  public LibvirtDriver() {
+    this(HostCalls.DEFAULT_TIMEOUT);
+  }
+
+  /**
+   * @param callTimeout how long a caller waits for libvirtd to answer one call (copies of disk
+   *     bytes excepted, see {@link LibvirtConnections})
+   */
+  public LibvirtDriver(Duration callTimeout) {
+    connections = new LibvirtConnections(this::watch, callTimeout);
+  }
 
   @Override
   public HostCapacity capacity(Host host) {
@@ -207,7 +221,15 @@ public final class LibvirtDriver implements HypervisorDriver {
 
   @Override
   public Volume createVolume(Host host, VolumeSpec spec) {
-    return connections.call(host, "create volume " + spec.name() + " in pool " + spec.pool().name(), c -> storage.create(c, spec));
+    String what = "create volume " + spec.name() + " in pool " + spec.pool().name();
+    if (spec.source().isEmpty()) {
+      return connections.call(host, what, c -> storage.create(c, spec));
+    }
+    // Cloning a file or streaming an http image takes as long as the image is large, so it has no
+    // deadline; looking into the pool first has one (a refresh hangs on a dead NFS server).
+    Optional<Volume> existing = connections.call(host, "look for volume " + spec.name() + " in pool " + spec.pool().name(),
+        c -> storage.find(c, spec.pool(), spec.name()));
+    return existing.isPresent() ? existing.get() : connections.longCall(host, what, c -> storage.create(c, spec));
   }
 
   @Override
@@ -221,7 +243,9 @@ public final class LibvirtDriver implements HypervisorDriver {
   @Override
   public void moveStopped(Host source, Host target, String uid, boolean sharedStorage, Consumer<MigrationProgress> progress) {
     LibvirtConnection targetConnection = connections.connection(target);
-    connections.call(source, "move shut-off guest " + uid + " to " + target, c -> {
+    String what = "move shut-off guest " + uid + " to " + target;
+    // Copying the disks takes as long as they are large; moving the definition alone is quick.
+    LibvirtConnections.Call<Void> move = c -> {
       Domain domain = owned(c, source, uid);
       if (domain.isActive() != 0) {
         throw new HypervisorException("RUNNING", "guest " + uid + " on " + source + " is running; it must be shut off to move this way");
@@ -236,7 +260,12 @@ public final class LibvirtDriver implements HypervisorDriver {
       domain.undefine(UNDEFINE_FLAGS);
       log.info("moved shut-off guest {} from {} to {}", uid, source, target);
       return null;
-    });
+    };
+    if (sharedStorage) {
+      connections.call(source, what, move);
+    } else {
+      connections.longCall(source, what, move);
+    }
   }
 
   @Override
