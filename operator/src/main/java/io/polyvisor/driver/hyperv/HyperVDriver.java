@@ -9,6 +9,7 @@ import io.polyvisor.driver.GuestNotFoundException;
 import io.polyvisor.driver.GuestSpec;
 import io.polyvisor.driver.GuestState;
 import io.polyvisor.driver.Host;
+import io.polyvisor.driver.HostCalls;
 import io.polyvisor.driver.HostCapacity;
 import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
@@ -59,13 +60,24 @@ public final class HyperVDriver implements HypervisorDriver {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private final Function<Host, WinRmCredentials> credentials;
+  private final Duration callTimeout;
   private final Map<Host, WinRmClient> clients = new ConcurrentHashMap<>();
   private final ExecutorService commands = Executors.newCachedThreadPool(daemon("hyperv-move"));
   private final ScheduledExecutorService timer = Executors.newScheduledThreadPool(4, daemon("hyperv-migration-poll"));
 
   /** @param credentials the WinRM logon for a host, read from its class's credentials Secret */
   public HyperVDriver(Function<Host, WinRmCredentials> credentials) {
+    this(credentials, HostCalls.DEFAULT_TIMEOUT);
+  }
+
+  /**
+   * @param credentials the WinRM logon for a host, read from its class's credentials Secret
+   * @param callTimeout how much longer than WinRM is asked to hold it one request may go
+   *     unanswered (scripts have deadlines of their own)
+   */
+  public HyperVDriver(Function<Host, WinRmCredentials> credentials, Duration callTimeout) {
     this.credentials = credentials;
+    this.callTimeout = callTimeout;
   }
 
   @Override
@@ -347,7 +359,7 @@ public final class HyperVDriver implements HypervisorDriver {
   }
 
   PowerShellResult run(Host host, String script, String what, Duration deadline) {
-    WinRmClient client = clients.computeIfAbsent(host, h -> new WinRmClient(URI.create(h.endpoint()), credentials.apply(h)));
+    WinRmClient client = clients.computeIfAbsent(host, h -> new WinRmClient(URI.create(h.endpoint()), credentials.apply(h), callTimeout));
     PowerShellResult result;
     try {
       result = client.run(script, deadline);

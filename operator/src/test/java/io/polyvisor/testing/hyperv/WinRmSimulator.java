@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -64,6 +65,8 @@ public final class WinRmSimulator implements AutoCloseable {
   private final List<String> scripts = new CopyOnWriteArrayList<>();
   private final List<String> rawRequests = new CopyOnWriteArrayList<>();
   private volatile Duration maxOperationTimeout = Duration.ofSeconds(60);
+  private volatile boolean stallReceives;
+  private final CountDownLatch closed = new CountDownLatch(1);
 
   private record Shell(Map<String, Future<Output>> commands) {}
 
@@ -109,6 +112,14 @@ public final class WinRmSimulator implements AutoCloseable {
     return List.copyOf(rawRequests);
   }
 
+  /**
+   * From now on every Receive is answered with its headers and half its body, and then nothing
+   * until the simulator is closed, as by a host that froze in the middle of an answer.
+   */
+  public void stallReceives() {
+    stallReceives = true;
+  }
+
   /** Caps how long a Receive waits before it answers TimedOut, whatever the client asked. */
   public void maxOperationTimeout(Duration timeout) {
     this.maxOperationTimeout = timeout;
@@ -133,6 +144,17 @@ public final class WinRmSimulator implements AutoCloseable {
       byte[] out = WsMan.serialize(reply.document());
       exchange.getResponseHeaders().add("Content-Type", "application/soap+xml;charset=UTF-8");
       exchange.sendResponseHeaders(reply.status(), out.length);
+      if (stallReceives && WsMan.ACTION_RECEIVE.equals(WsMan.text(request, WsMan.ADDRESSING, "Action").orElse(""))) {
+        // The headers and a first piece of the body, then nothing: a host that froze mid-answer.
+        exchange.getResponseBody().write(out, 0, out.length / 2);
+        exchange.getResponseBody().flush();
+        try {
+          closed.await();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        return;
+      }
       exchange.getResponseBody().write(out);
     }
   }
@@ -342,6 +364,7 @@ public final class WinRmSimulator implements AutoCloseable {
 
   @Override
   public void close() {
+    closed.countDown();
     server.stop(0);
     commands.shutdownNow();
     ((ExecutorService) server.getExecutor()).shutdownNow();

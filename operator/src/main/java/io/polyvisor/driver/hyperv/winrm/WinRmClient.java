@@ -1,5 +1,6 @@
 package io.polyvisor.driver.hyperv.winrm;
 
+import io.polyvisor.driver.HostCalls;
 import io.polyvisor.driver.HostUnreachableException;
 import io.polyvisor.driver.HypervisorException;
 import java.io.ByteArrayInputStream;
@@ -17,6 +18,10 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Base64;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManagerFactory;
 import org.w3c.dom.Document;
@@ -27,6 +32,12 @@ import org.w3c.dom.NodeList;
  * Runs PowerShell scripts on one Windows host through WinRM's remote shell: Create a shell,
  * Command ({@code powershell -EncodedCommand}), Receive until Done, Signal terminate, Delete.
  * Basic authentication is only sent over HTTPS. Thread-safe: every script gets its own shell.
+ *
+ * <p>Deadlines: a script has its own (past it the command is terminated); a connection must be
+ * made within the call timeout; and each HTTP exchange, body included, must end within the
+ * OperationTimeout the request gives the host (for a Receive, WinRM's long poll) plus the call
+ * timeout, or the host is reported hung. The whole exchange is bounded here because the JDK's
+ * request timeout stops counting once the response headers have arrived.
  */
 public final class WinRmClient {
 
@@ -36,8 +47,18 @@ public final class WinRmClient {
   private final URI endpoint;
   private final String authorization;
   private final HttpClient http;
+  private final Duration callTimeout;
 
+  /** With the default call timeout ({@link HostCalls#DEFAULT_TIMEOUT}). */
   public WinRmClient(URI endpoint, WinRmCredentials credentials) {
+    this(endpoint, credentials, HostCalls.DEFAULT_TIMEOUT);
+  }
+
+  /**
+   * @param callTimeout how long connecting may take, and how much longer than its OperationTimeout
+   *     a request may go unanswered
+   */
+  public WinRmClient(URI endpoint, WinRmCredentials credentials, Duration callTimeout) {
     if (!"https".equalsIgnoreCase(endpoint.getScheme())) {
       throw new HypervisorException("INSECURE_ENDPOINT", "WinRM endpoint " + endpoint + " is not https: Basic"
           + " authentication would send the password in clear; use https://<host>:5986/wsman");
@@ -45,7 +66,8 @@ public final class WinRmClient {
     this.endpoint = endpoint;
     this.authorization = "Basic " + Base64.getEncoder().encodeToString(
         (credentials.username() + ":" + credentials.password()).getBytes(StandardCharsets.UTF_8));
-    HttpClient.Builder builder = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10));
+    this.callTimeout = callTimeout;
+    HttpClient.Builder builder = HttpClient.newBuilder().connectTimeout(callTimeout);
     credentials.caCertificatePem().ifPresent(pem -> builder.sslContext(trusting(pem)));
     this.http = builder.build();
   }
@@ -104,13 +126,14 @@ public final class WinRmClient {
       if (Instant.now().isAfter(until)) {
         throw new HypervisorException("TIMED_OUT", "the script on " + endpoint + " did not finish in time");
       }
-      Document request = WsMan.request(endpoint.toString(), WsMan.ACTION_RECEIVE, Optional.of(shellId), iso(receiveWait(until)));
+      Duration wait = receiveWait(until);
+      Document request = WsMan.request(endpoint.toString(), WsMan.ACTION_RECEIVE, Optional.of(shellId), iso(wait));
       Element desired = WsMan.append(WsMan.append(WsMan.body(request), WsMan.SHELL, "rsp:Receive"), WsMan.SHELL, "rsp:DesiredStream");
       desired.setAttribute("CommandId", commandId);
       desired.setTextContent("stdout stderr");
       Document response;
       try {
-        response = send(request);
+        response = send(request, wait);
       } catch (WsManFault fault) {
         if (WsMan.CODE_TIMED_OUT.equals(fault.faultCode())) {
           continue; // nothing printed yet: ask again
@@ -159,18 +182,32 @@ public final class WinRmClient {
   }
 
   private Document send(Document request) {
+    return send(request, OPERATION_TIMEOUT);
+  }
+
+  /** @param operationTimeout the OperationTimeout the request carries */
+  private Document send(Document request, Duration operationTimeout) {
     HttpRequest httpRequest = HttpRequest.newBuilder(endpoint)
         .header("Content-Type", "application/soap+xml;charset=UTF-8")
         .header("Authorization", authorization)
-        .timeout(OPERATION_TIMEOUT.plusSeconds(30))
         .POST(HttpRequest.BodyPublishers.ofByteArray(WsMan.serialize(request)))
         .build();
+    Duration deadline = Duration.ofSeconds(Math.max(1, operationTimeout.toSeconds())).plus(callTimeout);
+    CompletableFuture<HttpResponse<byte[]>> exchange = http.sendAsync(httpRequest, HttpResponse.BodyHandlers.ofByteArray());
     HttpResponse<byte[]> response;
     try {
-      response = http.send(httpRequest, HttpResponse.BodyHandlers.ofByteArray());
-    } catch (IOException e) {
-      throw new HostUnreachableException("UNREACHABLE", "cannot reach WinRM at " + endpoint + ": " + describe(e), e);
+      response = exchange.get(deadline.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      exchange.cancel(true);
+      String action = WsMan.text(request, WsMan.ADDRESSING, "Action").map(a -> a.substring(a.lastIndexOf('/') + 1)).orElse("");
+      throw new HostUnreachableException(HostCalls.HOST_HUNG, "WinRM at " + endpoint + " has not answered a " + action
+          + " request for " + HostCalls.seconds(deadline), e);
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
+      throw new HostUnreachableException("UNREACHABLE", "cannot reach WinRM at " + endpoint + ": "
+          + (cause instanceof IOException io ? describe(io) : String.valueOf(cause)), cause);
     } catch (InterruptedException e) {
+      exchange.cancel(true);
       Thread.currentThread().interrupt();
       throw new HypervisorException("INTERRUPTED", "interrupted while talking to " + endpoint, e);
     }

@@ -95,6 +95,22 @@ class WinRmClientTest {
   }
 
   @Test
+  void aHostThatFreezesMidAnswerIsReportedHungOnceTheOperationTimeoutAndTheCallTimeoutArePast() {
+    WinRmClient impatient = new WinRmClient(simulator.endpoint(), new WinRmCredentials("admin", "s3cret",
+        Optional.of(certificate.pem())), Duration.ofSeconds(1));
+    simulator.stallReceives();
+    Instant started = Instant.now();
+
+    // The script's deadline (1 s) caps the Receive's OperationTimeout: the request may take 1 s more.
+    assertThatThrownBy(() -> impatient.run("Get-VMHost | Select-Object ComputerName | ConvertTo-Json -Compress",
+        Duration.ofSeconds(1)))
+        .isInstanceOfSatisfying(HostUnreachableException.class, e -> assertThat(e.code()).isEqualTo("HOST_HUNG"))
+        .hasMessage("WinRM at " + simulator.endpoint() + " has not answered a Receive request for 2 s");
+
+    assertThat(Duration.between(started, Instant.now())).isLessThan(Duration.ofSeconds(10));
+  }
+
+  @Test
   void aWrongPasswordIsReportedAsSuch() {
     WinRmClient wrong = new WinRmClient(simulator.endpoint(), new WinRmCredentials("admin", "nope", Optional.of(certificate.pem())));
 
