@@ -1,5 +1,6 @@
 package io.polyvisor.operator;
 
+import io.polyvisor.driver.HostCalls;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -21,6 +22,9 @@ import java.util.Optional;
  * @param placeholderImage POLYVISOR_PLACEHOLDER_IMAGE (registry.k8s.io/pause:3.10): the image of
  *     the placeholder pod that stands for each VM on its node, so that {@code kubectl drain} waits
  *     for the VM to leave; a mirror of it in air-gapped clusters
+ * @param hypervisorCallTimeout POLYVISOR_HYPERVISOR_CALL_TIMEOUT_SECONDS (30): how long a call to a
+ *     host's libvirtd, or one WinRM request beyond the time WinRM is asked to hold it, may go
+ *     unanswered before the host is reported hung (copies of disk bytes have no such limit)
  */
 public record OperatorSettings(
     Optional<Path> consoleLogDir,
@@ -28,9 +32,18 @@ public record OperatorSettings(
     Duration resyncPeriod,
     Duration shutdownGracePeriod,
     Duration hostGoneTimeout,
-    String placeholderImage) {
+    String placeholderImage,
+    Duration hypervisorCallTimeout) {
 
   public static final String DEFAULT_PLACEHOLDER_IMAGE = "registry.k8s.io/pause:3.10";
+
+  /** Settings with the default hypervisor call timeout. */
+  public OperatorSettings(
+      Optional<Path> consoleLogDir, Duration balloonPeriod, Duration resyncPeriod, Duration shutdownGracePeriod,
+      Duration hostGoneTimeout, String placeholderImage) {
+    this(consoleLogDir, balloonPeriod, resyncPeriod, shutdownGracePeriod, hostGoneTimeout, placeholderImage,
+        HostCalls.DEFAULT_TIMEOUT);
+  }
 
   /** Settings with the default placeholder image, for callers that choose only the timings. */
   public OperatorSettings(
@@ -51,7 +64,8 @@ public record OperatorSettings(
         seconds(env, "POLYVISOR_SHUTDOWN_GRACE_SECONDS", 120),
         seconds(env, "POLYVISOR_HOST_GONE_TIMEOUT_SECONDS", 600),
         Optional.ofNullable(env.get("POLYVISOR_PLACEHOLDER_IMAGE")).map(String::trim).filter(s -> !s.isEmpty())
-            .orElse(DEFAULT_PLACEHOLDER_IMAGE));
+            .orElse(DEFAULT_PLACEHOLDER_IMAGE),
+        seconds(env, "POLYVISOR_HYPERVISOR_CALL_TIMEOUT_SECONDS", HostCalls.DEFAULT_TIMEOUT.toSeconds()));
   }
 
   private static Duration seconds(Map<String, String> env, String name, long defaultSeconds) {

@@ -39,8 +39,8 @@ public final class PolyvisorOperator implements AutoCloseable {
   /** Starts reconciling with the given client; {@code leaseNamespace} null runs without leader election. */
   public static PolyvisorOperator start(KubernetesClient client, OperatorSettings settings, String leaseNamespace) {
     Drivers drivers = new Drivers(Map.of(
-        Driver.LIBVIRT, new LibvirtDriver(),
-        Driver.HYPERV, new HyperVDriver(new WinRmSecrets(client))));
+        Driver.LIBVIRT, new LibvirtDriver(settings.hypervisorCallTimeout()),
+        Driver.HYPERV, new HyperVDriver(new WinRmSecrets(client), settings.hypervisorCallTimeout())));
     Operator operator =
         new Operator(o -> {
           o.withKubernetesClient(client).withCloseClientOnStop(false);
