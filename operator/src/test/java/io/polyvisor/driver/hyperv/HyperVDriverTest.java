@@ -123,6 +123,45 @@ class HyperVDriverTest {
   }
 
   @Test
+  void theSimulatedHostRefusesWhatAVmsStateDoesNotAllow() {
+    GuestSpec spec = spec(id("strict"), "r", GuestMemory.fixed(256 * MIB), List.of());
+    driver.define(host, spec);
+    String invalid = "The operation cannot be performed while the object is in its current state.";
+
+    for (String cmdlet : List.of("Save-VM", "Suspend-VM", "Resume-VM", "Remove-VMSavedState")) {
+      assertThatThrownBy(() -> onHost(cmdlet, "prod_strict")).as(cmdlet + " of a VM that is off").hasMessageContaining(invalid);
+    }
+    driver.start(host, spec.id().uid());
+    onHost("Suspend-VM", "prod_strict");
+    assertThatThrownBy(() -> onHost("Start-VM", "prod_strict")).as("Start-VM of a paused VM").hasMessageContaining(invalid);
+    onHost("Save-VM", "prod_strict");
+    assertThat(hyperV.stateOf("prod_strict")).as("a paused VM can be saved").contains("Saved");
+    assertThatThrownBy(() -> onHost("Suspend-VM", "prod_strict")).hasMessageContaining(invalid);
+    assertThatThrownBy(() -> onHost("Stop-VM", "prod_strict", "-TurnOff")).hasMessageContaining(invalid);
+    assertThatThrownBy(() -> onHost("Set-VM", "prod_strict", "-ProcessorCount 4"))
+        .hasMessageContaining("Failed to modify device 'Processor'");
+    assertThatThrownBy(() -> onHost("Set-VMMemory", "prod_strict", "-StartupBytes 1073741824"))
+        .hasMessageContaining("Failed to modify device 'Memory'");
+
+    onHost("Remove-VMSavedState", "prod_strict");
+    assertThat(hyperV.stateOf("prod_strict")).contains("Off");
+  }
+
+  @Test
+  void aSavedGuestThatNoLongerFitsIsNotResumed() {
+    GuestSpec spec = running("late", volume(local(), "late-root", 64 * MIB));
+    onHost("Save-VM", "prod_late");
+    GuestSpec big = spec(id("big"), "r", GuestMemory.fixed(3900 * MIB), List.of());
+    driver.define(host, big);
+    driver.start(host, big.id().uid());
+
+    assertThatThrownBy(() -> driver.start(host, spec.id().uid()))
+        .isInstanceOf(HypervisorException.class)
+        .hasMessageContaining("Not enough memory in the system to start the virtual machine prod_late");
+    assertThat(hyperV.stateOf("prod_late")).contains("Saved");
+  }
+
+  @Test
   void aGuestThatDoesNotFitIsRefusedWithHyperVsReason() {
     GuestSpec big = spec(id("big"), "r", GuestMemory.fixed(5000 * MIB), List.of());
     driver.define(host, big);
@@ -353,6 +392,12 @@ class HyperVDriverTest {
     driver.define(host, spec);
     driver.start(host, spec.id().uid());
     return spec;
+  }
+
+  /** Runs a cmdlet on one VM of the host as an administrator at its console would. */
+  private void onHost(String cmdlet, String vmName, String... parameters) {
+    driver.run(host, "$vm = Get-VM -Name " + vmName + "\n" + cmdlet + " -VM $vm" + (parameters.length == 0 ? "" : " "
+        + String.join(" ", parameters)), cmdlet + " " + vmName);
   }
 
   private static GuestId id(String name) {

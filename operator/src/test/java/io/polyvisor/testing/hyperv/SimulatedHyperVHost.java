@@ -18,6 +18,15 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * up), Remove-VM leaving the disks, not-found and out-of-memory messages as Hyper-V words them,
  * and SMB shares that report their dialect. Files live in a map of paths; folders and shares must
  * be declared. Thread-safe.
+ *
+ * <p>Power: Start-VM boots a VM that is off and resumes a saved one (Save-VM, as a host that shuts
+ * down does to its guests); Suspend-VM pauses a running VM and Resume-VM resumes a paused one;
+ * Remove-VMSavedState turns a saved VM off. A saved VM holds no host memory, and its hardware
+ * (processors, memory, disks, adapters) cannot change until it is off. What a state does not
+ * allow fails as Hyper-V words it ("The operation cannot be performed while the object is in its
+ * current state"). Not modelled: the transitional states (Saving, Pausing, Resuming), and whether
+ * a real Start-VM resumes a paused VM (refused here: Resume-VM is the documented way) or Stop-VM
+ * discards a saved state (refused here: Remove-VMSavedState is).
  */
 public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
 
@@ -147,6 +156,10 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       case "set-vmmemory" -> setVmMemory(p);
       case "start-vm" -> startVm(p);
       case "stop-vm" -> stopVm(p);
+      case "save-vm" -> saveVm(p);
+      case "suspend-vm" -> suspendVm(p);
+      case "resume-vm" -> resumeVm(p);
+      case "remove-vmsavedstate" -> removeSavedState(p);
       case "remove-vm" -> removeVm(p);
       case "get-vmharddiskdrive" -> getDisks(p);
       case "remove-vmharddiskdrive" -> removeDisks(p, input);
@@ -371,6 +384,9 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     synchronized (vm) {
       if (p.has("ProcessorCount")) {
         long count = p.number("ProcessorCount");
+        if (count != vm.processorCount) {
+          refuseWhileSaved(vm, "Set-VM", "Processor");
+        }
         if (vm.state != SimulatedVm.State.Off && count != vm.processorCount) {
           throw new PsError("Set-VM : Failed to modify device 'Processor'. Cannot change the processor count of '"
               + vm.name + "' while it is running.");
@@ -387,6 +403,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
   private List<Object> setVmMemory(Parameters p) {
     p.allow("VM", "DynamicMemoryEnabled", "MinimumBytes", "StartupBytes", "MaximumBytes", "Buffer", "Priority");
     SimulatedVm vm = p.vm();
+    refuseWhileSaved(vm, "Set-VMMemory", "Memory");
     synchronized (vm) {
       boolean dynamic = p.has("DynamicMemoryEnabled") ? p.bool("DynamicMemoryEnabled") : vm.dynamicMemory;
       long startup = p.has("StartupBytes") ? p.number("StartupBytes") : vm.memoryStartup;
@@ -429,12 +446,16 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     return List.of();
   }
 
+  /** Boots a VM that is off; restores a saved one where it was (both need its memory free). */
   private List<Object> startVm(Parameters p) {
     p.allow("VM");
     SimulatedVm vm = p.vm();
     synchronized (this) {
-      if (vm.state != SimulatedVm.State.Off) {
+      if (vm.state == SimulatedVm.State.Running || vm.state == SimulatedVm.State.Starting) {
         return List.of(); // "already in the specified state" is a warning only
+      }
+      if (vm.state != SimulatedVm.State.Off && vm.state != SimulatedVm.State.Saved) {
+        throw invalidState("Start-VM", vm);
       }
       long used = vms.stream().mapToLong(SimulatedVm::memoryAssigned).sum();
       if (used + vm.memoryStartup > memoryCapacity) {
@@ -458,6 +479,9 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     if (vm.state == SimulatedVm.State.Off) {
       return List.of();
     }
+    if (vm.state == SimulatedVm.State.Saved) {
+      throw invalidState("Stop-VM", vm);
+    }
     if (p.has("TurnOff")) {
       vm.state = SimulatedVm.State.Off;
       return List.of();
@@ -475,6 +499,72 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       throw new PsError("Stop-VM : The pipeline has been stopped.");
     }
     return List.of();
+  }
+
+  /** Saves a running (or paused) VM's memory to disk and stops it: Start-VM resumes it. */
+  private List<Object> saveVm(Parameters p) {
+    p.allow("VM");
+    SimulatedVm vm = p.vm();
+    synchronized (this) {
+      switch (vm.state) {
+        case Running, Paused -> vm.state = SimulatedVm.State.Saved;
+        case Saved -> { } // already in the specified state: a warning only
+        default -> throw invalidState("Save-VM", vm);
+      }
+    }
+    return List.of();
+  }
+
+  private List<Object> suspendVm(Parameters p) {
+    p.allow("VM");
+    SimulatedVm vm = p.vm();
+    synchronized (this) {
+      switch (vm.state) {
+        case Running -> vm.state = SimulatedVm.State.Paused;
+        case Paused -> { }
+        default -> throw invalidState("Suspend-VM", vm);
+      }
+    }
+    return List.of();
+  }
+
+  private List<Object> resumeVm(Parameters p) {
+    p.allow("VM");
+    SimulatedVm vm = p.vm();
+    synchronized (this) {
+      switch (vm.state) {
+        case Paused -> vm.state = SimulatedVm.State.Running;
+        case Running -> { }
+        default -> throw invalidState("Resume-VM", vm);
+      }
+    }
+    return List.of();
+  }
+
+  /** Discards a saved VM's memory: it is off, and boots afresh when started. */
+  private List<Object> removeSavedState(Parameters p) {
+    p.allow("VM");
+    SimulatedVm vm = p.vm();
+    synchronized (this) {
+      if (vm.state != SimulatedVm.State.Saved) {
+        throw invalidState("Remove-VMSavedState", vm);
+      }
+      vm.state = SimulatedVm.State.Off;
+    }
+    return List.of();
+  }
+
+  private static PsError invalidState(String cmdlet, SimulatedVm vm) {
+    return new PsError(cmdlet + " : '" + vm.name + "' failed to change state. The operation cannot be performed while"
+        + " the object is in its current state.");
+  }
+
+  /** Hyper-V changes no hardware of a saved VM: the saved state was taken with the hardware it has. */
+  private static void refuseWhileSaved(SimulatedVm vm, String cmdlet, String device) {
+    if (vm.state == SimulatedVm.State.Saved) {
+      throw new PsError(cmdlet + " : Failed to modify device '" + device + "'. The operation cannot be performed while"
+          + " the virtual machine '" + vm.name + "' is in its current state (Saved).");
+    }
   }
 
   private List<Object> removeVm(Parameters p) {
@@ -504,6 +594,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     p.allow();
     for (Object drive : input) {
       SimulatedVm vm = byId(String.valueOf(((PsObject) drive).get("VMId")));
+      refuseWhileSaved(vm, "Remove-VMHardDiskDrive", "Virtual Hard Disk");
       synchronized (vm) {
         vm.disks.remove(String.valueOf(((PsObject) drive).get("Path")));
       }
@@ -514,6 +605,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
   private List<Object> addDisk(Parameters p) {
     p.allow("VM", "Path");
     SimulatedVm vm = p.vm();
+    refuseWhileSaved(vm, "Add-VMHardDiskDrive", "Virtual Hard Disk");
     String path = p.string("Path");
     if (!files(path).containsKey(key(path))) {
       throw new PsError("Add-VMHardDiskDrive : Failed to add device 'Virtual Hard Disk'. The system cannot find the"
@@ -541,6 +633,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     p.allow();
     for (Object adapter : input) {
       SimulatedVm vm = byId(String.valueOf(((PsObject) adapter).get("VMId")));
+      refuseWhileSaved(vm, "Remove-VMNetworkAdapter", "Network Adapter");
       synchronized (vm) {
         vm.adapters.removeIf(a -> a.get("Name").equals(((PsObject) adapter).get("Name")));
       }
@@ -551,6 +644,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
   private List<Object> addAdapter(Parameters p) {
     p.allow("VM", "Name", "SwitchName");
     SimulatedVm vm = p.vm();
+    refuseWhileSaved(vm, "Add-VMNetworkAdapter", "Network Adapter");
     String switchName = p.string("SwitchName");
     if (!switches.contains(switchName.toLowerCase(Locale.ROOT))) {
       throw new PsError("Add-VMNetworkAdapter : Unable to find a virtual switch with name \"" + switchName + "\".");

@@ -9,8 +9,8 @@ import java.util.UUID;
 /** A VM on a simulated Hyper-V host, with the properties Get-VM shows. */
 final class SimulatedVm implements PsObject {
 
-  /** Hyper-V's VMState names. */
-  enum State { Off, Running, Stopping, Starting }
+  /** Hyper-V's VMState names, those the simulator's VMs pass through. */
+  enum State { Off, Running, Stopping, Starting, Saved, Paused }
 
   final UUID id = UUID.randomUUID();
   volatile String name;
@@ -29,8 +29,9 @@ final class SimulatedVm implements PsObject {
   final List<String> disks = new ArrayList<>();
   final List<Map<String, String>> adapters = new ArrayList<>();
 
+  /** A saved VM's memory is in a file: it holds none of the host's. */
   long memoryAssigned() {
-    return state == State.Off ? 0 : memoryStartup;
+    return state == State.Off || state == State.Saved ? 0 : memoryStartup;
   }
 
   @Override
