@@ -115,14 +115,20 @@ public final class HyperVDriver implements HypervisorDriver {
     return ours;
   }
 
-  /** Hyper-V's VMState names (read by name: their numbers differ between Windows versions). */
+  /**
+   * Hyper-V's VMState names (read by name: their numbers differ between Windows versions): Other,
+   * Running, Off, Stopping, Saved, Paused, Starting, Reset, Saving, Pausing, Resuming, FastSaved,
+   * FastSaving, and each of them with "Critical" appended (the same state, with the VM's storage
+   * unreachable). A state on its way somewhere counts as where a guest process exists: starting,
+   * resetting and resuming ones run, a pausing one is paused, and a saving or stopping one is going
+   * down. Saved (and FastSaved) is off with the memory kept: Start-VM resumes it.
+   */
   static GuestState state(String name) {
-    // "RunningCritical", "OffCritical"...: the same state, with the VM's storage unreachable.
     return switch (name.endsWith("Critical") ? name.substring(0, name.length() - "Critical".length()) : name) {
-      case "Running" -> GuestState.RUNNING;
-      case "Paused", "Saved" -> GuestState.PAUSED;
-      case "Starting", "Resuming", "Reset", "Saving", "Pausing" -> GuestState.RUNNING;
-      case "Stopping" -> GuestState.SHUTTING_DOWN;
+      case "Running", "Starting", "Reset", "Resuming" -> GuestState.RUNNING;
+      case "Paused", "Pausing" -> GuestState.PAUSED;
+      case "Stopping", "Saving", "FastSaving" -> GuestState.SHUTTING_DOWN;
+      case "Saved", "FastSaved" -> GuestState.SAVED;
       case "Off" -> GuestState.SHUT_OFF;
       default -> GuestState.UNKNOWN;
     };
@@ -132,16 +138,17 @@ public final class HyperVDriver implements HypervisorDriver {
     return listed(host).stream().filter(g -> g.info().id().uid().equals(uid)).findFirst();
   }
 
-  private String vmId(Host host, String uid) {
-    return listed(host, uid).map(Listed::vmId).orElseThrow(() -> new GuestNotFoundException(host, uid));
+  private Listed guest(Host host, String uid) {
+    return listed(host, uid).orElseThrow(() -> new GuestNotFoundException(host, uid));
   }
 
   @Override
   public GuestInfo define(Host host, GuestSpec spec) {
     Optional<Listed> existing = listed(host, spec.id().uid());
-    if (existing.isPresent() && existing.get().info().state().isActive()) {
-      // Hyper-V keeps one configuration, and most of it cannot change while the guest runs: the
-      // new one is written when the guest is next off, and RestartRequired says so meanwhile.
+    if (existing.isPresent() && (existing.get().info().state().isActive() || existing.get().info().state() == GuestState.SAVED)) {
+      // Hyper-V keeps one configuration, and most of it cannot change while the guest runs or
+      // while its saved state waits to be resumed: the new one is written when the guest is next
+      // off, and RestartRequired says so meanwhile.
       return existing.get().info();
     }
     Map<String, Object> p = configuration(spec);
@@ -178,16 +185,23 @@ public final class HyperVDriver implements HypervisorDriver {
     return (bytes + MEMORY_ALIGNMENT - 1) / MEMORY_ALIGNMENT * MEMORY_ALIGNMENT;
   }
 
+  /** Start-VM boots a guest that is off and resumes a saved one; one that runs or is paused is left as it is. */
   @Override
   public void start(Host host, String uid) {
-    run(host, HyperVScripts.START.with(Map.of("id", vmId(host, uid))), "start guest " + uid);
+    Listed guest = guest(host, uid);
+    if (!guest.info().state().isActive()) {
+      run(host, HyperVScripts.START.with(Map.of("id", guest.vmId())), "start guest " + uid);
+    }
   }
 
   @Override
   public boolean shutdown(Host host, String uid, Duration timeout) {
-    String id = vmId(host, uid);
+    Listed guest = guest(host, uid);
+    if (!guest.info().state().isActive()) {
+      return true; // off or saved: no guest OS runs to ask
+    }
     try {
-      run(host, HyperVScripts.SHUTDOWN.with(Map.of("id", id)), "shut down guest " + uid, timeout);
+      run(host, HyperVScripts.SHUTDOWN.with(Map.of("id", guest.vmId())), "shut down guest " + uid, timeout);
       return true;
     } catch (HypervisorException e) {
       if ("TIMED_OUT".equals(e.code())) {
@@ -197,16 +211,23 @@ public final class HyperVDriver implements HypervisorDriver {
     }
   }
 
+  /** A saved guest is off already: its saved state goes with it only when it is undefined. */
   @Override
   public void forceStop(Host host, String uid) {
-    run(host, HyperVScripts.TURN_OFF.with(Map.of("id", vmId(host, uid))), "turn off guest " + uid);
+    Listed guest = guest(host, uid);
+    if (guest.info().state().isActive()) {
+      run(host, HyperVScripts.TURN_OFF.with(Map.of("id", guest.vmId())), "turn off guest " + uid);
+    }
   }
 
   @Override
   public void undefine(Host host, String uid) {
     Optional<Listed> guest = listed(host, uid);
     if (guest.isPresent()) {
-      run(host, HyperVScripts.REMOVE.with(Map.of("id", guest.get().vmId())), "remove VM of guest " + uid);
+      // A saved VM's saved state (its memory) is discarded first, so that Remove-VM meets a VM that is off.
+      String script = (guest.get().info().state() == GuestState.SAVED ? HyperVScripts.REMOVE_SAVED : HyperVScripts.REMOVE)
+          .with(Map.of("id", guest.get().vmId()));
+      run(host, script, "remove VM of guest " + uid);
     }
   }
 
@@ -286,7 +307,7 @@ public final class HyperVDriver implements HypervisorDriver {
 
   @Override
   public MigrationJob migrate(Host source, Host target, String uid, MigrationOptions options) {
-    Listed guest = listed(source, uid).orElseThrow(() -> new GuestNotFoundException(source, uid));
+    Listed guest = guest(source, uid);
     String script = moveScript(source, target, guest.vmId(), options.sharedStorage());
     return HyperVMigration.start(this, source, target, uid, guest.vmId(), guest.info().currentMemoryBytes(), script, commands);
   }
@@ -303,7 +324,7 @@ public final class HyperVDriver implements HypervisorDriver {
 
   @Override
   public void moveStopped(Host source, Host target, String uid, boolean sharedStorage, Consumer<MigrationProgress> progress) {
-    run(source, moveScript(source, target, vmId(source, uid), sharedStorage), "move guest " + uid + " to " + target.nodeName(),
+    run(source, moveScript(source, target, guest(source, uid).vmId(), sharedStorage), "move guest " + uid + " to " + target.nodeName(),
         FILE_DEADLINE);
   }
 

@@ -42,6 +42,7 @@ final class HyperVScripts {
       $vm = Get-VM -Id $p.id
       """ + CONFIGURE);
 
+  /** Boots a VM that is off, resumes one that is saved. */
   static final PowerShellScript START = new PowerShellScript("""
       $vm = Get-VM -Id $p.id
       Start-VM -VM $vm
@@ -61,6 +62,13 @@ final class HyperVScripts {
   /** Removes the configuration only: Remove-VM never deletes disks. */
   static final PowerShellScript REMOVE = new PowerShellScript("""
       $vm = Get-VM -Id $p.id
+      Remove-VM -VM $vm -Force
+      """);
+
+  /** Removes a saved VM: its saved state (memory, not disks) first, then its configuration. */
+  static final PowerShellScript REMOVE_SAVED = new PowerShellScript("""
+      $vm = Get-VM -Id $p.id
+      Remove-VMSavedState -VM $vm
       Remove-VM -VM $vm -Force
       """);
 

@@ -123,6 +123,77 @@ class HyperVDriverTest {
   }
 
   @Test
+  void everyHyperVStateNameBecomesTheGuestStateItMeans() {
+    Map<String, GuestState> expected = Map.ofEntries(
+        Map.entry("Running", GuestState.RUNNING), Map.entry("Starting", GuestState.RUNNING),
+        Map.entry("Reset", GuestState.RUNNING), Map.entry("Resuming", GuestState.RUNNING),
+        Map.entry("Paused", GuestState.PAUSED), Map.entry("Pausing", GuestState.PAUSED),
+        Map.entry("Stopping", GuestState.SHUTTING_DOWN), Map.entry("Saving", GuestState.SHUTTING_DOWN),
+        Map.entry("FastSaving", GuestState.SHUTTING_DOWN),
+        Map.entry("Saved", GuestState.SAVED), Map.entry("FastSaved", GuestState.SAVED),
+        Map.entry("Off", GuestState.SHUT_OFF),
+        Map.entry("RunningCritical", GuestState.RUNNING), Map.entry("PausedCritical", GuestState.PAUSED),
+        Map.entry("SavedCritical", GuestState.SAVED), Map.entry("OffCritical", GuestState.SHUT_OFF),
+        Map.entry("Other", GuestState.UNKNOWN), Map.entry("", GuestState.UNKNOWN));
+
+    expected.forEach((name, state) -> assertThat(HyperVDriver.state(name)).as(name).isEqualTo(state));
+  }
+
+  @Test
+  void aSavedGuestIsReportedSavedHoldsNoMemoryAndIsResumedByStart() {
+    GuestSpec spec = running("nap", volume(local(), "nap-root", 64 * MIB));
+    long freeWhileRunning = driver.capacity(host).freeMemoryBytes();
+
+    onHost("Save-VM", "prod_nap");
+
+    assertThat(hyperV.stateOf("prod_nap")).contains("Saved");
+    assertThat(driver.find(host, spec.id().uid())).map(GuestInfo::state).contains(GuestState.SAVED);
+    assertThat(driver.capacity(host).freeMemoryBytes() - freeWhileRunning).isEqualTo(256 * MIB);
+
+    driver.start(host, spec.id().uid());
+
+    assertThat(hyperV.stateOf("prod_nap")).contains("Running");
+    assertThat(driver.find(host, spec.id().uid())).map(GuestInfo::state).contains(GuestState.RUNNING);
+    assertThat(simulator.scripts()).as("booted, then resumed").filteredOn(s -> s.contains("Start-VM")).hasSize(2);
+  }
+
+  @Test
+  void aPausedGuestIsReportedPausedAndStartLeavesItToResumeVm() {
+    GuestSpec spec = running("held", volume(local(), "held-root", 64 * MIB));
+    long freeWhileRunning = driver.capacity(host).freeMemoryBytes();
+
+    onHost("Suspend-VM", "prod_held");
+
+    assertThat(driver.find(host, spec.id().uid())).map(GuestInfo::state).contains(GuestState.PAUSED);
+    assertThat(driver.capacity(host).freeMemoryBytes()).as("a paused guest keeps its memory").isEqualTo(freeWhileRunning);
+    driver.start(host, spec.id().uid());
+    assertThat(hyperV.stateOf("prod_held")).as("powered on already").contains("Paused");
+
+    onHost("Resume-VM", "prod_held");
+    assertThat(driver.find(host, spec.id().uid())).map(GuestInfo::state).contains(GuestState.RUNNING);
+  }
+
+  @Test
+  void aSavedGuestKeepsItsConfigurationIsNotCutOffAndIsUndefinedWithItsSavedState() {
+    GuestSpec spec = running("keep", volume(local(), "keep-root", 64 * MIB));
+    onHost("Save-VM", "prod_keep");
+    GuestSpec changed = new GuestSpec(spec.id(), "r2", 4, GuestMemory.fixed(512 * MIB), NumaPlacement.None,
+        spec.disks(), List.of(), Optional.empty(), Optional.empty());
+
+    assertThat(driver.define(host, changed).revision()).as("applied once it is off").isEqualTo("r");
+    assertThat(hyperV.propertiesOf("prod_keep").orElseThrow()).containsEntry("ProcessorCount", 2L)
+        .containsEntry("MemoryStartup", 256 * MIB);
+    assertThat(driver.shutdown(host, spec.id().uid(), Duration.ofSeconds(5))).as("no guest OS runs to ask").isTrue();
+    driver.forceStop(host, spec.id().uid());
+    assertThat(hyperV.stateOf("prod_keep")).contains("Saved");
+
+    driver.undefine(host, spec.id().uid());
+
+    assertThat(hyperV.vmNames()).isEmpty();
+    assertThat(hyperV.filePaths()).as("disks stay").contains("c:\\vms\\keep-root.vhdx");
+  }
+
+  @Test
   void theSimulatedHostRefusesWhatAVmsStateDoesNotAllow() {
     GuestSpec spec = spec(id("strict"), "r", GuestMemory.fixed(256 * MIB), List.of());
     driver.define(host, spec);
