@@ -35,6 +35,7 @@ import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
@@ -84,6 +85,44 @@ class LibvirtDriverIT {
     }
     if (nodes != null) {
       nodes.close();
+    }
+  }
+
+  /**
+   * A libvirtd that stops answering (SIGSTOP: its socket stays open, nothing comes back) costs its
+   * callers the call timeout and nothing more, and costs another host nothing.
+   */
+  @Test
+  void aStoppedLibvirtdFailsItsCallersWithinTheTimeoutWhileTheOtherHostAnswersAndIsCalledAgainOnceItResumes() {
+    Duration timeout = Duration.ofSeconds(2);
+    Duration margin = Duration.ofSeconds(3); // generous: the machine that runs the tests is shared
+    String uid = UUID.randomUUID().toString();
+    try (LibvirtDriver impatient = new LibvirtDriver(timeout)) {
+      assertThat(impatient.find(a, uid)).as("connected and answering").isEmpty();
+      assertThat(impatient.find(b, uid)).isEmpty();
+
+      nodes.pauseDaemon("kvm-a");
+      try {
+        Instant started = Instant.now();
+        assertThatThrownBy(() -> impatient.find(a, uid))
+            .isInstanceOfSatisfying(HostUnreachableException.class, e -> assertThat(e.code()).isEqualTo("HOST_HUNG"))
+            .hasMessage("libvirtd on " + a + " has not answered 'look up guest " + uid + "' for 2 s");
+        assertThat(Duration.between(started, Instant.now())).isBetween(timeout, timeout.plus(margin));
+
+        started = Instant.now();
+        assertThatThrownBy(() -> impatient.list(a))
+            .isInstanceOfSatisfying(HostUnreachableException.class, e -> assertThat(e.code()).isEqualTo("HOST_HUNG"))
+            .hasMessageContaining("has not answered 'look up guest " + uid + "'")
+            .hasMessageEndingWith("; 'list guests' is not sent until it does");
+        assertThat(impatient.find(b, uid)).isEmpty();
+        assertThat(impatient.capacity(b).cpus()).isPositive();
+        assertThat(Duration.between(started, Instant.now())).as("at once, not after a timeout").isLessThan(timeout);
+      } finally {
+        nodes.resumeDaemon("kvm-a");
+      }
+
+      await().atMost(timeout.plus(margin)).untilAsserted(() -> assertThat(impatient.find(a, uid)).isEmpty());
+      assertThat(impatient.capacity(a).cpus()).isPositive();
     }
   }
 

@@ -1,6 +1,7 @@
 package io.polyvisor.testing.hyperv;
 
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -156,9 +157,11 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       case "set-vmmemory" -> setVmMemory(p);
       case "start-vm" -> startVm(p);
       case "stop-vm" -> stopVm(p);
-      case "save-vm" -> saveVm(p);
-      case "suspend-vm" -> suspendVm(p);
-      case "resume-vm" -> resumeVm(p);
+      // Save-VM writes a running (or paused) VM's memory to disk and stops it: Start-VM resumes it.
+      case "save-vm" -> powerChange(p, "Save-VM", EnumSet.of(SimulatedVm.State.Running, SimulatedVm.State.Paused),
+          SimulatedVm.State.Saved);
+      case "suspend-vm" -> powerChange(p, "Suspend-VM", EnumSet.of(SimulatedVm.State.Running), SimulatedVm.State.Paused);
+      case "resume-vm" -> powerChange(p, "Resume-VM", EnumSet.of(SimulatedVm.State.Paused), SimulatedVm.State.Running);
       case "remove-vmsavedstate" -> removeSavedState(p);
       case "remove-vm" -> removeVm(p);
       case "get-vmharddiskdrive" -> getDisks(p);
@@ -501,41 +504,19 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     return List.of();
   }
 
-  /** Saves a running (or paused) VM's memory to disk and stops it: Start-VM resumes it. */
-  private List<Object> saveVm(Parameters p) {
+  /**
+   * A power cmdlet (Save-VM, Suspend-VM, Resume-VM) that takes a VM in one of {@code from} to
+   * {@code to}; a VM already there is a warning only, any other state is refused.
+   */
+  private List<Object> powerChange(Parameters p, String cmdlet, Set<SimulatedVm.State> from, SimulatedVm.State to) {
     p.allow("VM");
     SimulatedVm vm = p.vm();
     synchronized (this) {
-      switch (vm.state) {
-        case Running, Paused -> vm.state = SimulatedVm.State.Saved;
-        case Saved -> { } // already in the specified state: a warning only
-        default -> throw invalidState("Save-VM", vm);
-      }
-    }
-    return List.of();
-  }
-
-  private List<Object> suspendVm(Parameters p) {
-    p.allow("VM");
-    SimulatedVm vm = p.vm();
-    synchronized (this) {
-      switch (vm.state) {
-        case Running -> vm.state = SimulatedVm.State.Paused;
-        case Paused -> { }
-        default -> throw invalidState("Suspend-VM", vm);
-      }
-    }
-    return List.of();
-  }
-
-  private List<Object> resumeVm(Parameters p) {
-    p.allow("VM");
-    SimulatedVm vm = p.vm();
-    synchronized (this) {
-      switch (vm.state) {
-        case Paused -> vm.state = SimulatedVm.State.Running;
-        case Running -> { }
-        default -> throw invalidState("Resume-VM", vm);
+      if (vm.state != to) {
+        if (!from.contains(vm.state)) {
+          throw invalidState(cmdlet, vm);
+        }
+        vm.state = to;
       }
     }
     return List.of();
