@@ -13,6 +13,7 @@ import io.polyvisor.driver.HostCapacity;
 import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.driver.MigrationJob;
+import io.polyvisor.driver.MigrationMark;
 import io.polyvisor.driver.MigrationOptions;
 import io.polyvisor.driver.MigrationProgress;
 import io.polyvisor.driver.StoragePoolSpec;
@@ -144,6 +145,45 @@ public final class LibvirtDriver implements HypervisorDriver {
       active = find(host, uid).map(g -> g.state().isActive()).orElse(false);
     }
     return !active;
+  }
+
+  @Override
+  public void resume(Host host, String uid) {
+    connections.call(host, "resume guest " + uid, c -> {
+      Domain domain = owned(c, host, uid);
+      if (domain.getInfo().state == DomainInfo.DomainState.VIR_DOMAIN_PAUSED) {
+        domain.resume();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public void pause(Host host, String uid) {
+    connections.call(host, "pause guest " + uid, c -> {
+      Domain domain = owned(c, host, uid);
+      if (domain.getInfo().state == DomainInfo.DomainState.VIR_DOMAIN_RUNNING) {
+        domain.suspend();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public MigrationMark migrationMark(Host host, String uid) {
+    return connections.call(host, "read the migration state of " + uid, c -> {
+      Optional<Domain> domain = lookupOwned(c, uid);
+      return domain.isEmpty() ? MigrationMark.NONE : LibvirtMigrationMarks.read(c, host, domain.get(), uid);
+    });
+  }
+
+  @Override
+  public Optional<MigrationJob> reattach(Host source, Host target, String uid) {
+    LibvirtConnection targetConnection = connections.connection(target);
+    return connections.call(source, "look for a migration of " + uid + " to " + target, c -> {
+      Optional<Domain> domain = lookupOwned(c, uid);
+      return domain.flatMap(d -> LibvirtMigration.follow(source, c, d, target, targetConnection, uid).map(MigrationJob.class::cast));
+    });
   }
 
   @Override
