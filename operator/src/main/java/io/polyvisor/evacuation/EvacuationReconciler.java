@@ -3,7 +3,6 @@ package io.polyvisor.evacuation;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.fabric8.kubernetes.api.model.NodeConditionBuilder;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
@@ -22,7 +21,6 @@ import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.MigrationMethod;
 import io.polyvisor.api.v1alpha1.MigrationPhase;
 import io.polyvisor.api.v1alpha1.MigrationPolicy;
-import io.polyvisor.api.v1alpha1.MigrationReason;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
@@ -245,16 +243,8 @@ public final class EvacuationReconciler implements Reconciler<Node> {
     }
 
     private void createMigration(VirtualMachine vm, MigrationMethod method) {
-      VirtualMachineMigration migration = new VirtualMachineMigration();
-      String suffix = UUID.randomUUID().toString().substring(0, 5);
-      migration.setMetadata(new ObjectMetaBuilder()
-          .withName(truncate(vm.getMetadata().getName(), 240) + "-evac-" + suffix)
-          .withNamespace(vm.getMetadata().getNamespace())
-          .withLabels(Map.of(MigrationLabels.EVACUATED_NODE, name, MigrationLabels.VM, truncate(vm.getMetadata().getName(), 63)))
-          .build());
-      migration.getSpec().vmName = vm.getMetadata().getName();
-      migration.getSpec().reason = MigrationReason.Evacuation;
-      migration.getSpec().method = method;
+      VirtualMachineMigration migration =
+          EvacuationMigration.of(vm, name, method, UUID.randomUUID().toString().substring(0, 5));
       client.resource(migration).create();
       log.info("evacuating {}/{} with {} migration {}", vm.getMetadata().getNamespace(), vm.getMetadata().getName(), method,
           migration.getMetadata().getName());
@@ -335,9 +325,5 @@ public final class EvacuationReconciler implements Reconciler<Node> {
 
   private static boolean cancelRequested(VirtualMachineMigration m) {
     return m.getMetadata().getAnnotations() != null && m.getMetadata().getAnnotations().containsKey(MigrationLabels.CANCEL);
-  }
-
-  private static String truncate(String s, int max) {
-    return s.length() <= max ? s : s.substring(0, max);
   }
 }
