@@ -54,8 +54,10 @@ import org.slf4j.MDC;
  * evictionStrategy LiveMigrate and LiveMigrateOrShutdown, Restart ones for Shutdown and for
  * LiveMigrateOrShutdown once a live one failed. It reports progress in the node condition
  * {@code polyvisor.io/Evacuation}: InProgress, Blocked (with why) or Completed (no VM of ours runs
- * there any more). The migration controller does the moving. Uncordoning cancels: queued migrations end Aborted, running ones are
- * aborted, and none is created afterwards.
+ * there any more). The migration controller does the moving. A VM whose migration failed is tried
+ * again after a wait that doubles with each failure in a row ({@link EvacuationRetry}).
+ * Uncordoning cancels: queued migrations end Aborted, running ones are aborted, and none is created
+ * afterwards.
  */
 public final class EvacuationReconciler implements Reconciler<Node> {
 
@@ -63,8 +65,6 @@ public final class EvacuationReconciler implements Reconciler<Node> {
   private static final Logger log = LoggerFactory.getLogger(EvacuationReconciler.class);
   /** How often an evacuation under way is looked at again; migrations also wake it when they change. */
   private static final Duration PERIOD = Duration.ofSeconds(3);
-  /** A failed evacuation migration of a VM is retried after this long. */
-  static final Duration RETRY_AFTER = Duration.ofSeconds(10);
   /** How long after a successful move a VM whose status still names this node is taken as gone. */
   private static final Duration JUST_LEFT = Duration.ofSeconds(60);
 
@@ -174,6 +174,7 @@ public final class EvacuationReconciler implements Reconciler<Node> {
 
       int running = 0;
       int queued = 0;
+      Instant nextRetry = null;
       List<String> blocked = new ArrayList<>();
       Map<String, Long> reserved = MemoryRequest.reservedByNode(all, null);
       for (VirtualMachine vm : here) {
@@ -196,7 +197,8 @@ public final class EvacuationReconciler implements Reconciler<Node> {
         if (justLeft(itsMigrations)) {
           continue; // moved already; its VM reconciler has not recorded the new node yet
         }
-        if (recentlyFailed(itsMigrations)) {
+        if (EvacuationRetry.decide(itsMigrations, name, since, now) instanceof EvacuationRetry.Wait wait) {
+          nextRetry = nextRetry == null || wait.retryAt().isBefore(nextRetry) ? wait.retryAt() : nextRetry;
           queued++;
           continue;
         }
@@ -239,7 +241,11 @@ public final class EvacuationReconciler implements Reconciler<Node> {
           }
         }
       }
-      return "Completed".equals(reason) ? UpdateControl.noUpdate() : UpdateControl.<Node>noUpdate().rescheduleAfter(PERIOD.toMillis());
+      if ("Completed".equals(reason)) {
+        return UpdateControl.noUpdate();
+      }
+      Duration again = nextRetry == null ? PERIOD : Duration.between(now, nextRetry);
+      return UpdateControl.<Node>noUpdate().rescheduleAfter(Math.max(1, Math.min(PERIOD.toMillis(), again.toMillis())));
     }
 
     private void createMigration(VirtualMachine vm, MigrationMethod method) {
@@ -274,14 +280,6 @@ public final class EvacuationReconciler implements Reconciler<Node> {
     private List<VirtualMachineMigration> migrationsOf(VirtualMachine vm) {
       return client.resources(VirtualMachineMigration.class).inNamespace(vm.getMetadata().getNamespace()).list().getItems()
           .stream().filter(m -> vm.getMetadata().getName().equals(m.getSpec().vmName)).toList();
-    }
-
-    private boolean recentlyFailed(List<VirtualMachineMigration> migrations) {
-      return migrations.stream()
-          .filter(m -> m.getMetadata().getLabels() != null && name.equals(m.getMetadata().getLabels().get(MigrationLabels.EVACUATED_NODE)))
-          .filter(m -> m.getStatus() != null && (m.getStatus().phase == MigrationPhase.Failed || m.getStatus().phase == MigrationPhase.Aborted))
-          .anyMatch(m -> m.getStatus().completionTime != null
-              && Duration.between(Instant.parse(m.getStatus().completionTime), now).compareTo(RETRY_AFTER) < 0);
     }
 
     private long activeMigrationsOfClass(HypervisorClass hvc, List<VirtualMachine> all) {
