@@ -55,7 +55,8 @@ import org.slf4j.MDC;
  * LiveMigrateOrShutdown once a live one failed. It reports progress in the node condition
  * {@code polyvisor.io/Evacuation}: InProgress, Blocked (with why) or Completed (no VM of ours runs
  * there any more). The migration controller does the moving. A VM whose migration failed is tried
- * again after a wait that doubles with each failure in a row ({@link EvacuationRetry}).
+ * again after a wait that doubles with each failure in a row ({@link EvacuationRetry}); one that
+ * failed three times in a row for the same reason is reported as blocking, with that reason.
  * Uncordoning cancels: queued migrations end Aborted, running ones are aborted, and none is created
  * afterwards.
  */
@@ -199,7 +200,12 @@ public final class EvacuationReconciler implements Reconciler<Node> {
         }
         if (EvacuationRetry.decide(itsMigrations, name, since, now) instanceof EvacuationRetry.Wait wait) {
           nextRetry = nextRetry == null || wait.retryAt().isBefore(nextRetry) ? wait.retryAt() : nextRetry;
-          queued++;
+          Optional<String> blocking = wait.blocking(now);
+          if (blocking.isPresent()) {
+            blocked.add(vmName + ": " + blocking.get());
+          } else {
+            queued++;
+          }
           continue;
         }
         Placement.Decision decision = Placement.place(vm, hvc, cluster.nodesOf(hvc), reserved, Set.of(name));

@@ -7,17 +7,21 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
 
 /**
  * Whether a VM whose evacuation migrations from a cordoned node failed may be tried again now. The
  * first retry comes {@link #FIRST_RETRY} after the failure, each further consecutive failure
  * (Failed or Aborted, since the node was cordoned, with no success in between) doubles the wait,
- * up to {@link #LONGEST_WAIT}.
+ * up to {@link #LONGEST_WAIT}. A VM whose last {@link #BLOCKED_AFTER} failures gave the same
+ * message keeps failing for one reason: it is reported as blocking, and still retried.
  */
 final class EvacuationRetry {
 
   static final Duration FIRST_RETRY = Duration.ofSeconds(20);
   static final Duration LONGEST_WAIT = Duration.ofMinutes(5);
+  static final int BLOCKED_AFTER = 3;
 
   private EvacuationRetry() {}
 
@@ -31,8 +35,24 @@ final class EvacuationRetry {
    * Not before {@code retryAt}.
    *
    * @param failures how many migrations failed in a row, up to now
+   * @param repeated how many of the newest failures gave one message, when at least
+   *     {@link #BLOCKED_AFTER} did
    */
-  record Wait(Instant retryAt, int failures) implements Decision {}
+  record Wait(Instant retryAt, int failures, Optional<Repeated> repeated) implements Decision {
+
+    /** Why the VM blocks the evacuation, as the node condition says it. */
+    Optional<String> blocking(Instant now) {
+      return repeated.map(r -> r.count() + " moves failed: " + r.message() + "; next try in " + secondsUntil(now) + " s");
+    }
+
+    private long secondsUntil(Instant now) {
+      long millis = Math.max(0, Duration.between(now, retryAt).toMillis());
+      return (millis + 999) / 1000;
+    }
+  }
+
+  /** The newest failures that gave one message. */
+  record Repeated(int count, String message) {}
 
   /**
    * @param migrations the VM's migrations (any node, any reason: those that are not evacuations
@@ -62,7 +82,15 @@ final class EvacuationRetry {
     if (!now.isBefore(retryAt)) {
       return new Go();
     }
-    return new Wait(retryAt, failures);
+    String message = finished.get(0).getStatus().message;
+    int same = 1;
+    while (same < failures && Objects.equals(message, finished.get(same).getStatus().message)) {
+      same++;
+    }
+    Optional<Repeated> repeated = same >= BLOCKED_AFTER
+        ? Optional.of(new Repeated(same, message == null || message.isBlank() ? "no message" : message))
+        : Optional.empty();
+    return new Wait(retryAt, failures, repeated);
   }
 
   /** How long to wait after the {@code failures}-th consecutive failure. */

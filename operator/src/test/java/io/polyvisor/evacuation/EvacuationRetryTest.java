@@ -12,11 +12,12 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-/** When a VM whose evacuation failed is tried again. */
+/** When a VM whose evacuation keeps failing is tried again, and when it counts as blocking. */
 class EvacuationRetryTest {
 
   private static final Instant CORDONED = Instant.parse("2026-12-01T10:00:00Z");
@@ -72,7 +73,54 @@ class EvacuationRetryTest {
 
     EvacuationRetry.Decision decision = EvacuationRetry.decide(migrations, "kvm-1", CORDONED, CORDONED.plusSeconds(7));
 
-    assertThat(decision).isEqualTo(new EvacuationRetry.Wait(CORDONED.plusSeconds(26), 1));
+    assertThat(decision).isEqualTo(new EvacuationRetry.Wait(CORDONED.plusSeconds(26), 1, Optional.empty()));
+  }
+
+  @Test
+  void threeFailuresInARowWithOneMessageBlockTheVm() {
+    List<VirtualMachineMigration> migrations = history("FFF", "no target for the migration: no room");
+    Instant lastEnd = CORDONED.plusSeconds(13);
+
+    EvacuationRetry.Decision decision = EvacuationRetry.decide(migrations, "kvm-1", CORDONED, lastEnd.plusSeconds(30));
+
+    assertThat(((EvacuationRetry.Wait) decision).blocking(lastEnd.plusSeconds(30)))
+        .contains("3 moves failed: no target for the migration: no room; next try in 50 s");
+  }
+
+  @Test
+  void theNextTryIsCountedInWholeSecondsRoundedUp() {
+    List<VirtualMachineMigration> migrations = history("FFFF", "stuck");
+    Instant lastEnd = CORDONED.plusSeconds(14);
+
+    EvacuationRetry.Decision decision = EvacuationRetry.decide(migrations, "kvm-1", CORDONED, lastEnd.plusMillis(159_001));
+
+    assertThat(((EvacuationRetry.Wait) decision).blocking(lastEnd.plusMillis(159_001)))
+        .contains("4 moves failed: stuck; next try in 1 s");
+  }
+
+  @Test
+  void failuresForDifferentReasonsAreRetriedWithoutBlocking() {
+    List<VirtualMachineMigration> migrations = history("FF", "stuck");
+    migrations.add(migration("kvm-1", CORDONED.plusSeconds(20), CORDONED.plusSeconds(21), MigrationPhase.Failed, "target died"));
+
+    EvacuationRetry.Decision decision = EvacuationRetry.decide(migrations, "kvm-1", CORDONED, CORDONED.plusSeconds(22));
+
+    assertThat(decision).isInstanceOfSatisfying(EvacuationRetry.Wait.class, wait -> {
+      assertThat(wait.failures()).isEqualTo(3);
+      assertThat(wait.blocking(CORDONED.plusSeconds(22))).isEmpty();
+    });
+  }
+
+  @Test
+  void onlyTheNewestFailuresWithOneMessageAreCounted() {
+    List<VirtualMachineMigration> migrations = new ArrayList<>();
+    migrations.add(migration("kvm-1", CORDONED.plusSeconds(1), CORDONED.plusSeconds(2), MigrationPhase.Failed, "target died"));
+    migrations.addAll(history("FFF", "stuck"));
+
+    EvacuationRetry.Decision decision = EvacuationRetry.decide(migrations, "kvm-1", CORDONED, CORDONED.plusSeconds(14));
+
+    assertThat(((EvacuationRetry.Wait) decision).blocking(CORDONED.plusSeconds(14)))
+        .contains("3 moves failed: stuck; next try in 159 s");
   }
 
   @Test
