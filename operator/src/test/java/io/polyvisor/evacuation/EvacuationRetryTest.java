@@ -79,22 +79,16 @@ class EvacuationRetryTest {
   @Test
   void threeFailuresInARowWithOneMessageBlockTheVm() {
     List<VirtualMachineMigration> migrations = history("FFF", "no target for the migration: no room");
-    Instant lastEnd = CORDONED.plusSeconds(13);
 
-    EvacuationRetry.Decision decision = EvacuationRetry.decide(migrations, "kvm-1", CORDONED, lastEnd.plusSeconds(30));
-
-    assertThat(((EvacuationRetry.Wait) decision).blocking(lastEnd.plusSeconds(30)))
+    assertThat(blocking(migrations, CORDONED.plusSeconds(13 + 30)))
         .contains("3 moves failed: no target for the migration: no room; next try in 50 s");
   }
 
   @Test
   void theNextTryIsCountedInWholeSecondsRoundedUp() {
     List<VirtualMachineMigration> migrations = history("FFFF", "stuck");
-    Instant lastEnd = CORDONED.plusSeconds(14);
 
-    EvacuationRetry.Decision decision = EvacuationRetry.decide(migrations, "kvm-1", CORDONED, lastEnd.plusMillis(159_001));
-
-    assertThat(((EvacuationRetry.Wait) decision).blocking(lastEnd.plusMillis(159_001)))
+    assertThat(blocking(migrations, CORDONED.plusSeconds(14).plusMillis(159_001)))
         .contains("4 moves failed: stuck; next try in 1 s");
   }
 
@@ -117,9 +111,7 @@ class EvacuationRetryTest {
     migrations.add(migration("kvm-1", CORDONED.plusSeconds(1), CORDONED.plusSeconds(2), MigrationPhase.Failed, "target died"));
     migrations.addAll(history("FFF", "stuck"));
 
-    EvacuationRetry.Decision decision = EvacuationRetry.decide(migrations, "kvm-1", CORDONED, CORDONED.plusSeconds(14));
-
-    assertThat(((EvacuationRetry.Wait) decision).blocking(CORDONED.plusSeconds(14)))
+    assertThat(blocking(migrations, CORDONED.plusSeconds(14)))
         .contains("3 moves failed: stuck; next try in 159 s");
   }
 
@@ -158,6 +150,11 @@ class EvacuationRetryTest {
     m.getStatus().completionTime = ended.toString();
     m.getStatus().message = message;
     return m;
+  }
+
+  /** What the node condition says of a VM with these migrations that waits to be retried. */
+  private static Optional<String> blocking(List<VirtualMachineMigration> migrations, Instant now) {
+    return ((EvacuationRetry.Wait) EvacuationRetry.decide(migrations, "kvm-1", CORDONED, now)).blocking(now);
   }
 
   private static String describe(EvacuationRetry.Decision decision, Instant lastEnd) {
