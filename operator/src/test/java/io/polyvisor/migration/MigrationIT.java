@@ -130,6 +130,11 @@ class MigrationIT {
     assertThat(migrations).hasSize(3).allSatisfy(m -> {
       assertThat(m.getStatus().phase).isEqualTo(MigrationPhase.Succeeded);
       assertThat(m.getSpec().reason.name()).isEqualTo("Evacuation");
+      String vmUid = uid(vms.stream().filter(vm -> vm.getMetadata().getName().equals(m.getSpec().vmName)).findFirst().orElseThrow());
+      assertThat(m.getMetadata().getLabels()).containsEntry(MigrationLabels.VM_UID, vmUid);
+      assertThat(m.getMetadata().getOwnerReferences()).singleElement()
+          .satisfies(owner -> assertThat(owner.getKind() + " " + owner.getName() + " " + owner.getUid())
+              .isEqualTo("VirtualMachine " + m.getSpec().vmName + " " + vmUid));
       assertThat(m.getStatus().downtimeMillis).isNotNull();
       assertThat(m.getStatus().dataTotalBytes).isPositive();
     });

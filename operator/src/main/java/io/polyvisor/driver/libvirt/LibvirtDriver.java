@@ -247,7 +247,7 @@ public final class LibvirtDriver implements HypervisorDriver {
 
   @Override
   public Volume createVolume(Host host, VolumeSpec spec) {
-    return connections.call(host, "create volume " + spec.name() + " in pool " + spec.pool().name(), c -> storage.create(c, spec));
+    return connections.call(host, "create volume " + spec.name() + " in pool " + spec.pool().name(), c -> storage.create(host, c, spec));
   }
 
   @Override
@@ -268,7 +268,7 @@ public final class LibvirtDriver implements HypervisorDriver {
       }
       String definition = domain.getXMLDesc(XML_INACTIVE | XML_SECURE);
       if (!sharedStorage) {
-        storage.copyDisks(c, targetConnection, definition, progress);
+        storage.copyDisks(source, c, target, targetConnection, definition, progress);
       }
       // Defined on the target before it is undefined here: a crash in between leaves two shut-off
       // definitions, which the caller resolves (the target's exists only once the disks are there).
