@@ -158,7 +158,8 @@ public final class EvacuationReconciler implements Reconciler<Node> {
       List<VirtualMachine> here = all.stream()
           .filter(vm -> vm.getStatus() != null && name.equals(vm.getStatus().nodeName))
           .filter(vm -> hvc.getMetadata().getName().equals(vm.getSpec().hypervisorClassName))
-          .filter(vm -> vm.getStatus().phase == VirtualMachinePhase.Running || vm.getStatus().phase == VirtualMachinePhase.Migrating)
+          .filter(vm -> vm.getStatus().phase == VirtualMachinePhase.Running || vm.getStatus().phase == VirtualMachinePhase.Migrating
+              || vm.getStatus().phase == VirtualMachinePhase.Paused)
           .sorted(Comparator.comparing((VirtualMachine vm) -> vm.getMetadata().getNamespace()).thenComparing(vm -> vm.getMetadata().getName()))
           .toList();
       List<VirtualMachineMigration> ours = evacuationMigrations();
@@ -184,6 +185,12 @@ public final class EvacuationReconciler implements Reconciler<Node> {
             : hvc.getSpec().defaultEvictionStrategy == null ? EvictionStrategy.LiveMigrate : hvc.getSpec().defaultEvictionStrategy;
         if (strategy == EvictionStrategy.None) {
           blocked.add(vmName + ": evictionStrategy None");
+          continue;
+        }
+        if (vm.getStatus().phase == VirtualMachinePhase.Paused) {
+          // Its guest is still on the node, but only a running guest can move; a person resumes
+          // or stops it.
+          blocked.add(vmName + ": the guest is paused or saved, not running; resume it or stop it");
           continue;
         }
         // Read after the VM, so that a migration that ended since shows here as ended.

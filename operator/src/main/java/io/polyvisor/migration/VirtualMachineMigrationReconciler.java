@@ -34,6 +34,7 @@ import io.polyvisor.migration.MoveResolution.Action;
 import io.polyvisor.migration.MoveResolution.Decision;
 import io.polyvisor.migration.MoveResolution.Outcome;
 import io.polyvisor.migration.MoveResolution.Reading;
+import io.polyvisor.lease.LeaseGuard;
 import io.polyvisor.status.StatusPatch;
 import io.polyvisor.vm.DiskPlan;
 import io.polyvisor.vm.EventRecorder;
@@ -113,11 +114,17 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
   private final ClusterState cluster;
   private final EventRecorder events;
   private final Duration shutdownGrace;
+  private final LeaseGuard lease;
 
-  /** @param shutdownGrace how long a Restart migration waits for the guest to shut down before forcing it off */
+  /**
+   * @param shutdownGrace how long a Restart migration waits for the guest to shut down before forcing it off
+   * @param lease checked before a new phase is recorded: a deposed leader must not end a move the new one runs
+   */
   public VirtualMachineMigrationReconciler(
-      Drivers drivers, ActiveMigrations active, Clock clock, KubernetesClient client, ClusterState cluster, Duration shutdownGrace) {
+      Drivers drivers, ActiveMigrations active, Clock clock, KubernetesClient client, ClusterState cluster, Duration shutdownGrace,
+      LeaseGuard lease) {
     this.shutdownGrace = shutdownGrace;
+    this.lease = lease;
     this.drivers = drivers;
     this.active = active;
     this.clock = clock;
@@ -683,12 +690,30 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     }
 
     UpdateControl<VirtualMachineMigration> finish(Optional<Duration> again) {
+      if (!mayRecord()) {
+        return UpdateControl.noUpdate();
+      }
       return StatusPatch.ifChanged(migration, status, before, VirtualMachineMigration::new, again);
+    }
+
+    /** A new phase is recorded only by the leader; progress and messages need no such proof. */
+    private boolean mayRecord() {
+      MigrationPhase was = migration.getStatus() == null ? null : migration.getStatus().phase;
+      if (status.phase == was) {
+        return true;
+      }
+      try {
+        lease.checkHeld("recording phase " + status.phase + " of migration " + migration.getMetadata().getName());
+        return true;
+      } catch (HypervisorException e) {
+        log.warn("{}", e.getMessage());
+        return false;
+      }
     }
 
     /** For a migration being deleted, whose cleanup cannot return a status update. */
     void writeStatus() {
-      if (!Serialization.asJson(status).equals(before)) {
+      if (!Serialization.asJson(status).equals(before) && mayRecord()) {
         VirtualMachineMigration patch = new VirtualMachineMigration();
         patch.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(migration.getMetadata().getName())
             .withNamespace(migration.getMetadata().getNamespace()).build());

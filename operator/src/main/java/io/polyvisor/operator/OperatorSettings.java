@@ -21,6 +21,8 @@ import java.util.Optional;
  * @param placeholderImage POLYVISOR_PLACEHOLDER_IMAGE (registry.k8s.io/pause:3.10): the image of
  *     the placeholder pod that stands for each VM on its node, so that {@code kubectl drain} waits
  *     for the VM to leave; a mirror of it in air-gapped clusters
+ * @param lease POLYVISOR_LEASE_DURATION_SECONDS (15), POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS (10)
+ *     and POLYVISOR_LEASE_RETRY_PERIOD_SECONDS (2): the leader-election Lease's timings
  */
 public record OperatorSettings(
     Optional<Path> consoleLogDir,
@@ -28,7 +30,24 @@ public record OperatorSettings(
     Duration resyncPeriod,
     Duration shutdownGracePeriod,
     Duration hostGoneTimeout,
-    String placeholderImage) {
+    String placeholderImage,
+    LeaseTimings lease) {
+
+  /**
+   * How long a leader's Lease lasts without renewal, how long the leader keeps trying to renew
+   * before it gives up leading, and how often candidates try to acquire it.
+   */
+  public record LeaseTimings(Duration duration, Duration renewDeadline, Duration retryPeriod) {
+    public static final LeaseTimings DEFAULT = new LeaseTimings(Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofSeconds(2));
+
+    public LeaseTimings {
+      if (renewDeadline.compareTo(duration) >= 0 || retryPeriod.compareTo(renewDeadline) >= 0) {
+        throw new IllegalArgumentException("POLYVISOR_LEASE_RETRY_PERIOD_SECONDS < POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS"
+            + " < POLYVISOR_LEASE_DURATION_SECONDS is required, not " + retryPeriod.toSeconds() + ", " + renewDeadline.toSeconds()
+            + ", " + duration.toSeconds());
+      }
+    }
+  }
 
   public static final String DEFAULT_PLACEHOLDER_IMAGE = "registry.k8s.io/pause:3.10";
 
@@ -36,7 +55,8 @@ public record OperatorSettings(
   public OperatorSettings(
       Optional<Path> consoleLogDir, Duration balloonPeriod, Duration resyncPeriod, Duration shutdownGracePeriod,
       Duration hostGoneTimeout) {
-    this(consoleLogDir, balloonPeriod, resyncPeriod, shutdownGracePeriod, hostGoneTimeout, DEFAULT_PLACEHOLDER_IMAGE);
+    this(consoleLogDir, balloonPeriod, resyncPeriod, shutdownGracePeriod, hostGoneTimeout, DEFAULT_PLACEHOLDER_IMAGE,
+        LeaseTimings.DEFAULT);
   }
 
   public static OperatorSettings fromEnvironment() {
@@ -51,7 +71,11 @@ public record OperatorSettings(
         seconds(env, "POLYVISOR_SHUTDOWN_GRACE_SECONDS", 120),
         seconds(env, "POLYVISOR_HOST_GONE_TIMEOUT_SECONDS", 600),
         Optional.ofNullable(env.get("POLYVISOR_PLACEHOLDER_IMAGE")).map(String::trim).filter(s -> !s.isEmpty())
-            .orElse(DEFAULT_PLACEHOLDER_IMAGE));
+            .orElse(DEFAULT_PLACEHOLDER_IMAGE),
+        new LeaseTimings(
+            seconds(env, "POLYVISOR_LEASE_DURATION_SECONDS", 15),
+            seconds(env, "POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS", 10),
+            seconds(env, "POLYVISOR_LEASE_RETRY_PERIOD_SECONDS", 2)));
   }
 
   private static Duration seconds(Map<String, String> env, String name, long defaultSeconds) {

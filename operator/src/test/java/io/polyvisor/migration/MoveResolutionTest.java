@@ -35,8 +35,17 @@ class MoveResolutionTest {
   void aHostThatCannotBeReadMeansWaitingWhateverTheOtherHolds() {
     for (Reading other : List.of(ABSENT, RUNNING, PAUSED, OFF)) {
       assertThat(decide(UNREADABLE, other)).isEqualTo(wait("cannot read kvm-1: connection refused"));
+    }
+    for (Reading other : List.of(ABSENT, PAUSED, PAUSED_BY_MIGRATION, OFF, JOB, SPLIT)) {
       assertThat(decide(other, UNREADABLE)).isEqualTo(wait("cannot read kvm-2: connection refused"));
     }
+  }
+
+  @Test
+  void aSourceThatRunsWithNoJobEndsTheMoveAsFailedEvenWhenTheTargetCannotBeReadButTouchesNothing() {
+    assertDecision(decide(RUNNING, UNREADABLE), Outcome.FAILED);
+    assertThat(decide(RUNNING, UNREADABLE).reason()).isEqualTo("the guest runs on kvm-1; kvm-2 could not be read (connection refused),"
+        + " so what the transfer may have left there (a copy that never ran, volumes) is still there");
   }
 
   @Test
