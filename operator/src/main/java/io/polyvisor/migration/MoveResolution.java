@@ -139,7 +139,7 @@ public final class MoveResolution {
     }
     if (s == Kind.ABSENT) {
       return switch (t) {
-        case ABSENT -> Decision.of(Outcome.LOST, "the guest is on neither " + sourceName + " nor " + targetName);
+        case ABSENT -> Decision.of(Outcome.LOST, "the guest runs on neither " + sourceName + " nor " + targetName);
         case PAUSED_BY_MIGRATION -> Decision.of(Outcome.SUCCEEDED, "the guest had reached " + targetName
             + " and was left paused there; it is resumed", Action.RESUME_TARGET, Action.DELETE_SOURCE_VOLUMES);
         default -> Decision.of(Outcome.SUCCEEDED, "the guest is on " + targetName + " but not running there ("

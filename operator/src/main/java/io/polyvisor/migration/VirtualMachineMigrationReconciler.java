@@ -322,6 +322,9 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         }
         return runRestartMove(vm, ends, cancel);
       }
+      if (follow(vm, ends, cancel)) {
+        return Optional.of(POLL); // started by an earlier pass whose status write was lost
+      }
       boolean ready = onSource instanceof Reading.Copy c && c.state() == GuestState.RUNNING && c.mark() == MigrationMark.NONE
           && onTarget instanceof Reading.Absent;
       if (ready) {
@@ -454,10 +457,34 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       if (restart()) {
         return runRestartMove(vm, ends, cancel);
       }
+      if (follow(vm, ends, cancel)) {
+        return Optional.of(POLL);
+      }
       Reading onSource = read(ends, ends.source);
       Reading onTarget = read(ends, ends.target);
       log.info("recovering: source {} {}, target {} {}", ends.source.name(), onSource, ends.target.name(), onTarget);
       return resolve(vm, ends, onSource, onTarget, cancel, Optional.empty());
+    }
+
+    /**
+     * Follows the transfer that the source host still runs without a job of this process (the
+     * previous leader's, or one whose start was not recorded). Hyper-V leaves no mark of a move on
+     * the copies, so this is asked before the hosts are read.
+     */
+    private boolean follow(VirtualMachine vm, Ends ends, Optional<String> cancel) {
+      Optional<MigrationJob> job = ends.driver.reattach(ends.source.host(), ends.target.host(), uid(vm));
+      if (job.isEmpty()) {
+        return false;
+      }
+      log.info("the hypervisor runs the transfer without a job of this process; following it");
+      active.put(migrationUid(), new ActiveMigrations.Running(job.get(), now));
+      if (status.phase != MigrationPhase.Running) {
+        status.phase = MigrationPhase.Running;
+        status.startTime = timestamp(now);
+      }
+      status.message = "transferring from " + ends.source.name() + " to " + ends.target.name() + " (followed again)";
+      cancel.ifPresent(c -> abort(job.get(), "cancelled: " + c));
+      return true;
     }
 
     /** Decides from both hosts' copies and carries the decision out (see {@link MoveResolution}). */
@@ -475,19 +502,9 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
             status.message = message;
             return Optional.of(HOST_RETRY);
           }
-          Optional<MigrationJob> job = ends.driver.reattach(ends.source.host(), ends.target.host(), uid(vm));
-          if (job.isEmpty()) {
-            return Optional.of(Duration.ofMillis(500)); // the job ended between the two reads
-          }
-          log.info("the hypervisor runs the transfer without a job of this process; following it");
-          active.put(migrationUid(), new ActiveMigrations.Running(job.get(), now));
-          if (status.phase != MigrationPhase.Running) {
-            status.phase = MigrationPhase.Running;
-            status.startTime = timestamp(now);
-          }
-          status.message = "transferring from " + ends.source.name() + " to " + ends.target.name() + " (followed again)";
-          cancel.ifPresent(c -> abort(job.get(), "cancelled: " + c));
-          return Optional.of(POLL);
+          // A job without a job of this process: follow it, or, if it ended between the two
+          // reads, read again.
+          return Optional.of(follow(vm, ends, cancel) ? POLL : Duration.ofMillis(500));
         }
         case SUCCEEDED -> {
           carryOut(vm, ends, decision.actions());

@@ -230,8 +230,7 @@ class MigrationIT {
     // guest runs on mig-2, the migration still says Running.
     VirtualMachineMigration migration = migrate(vm, "mig-2");
     await().until(() -> client.resource(migration).get() != null);
-    libvirt.migrate(nodes.host("mig-1"), nodes.host("mig-2"), uid(vm), new MigrationOptions(false, 0, false, false))
-        .completion().get();
+    moveBehindTheOperatorsBack(vm, "mig-1", "mig-2");
     setStatus(migration, MigrationPhase.Running, "mig-1", "mig-2");
 
     operator = startOperator();
@@ -525,8 +524,7 @@ class MigrationIT {
     // says Scheduling. The guest on mig-2 is the migrated one, not a leftover.
     VirtualMachineMigration migration = migrate(vm, "mig-2");
     await().until(() -> client.resource(migration).get() != null);
-    libvirt.migrate(nodes.host("mig-1"), nodes.host("mig-2"), uid(vm), new MigrationOptions(false, 0, false, false))
-        .completion().get();
+    moveBehindTheOperatorsBack(vm, "mig-1", "mig-2");
     setStatus(migration, MigrationPhase.Scheduling, "mig-1", "mig-2");
 
     operator = startOperator();
@@ -547,8 +545,7 @@ class MigrationIT {
     // target and a paused copy stays defined on the source. A paused copy is not a running one.
     VirtualMachineMigration migration = migrate(vm, "mig-2");
     await().until(() -> client.resource(migration).get() != null);
-    libvirt.migrate(nodes.host("mig-1"), nodes.host("mig-2"), uid(vm), new MigrationOptions(false, 0, false, false))
-        .completion().get();
+    moveBehindTheOperatorsBack(vm, "mig-1", "mig-2");
     libvirt.define(nodes.host("mig-1"), new GuestSpec(new GuestId(namespace, "paused-source", uid(vm)), 1,
         GuestMemory.fixed(32L << 20), NumaPlacement.None, List.of(), List.of(), Optional.empty()));
     Virsh.startPaused(nodes.host("mig-1"), uid(vm));
@@ -600,8 +597,7 @@ class MigrationIT {
     operator.kill();
     // The guest moved to mig-2 while no operator ran: the VM's status still names mig-1. Then
     // mig-2's libvirtd dies (its guest runs on). Nothing of the guest is on mig-1.
-    libvirt.migrate(nodes.host("mig-1"), nodes.host("mig-2"), uid(vm), new MigrationOptions(false, 0, false, false))
-        .completion().get();
+    moveBehindTheOperatorsBack(vm, "mig-1", "mig-2");
     nodes.killDaemon("mig-2");
     try {
       operator = startOperator();
@@ -746,6 +742,11 @@ class MigrationIT {
     int before = CounterGuest.readCount(console).size();
     await().atMost(Duration.ofSeconds(30)).until(() -> CounterGuest.readCount(console).size() >= before + 10);
     CounterGuest.assertContinuous(CounterGuest.readCount(console));
+  }
+
+  /** A live migration made straight through libvirt, while no operator runs. */
+  private static void moveBehindTheOperatorsBack(VirtualMachine vm, String source, String target) throws Exception {
+    libvirt.migrate(nodes.host(source), nodes.host(target), uid(vm), new MigrationOptions(false, 0, false, false)).completion().get();
   }
 
   /** Samples every node every 100 ms for a while: the guest never runs on two at once. */

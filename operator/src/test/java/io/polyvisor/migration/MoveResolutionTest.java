@@ -109,7 +109,7 @@ class MoveResolutionTest {
 
   @Test
   void aGuestOnNeitherHostIsLost() {
-    assertThat(decide(ABSENT, ABSENT)).isEqualTo(new Decision(Outcome.LOST, List.of(), "the guest is on neither kvm-1 nor kvm-2"));
+    assertThat(decide(ABSENT, ABSENT)).isEqualTo(new Decision(Outcome.LOST, List.of(), "the guest runs on neither kvm-1 nor kvm-2"));
   }
 
   @Test

@@ -25,6 +25,8 @@ final class LibvirtMigrationMarks {
 
   /** virErrorNumber 84, newer than libvirt-java 0.5.2's list of codes. */
   private static final int VIR_ERR_OPERATION_UNSUPPORTED = 84;
+  /** virErrorNumber 55: asked of a domain that is not running. */
+  private static final int VIR_ERR_OPERATION_INVALID = 55;
 
   private LibvirtMigrationMarks() {}
 
@@ -43,6 +45,9 @@ final class LibvirtMigrationMarks {
       }
       if (postCopyFailed(state.getValue(), reason.getValue())) {
         return MigrationMark.POST_COPY_SPLIT;
+      }
+      if (state.getValue() == LibvirtNative.VIR_DOMAIN_SHUTOFF) {
+        return MigrationMark.NONE; // no process, no job (libvirt refuses to report one)
       }
       if (jobUnderWay(lib, dom, host, uid)) {
         return MigrationMark.JOB;
@@ -84,6 +89,9 @@ final class LibvirtMigrationMarks {
     String message = LibvirtErrors.lastMessage();
     if (code == VIR_ERR_OPERATION_UNSUPPORTED && message != null && message.contains("only on the source host")) {
       return true; // an incoming migration
+    }
+    if (code == VIR_ERR_OPERATION_INVALID) {
+      return false; // the domain stopped between the two calls: no job
     }
     throw new HypervisorException(LibvirtErrors.lastCode().name(), "cannot read the jobs of guest " + uid + " on " + host + ": " + message);
   }
