@@ -29,4 +29,18 @@ public interface ClusterState {
   static boolean isActive(VirtualMachineMigration migration) {
     return migration.getStatus() == null || migration.getStatus().phase == null || !migration.getStatus().phase.isFinal();
   }
+
+  /**
+   * Whether the migration is for this VM: its name, and its uid once the migration is bound to it
+   * (an old migration of a VM deleted and created again is not the new VM's).
+   */
+  static boolean isFor(VirtualMachineMigration migration, VirtualMachine vm) {
+    if (!vm.getMetadata().getNamespace().equals(migration.getMetadata().getNamespace())
+        || !vm.getMetadata().getName().equals(migration.getSpec().vmName)) {
+      return false;
+    }
+    String bound = migration.getMetadata().getLabels() == null ? null
+        : migration.getMetadata().getLabels().get(io.polyvisor.migration.MigrationLabels.VM_UID);
+    return bound == null || bound.equals(vm.getMetadata().getUid());
+  }
 }

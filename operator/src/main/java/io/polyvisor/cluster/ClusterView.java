@@ -74,8 +74,7 @@ public final class ClusterView implements ClusterState {
   @Override
   public Optional<VirtualMachineMigration> activeMigration(VirtualMachine vm) {
     return migrations.list()
-        .filter(m -> vm.getMetadata().getNamespace().equals(m.getMetadata().getNamespace()))
-        .filter(m -> vm.getMetadata().getName().equals(m.getSpec().vmName))
+        .filter(m -> ClusterState.isFor(m, vm))
         .filter(ClusterState::isActive)
         .findFirst();
   }

@@ -38,6 +38,16 @@ public record HypervisorNode(
         name, ready, cordoned, labels, allocatable, new Host(name, endpoint(node, hypervisorClass), secret));
   }
 
+  /**
+   * A host whose Node object is gone, still reachable at the endpoint last recorded for it: never
+   * ready, never chosen, only searched for guests it may still run.
+   */
+  public static HypervisorNode gone(String name, String endpoint, HypervisorClass hypervisorClass) {
+    var secret = Optional.ofNullable(hypervisorClass.getSpec().connection.credentialsSecretRef)
+        .map(ref -> new Host.SecretName(ref.namespace, ref.name));
+    return new HypervisorNode(name, false, true, Map.of(), 0, new Host(name, endpoint, secret));
+  }
+
   /** Whether the node's labels satisfy a selector (every key with its value). */
   public boolean matches(Map<String, String> selector) {
     return selector == null || selector.entrySet().stream().allMatch(e -> Objects.equals(labels.get(e.getKey()), e.getValue()));

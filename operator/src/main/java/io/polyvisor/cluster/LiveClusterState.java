@@ -49,7 +49,7 @@ public final class LiveClusterState implements ClusterState {
   @Override
   public Optional<VirtualMachineMigration> activeMigration(VirtualMachine vm) {
     return client.resources(VirtualMachineMigration.class).inNamespace(vm.getMetadata().getNamespace()).list().getItems().stream()
-        .filter(m -> vm.getMetadata().getName().equals(m.getSpec().vmName))
+        .filter(m -> ClusterState.isFor(m, vm))
         .filter(ClusterState::isActive)
         .findFirst();
   }

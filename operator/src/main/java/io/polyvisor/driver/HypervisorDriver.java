@@ -38,6 +38,16 @@ public interface HypervisorDriver extends AutoCloseable {
    */
   boolean shutdown(Host host, String uid, Duration timeout);
 
+  /** Resumes a paused guest; does nothing when it runs already. */
+  default void resume(Host host, String uid) {
+    throw new HypervisorException("NOT_SUPPORTED", "this driver cannot resume a paused guest on " + host);
+  }
+
+  /** Pauses a running guest (its vCPUs stop; nothing is lost); does nothing when it is paused already. */
+  default void pause(Host host, String uid) {
+    throw new HypervisorException("NOT_SUPPORTED", "this driver cannot pause a guest on " + host);
+  }
+
   /** Cuts the guest's power at once; does nothing when it is already off. */
   void forceStop(Host host, String uid);
 
@@ -57,10 +67,10 @@ public interface HypervisorDriver extends AutoCloseable {
   void deleteVolume(Host host, StoragePoolSpec pool, String volumeName);
 
   /**
-   * Starts a live migration of a running guest to another host of the same driver. The transfer
-   * runs in the background; the returned job reports progress, can be aborted, and completes when
-   * the guest runs on the target (and is gone from the source) or failed (and still runs on the
-   * source).
+   * Starts a live migration of a running guest to another host of the same driver. The source host
+   * drives the transfer (it goes on if this process dies); the returned job reports progress, can
+   * be aborted, and completes when the hypervisor's call returns. How it says the move ended is a
+   * hint: the caller reads both hosts ({@link #find}, {@link #migrationMark}) to know.
    */
   MigrationJob migrate(Host source, Host target, String uid, MigrationOptions options);
 
@@ -76,11 +86,19 @@ public interface HypervisorDriver extends AutoCloseable {
 
   /**
    * A live migration of the guest from source to target that the hypervisor still runs without
-   * the process that started it (Hyper-V's management service carries Move-VM on; libvirt cancels
-   * a migration whose client went away, so its driver never finds one). Empty when there is none.
+   * the process that started it (libvirt's peer-to-peer migrations and Hyper-V's Move-VM are run
+   * by the source host and outlive their client), followed again. Empty when there is none.
    */
   default Optional<MigrationJob> reattach(Host source, Host target, String uid) {
     return Optional.empty();
+  }
+
+  /**
+   * What a migration left on the guest's copy on this host: a job under way, a pause, a post-copy
+   * split. {@link MigrationMark#NONE} when there is no copy.
+   */
+  default MigrationMark migrationMark(Host host, String uid) {
+    return MigrationMark.NONE;
   }
 
   /** Receives lifecycle events of every guest on every host this driver has connected to. */

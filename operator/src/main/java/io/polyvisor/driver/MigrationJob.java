@@ -7,9 +7,10 @@ import java.util.concurrent.CompletableFuture;
 public interface MigrationJob {
 
   /**
-   * Completes when the guest runs on the target and is gone from the source; completes
-   * exceptionally (with a {@link HypervisorException}) when the migration failed or was aborted,
-   * in which case the guest still runs on the source.
+   * Completes when the hypervisor's job has ended: normally when it reports success, exceptionally
+   * (with a {@link HypervisorException}) when it reports failure or abort. Either is a hint, not
+   * the truth: a hypervisor can report success with the source left paused and defined, or failure
+   * with the target already running. Where the guest is, is read from both hosts.
    */
   CompletableFuture<MigrationResult> completion();
 

@@ -3,7 +3,6 @@ package io.polyvisor.evacuation;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.fabric8.kubernetes.api.model.NodeConditionBuilder;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
@@ -22,7 +21,6 @@ import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.MigrationMethod;
 import io.polyvisor.api.v1alpha1.MigrationPhase;
 import io.polyvisor.api.v1alpha1.MigrationPolicy;
-import io.polyvisor.api.v1alpha1.MigrationReason;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
@@ -56,8 +54,11 @@ import org.slf4j.MDC;
  * evictionStrategy LiveMigrate and LiveMigrateOrShutdown, Restart ones for Shutdown and for
  * LiveMigrateOrShutdown once a live one failed. It reports progress in the node condition
  * {@code polyvisor.io/Evacuation}: InProgress, Blocked (with why) or Completed (no VM of ours runs
- * there any more). The migration controller does the moving. Uncordoning cancels: queued migrations end Aborted, running ones are
- * aborted, and none is created afterwards.
+ * there any more). The migration controller does the moving. A VM whose migration failed is tried
+ * again after a wait that doubles with each failure in a row ({@link EvacuationRetry}); one that
+ * failed three times in a row for the same reason is reported as blocking, with that reason.
+ * Uncordoning cancels: queued migrations end Aborted, running ones are aborted, and none is created
+ * afterwards.
  */
 public final class EvacuationReconciler implements Reconciler<Node> {
 
@@ -65,8 +66,6 @@ public final class EvacuationReconciler implements Reconciler<Node> {
   private static final Logger log = LoggerFactory.getLogger(EvacuationReconciler.class);
   /** How often an evacuation under way is looked at again; migrations also wake it when they change. */
   private static final Duration PERIOD = Duration.ofSeconds(3);
-  /** A failed evacuation migration of a VM is retried after this long. */
-  static final Duration RETRY_AFTER = Duration.ofSeconds(10);
   /** How long after a successful move a VM whose status still names this node is taken as gone. */
   private static final Duration JUST_LEFT = Duration.ofSeconds(60);
 
@@ -159,7 +158,8 @@ public final class EvacuationReconciler implements Reconciler<Node> {
       List<VirtualMachine> here = all.stream()
           .filter(vm -> vm.getStatus() != null && name.equals(vm.getStatus().nodeName))
           .filter(vm -> hvc.getMetadata().getName().equals(vm.getSpec().hypervisorClassName))
-          .filter(vm -> vm.getStatus().phase == VirtualMachinePhase.Running || vm.getStatus().phase == VirtualMachinePhase.Migrating)
+          .filter(vm -> vm.getStatus().phase == VirtualMachinePhase.Running || vm.getStatus().phase == VirtualMachinePhase.Migrating
+              || vm.getStatus().phase == VirtualMachinePhase.Paused)
           .sorted(Comparator.comparing((VirtualMachine vm) -> vm.getMetadata().getNamespace()).thenComparing(vm -> vm.getMetadata().getName()))
           .toList();
       List<VirtualMachineMigration> ours = evacuationMigrations();
@@ -176,6 +176,7 @@ public final class EvacuationReconciler implements Reconciler<Node> {
 
       int running = 0;
       int queued = 0;
+      Instant nextRetry = null;
       List<String> blocked = new ArrayList<>();
       Map<String, Long> reserved = MemoryRequest.reservedByNode(all, null);
       for (VirtualMachine vm : here) {
@@ -184,6 +185,12 @@ public final class EvacuationReconciler implements Reconciler<Node> {
             : hvc.getSpec().defaultEvictionStrategy == null ? EvictionStrategy.LiveMigrate : hvc.getSpec().defaultEvictionStrategy;
         if (strategy == EvictionStrategy.None) {
           blocked.add(vmName + ": evictionStrategy None");
+          continue;
+        }
+        if (vm.getStatus().phase == VirtualMachinePhase.Paused) {
+          // Its guest is still on the node, but only a running guest can move; a person resumes
+          // or stops it.
+          blocked.add(vmName + ": the guest is paused or saved, not running; resume it or stop it");
           continue;
         }
         // Read after the VM, so that a migration that ended since shows here as ended.
@@ -198,8 +205,14 @@ public final class EvacuationReconciler implements Reconciler<Node> {
         if (justLeft(itsMigrations)) {
           continue; // moved already; its VM reconciler has not recorded the new node yet
         }
-        if (recentlyFailed(itsMigrations)) {
-          queued++;
+        if (EvacuationRetry.decide(itsMigrations, name, since, now) instanceof EvacuationRetry.Wait wait) {
+          nextRetry = nextRetry == null || wait.retryAt().isBefore(nextRetry) ? wait.retryAt() : nextRetry;
+          Optional<String> blocking = wait.blocking(now);
+          if (blocking.isPresent()) {
+            blocked.add(vmName + ": " + blocking.get());
+          } else {
+            queued++;
+          }
           continue;
         }
         Placement.Decision decision = Placement.place(vm, hvc, cluster.nodesOf(hvc), reserved, Set.of(name));
@@ -241,20 +254,16 @@ public final class EvacuationReconciler implements Reconciler<Node> {
           }
         }
       }
-      return "Completed".equals(reason) ? UpdateControl.noUpdate() : UpdateControl.<Node>noUpdate().rescheduleAfter(PERIOD.toMillis());
+      if ("Completed".equals(reason)) {
+        return UpdateControl.noUpdate();
+      }
+      Duration again = nextRetry == null ? PERIOD : Duration.between(now, nextRetry);
+      return UpdateControl.<Node>noUpdate().rescheduleAfter(Math.max(1, Math.min(PERIOD.toMillis(), again.toMillis())));
     }
 
     private void createMigration(VirtualMachine vm, MigrationMethod method) {
-      VirtualMachineMigration migration = new VirtualMachineMigration();
-      String suffix = UUID.randomUUID().toString().substring(0, 5);
-      migration.setMetadata(new ObjectMetaBuilder()
-          .withName(truncate(vm.getMetadata().getName(), 240) + "-evac-" + suffix)
-          .withNamespace(vm.getMetadata().getNamespace())
-          .withLabels(Map.of(MigrationLabels.EVACUATED_NODE, name, MigrationLabels.VM, truncate(vm.getMetadata().getName(), 63)))
-          .build());
-      migration.getSpec().vmName = vm.getMetadata().getName();
-      migration.getSpec().reason = MigrationReason.Evacuation;
-      migration.getSpec().method = method;
+      VirtualMachineMigration migration =
+          EvacuationMigration.of(vm, name, method, UUID.randomUUID().toString().substring(0, 5));
       client.resource(migration).create();
       log.info("evacuating {}/{} with {} migration {}", vm.getMetadata().getNamespace(), vm.getMetadata().getName(), method,
           migration.getMetadata().getName());
@@ -284,14 +293,6 @@ public final class EvacuationReconciler implements Reconciler<Node> {
     private List<VirtualMachineMigration> migrationsOf(VirtualMachine vm) {
       return client.resources(VirtualMachineMigration.class).inNamespace(vm.getMetadata().getNamespace()).list().getItems()
           .stream().filter(m -> vm.getMetadata().getName().equals(m.getSpec().vmName)).toList();
-    }
-
-    private boolean recentlyFailed(List<VirtualMachineMigration> migrations) {
-      return migrations.stream()
-          .filter(m -> m.getMetadata().getLabels() != null && name.equals(m.getMetadata().getLabels().get(MigrationLabels.EVACUATED_NODE)))
-          .filter(m -> m.getStatus() != null && (m.getStatus().phase == MigrationPhase.Failed || m.getStatus().phase == MigrationPhase.Aborted))
-          .anyMatch(m -> m.getStatus().completionTime != null
-              && Duration.between(Instant.parse(m.getStatus().completionTime), now).compareTo(RETRY_AFTER) < 0);
     }
 
     private long activeMigrationsOfClass(HypervisorClass hvc, List<VirtualMachine> all) {
@@ -335,9 +336,5 @@ public final class EvacuationReconciler implements Reconciler<Node> {
 
   private static boolean cancelRequested(VirtualMachineMigration m) {
     return m.getMetadata().getAnnotations() != null && m.getMetadata().getAnnotations().containsKey(MigrationLabels.CANCEL);
-  }
-
-  private static String truncate(String s, int max) {
-    return s.length() <= max ? s : s.substring(0, max);
   }
 }

@@ -71,10 +71,15 @@ final class RestartMove implements MigrationJob {
     this.grace = grace;
   }
 
-  /** Starts the move on a thread of its own and returns at once. */
+  /**
+   * Starts the move on a thread of its own and returns at once.
+   *
+   * @param abortRequested the move is cancelled already: it stops before the shutdown if it has not begun
+   */
   static RestartMove start(HypervisorDriver driver, Host source, Host target, String uid, boolean sharedStorage,
-      List<SourceVolume> sourceVolumes, Duration grace) {
+      List<SourceVolume> sourceVolumes, Duration grace, boolean abortRequested) {
     RestartMove move = new RestartMove(driver, source, target, uid, sharedStorage, sourceVolumes, grace);
+    move.abortRequested.set(abortRequested);
     Map<String, String> logContext = MDC.getCopyOfContextMap();
     Thread runner = new Thread(() -> {
       if (logContext != null) {

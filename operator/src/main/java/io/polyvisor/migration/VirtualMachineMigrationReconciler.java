@@ -1,8 +1,12 @@
 package io.polyvisor.migration;
 
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
@@ -16,15 +20,22 @@ import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.driver.Drivers;
-import io.polyvisor.status.StatusPatch;
 import io.polyvisor.driver.GuestInfo;
 import io.polyvisor.driver.GuestState;
+import io.polyvisor.driver.Host;
 import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.driver.MigrationJob;
+import io.polyvisor.driver.MigrationMark;
 import io.polyvisor.driver.MigrationOptions;
 import io.polyvisor.driver.MigrationProgress;
 import io.polyvisor.driver.MigrationResult;
+import io.polyvisor.migration.MoveResolution.Action;
+import io.polyvisor.migration.MoveResolution.Decision;
+import io.polyvisor.migration.MoveResolution.Outcome;
+import io.polyvisor.migration.MoveResolution.Reading;
+import io.polyvisor.lease.LeaseGuard;
+import io.polyvisor.status.StatusPatch;
 import io.polyvisor.vm.DiskPlan;
 import io.polyvisor.vm.EventRecorder;
 import io.polyvisor.vm.MemoryRequest;
@@ -35,6 +46,7 @@ import java.time.Instant;
 import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -46,42 +58,52 @@ import org.slf4j.MDC;
 
 /**
  * Owns a VirtualMachineMigration from Pending to its end. The transfer itself is the
- * hypervisor's (libvirt keeps the target copy paused until the source stops, and kills it if the
- * transfer fails), so at no instant do two copies run; this controller chooses the target, starts
- * and watches the transfer, enforces the class's timeouts and records the outcome. The VM's own
- * reconciler keeps its hands off a VM while one of its migrations is not final, and afterwards finds
- * the guest wherever it then runs.
+ * hypervisor's, run by the source host (libvirt's peer-to-peer migration, Hyper-V's Move-VM), so
+ * it goes on whatever happens to this process; this controller claims the VM, chooses the target,
+ * starts and watches the transfer, enforces the class's timeouts and records the outcome. The VM's
+ * own reconciler keeps its hands off a VM while one of its migrations is not final, and afterwards
+ * finds the guest wherever it then runs.
  *
- * <p>Decisions after an operator crash. A migration's phase says how far the previous leader got;
- * what the hosts hold says what happened. The in-memory job is gone, and with it libvirt's client
- * side of the transfer, which libvirt then cancels (the target copy is destroyed with the
- * connection that prepared it, the source resumes).
+ * <p>The rule before every destructive or starting call: both hosts are read, and the call is made
+ * only when what they hold proves it safe ({@link MoveResolution}, whose table says what each pair
+ * of copies leads to). What the hypervisor reported of the transfer is a hint; a host that cannot be
+ * read means waiting, with the host named in the status and an Event. The phase says only how far
+ * this controller got:
  *
  * <table>
- *   <tr><th>phase</th><th>source</th><th>target</th><th>decision</th><th>tested by (MigrationIT unless named)</th></tr>
- *   <tr><td>Pending</td><td>any</td><td>any</td><td>nothing was started: validate and schedule as new</td><td>manualMigrationGoesToTheNamedNode</td></tr>
- *   <tr><td>Scheduling</td><td>running</td><td>absent</td><td>the transfer was not started: start it</td><td>operatorKilledBeforeTheTransferStarted...</td></tr>
- *   <tr><td>Scheduling/Running</td><td>running</td><td>present, not running</td><td>remove the target's leftover copy; Failed, the guest stays on the source</td><td>aLeftoverCopyOnTheTargetIsRemoved...</td></tr>
- *   <tr><td>Running</td><td>running</td><td>absent</td><td>the hypervisor still runs the transfer (Hyper-V's management service carries Move-VM on): follow it again to its end</td><td>HyperVReconcilerIT.aTransferTheHostCarriesOnAfterAnOperatorRestart...; HyperVDriverTest.aTransferThatOutlivesTheDriver...</td></tr>
- *   <tr><td>Running</td><td>running</td><td>absent</td><td>no transfer left (libvirt cancels one whose client died): Failed, the guest stays on the source</td><td>operatorKilledDuringTheTransfer...</td></tr>
- *   <tr><td>Running</td><td>absent or shut off</td><td>running</td><td>the switch-over happened: undefine any source leftover; Succeeded</td><td>operatorKilledJustAfterTheSwitchOver...</td></tr>
- *   <tr><td>Running</td><td>running</td><td>running</td><td>cannot happen with libvirt's protocol; the target copy is destroyed, never the source: Failed</td><td>not reproducible</td></tr>
- *   <tr><td>Running</td><td>absent</td><td>absent</td><td>Failed: the guest is on neither host; the VM reconciler takes over per runStrategy</td><td>aGuestFoundOnNeitherHostAfterACrash...</td></tr>
- *   <tr><td>Running, post-copy</td><td>paused</td><td>paused</td><td>memory split between the hosts: touch neither copy; Failed, asking for libvirt's post-copy recovery</td><td>not yet</td></tr>
- *   <tr><td>final</td><td>any</td><td>any</td><td>nothing to do</td><td>every restart above: the finished migrations of earlier tests stay as they are</td></tr>
+ *   <tr><th>phase</th><th>hosts</th><th>decision</th><th>tested by (MigrationIT unless named)</th></tr>
+ *   <tr><td>Pending</td><td>not read</td><td>claim the VM (an annotation written with optimistic concurrency: one
+ *       migration wins, the other fails naming it), bind to its uid, choose the target</td>
+ *       <td>manualMigrationGoesToTheNamedNode; twoMigrationsCreatedAtOnceOnlyOneMovesTheVm</td></tr>
+ *   <tr><td>Scheduling</td><td>source running, target absent</td><td>start the transfer</td>
+ *       <td>operatorKilledBeforeTheTransferStarted...</td></tr>
+ *   <tr><td>Scheduling</td><td>a job on the source</td><td>the start was not recorded: follow the job, Running</td>
+ *       <td>aTransferWhoseStartWasNotRecordedIsFollowedNotUndone</td></tr>
+ *   <tr><td>Scheduling</td><td>anything else</td><td>as MoveResolution says (a target copy that never ran is removed,
+ *       a running one is the migrated guest)</td><td>aLeftoverCopyOnTheTargetIsRemoved...; aTransferWhoseStartWasNotRecordedIsFollowedNotUndone</td></tr>
+ *   <tr><td>Running, job here</td><td>job ended</td><td>as MoveResolution says</td><td>every live migration</td></tr>
+ *   <tr><td>Running, no job here</td><td>a job on the source</td><td>the previous leader's transfer: follow it to its end</td>
+ *       <td>operatorKilledDuringTheTransferIsFollowedToItsEndByTheNextLeader; HyperVReconcilerIT.aTransferTheHostCarriesOn...</td></tr>
+ *   <tr><td>Running, no job here</td><td>no job</td><td>as MoveResolution says</td>
+ *       <td>operatorKilledJustAfterTheSwitchOver...; aGuestFoundOnNeitherHostAfterACrash...; aSourceLeftPausedAfterTheSwitchOverIsRemoved</td></tr>
+ *   <tr><td>any, being deleted</td><td>any</td><td>as cancelled; the finalizer goes once no host step is in progress</td>
+ *       <td>deletingARestartMigrationDuringItsDiskCopyNeverStartsTheSource</td></tr>
+ *   <tr><td>final</td><td>any</td><td>nothing to do</td><td>every restart above</td></tr>
  * </table>
  *
  * <p>A migration with method Restart runs as a {@link RestartMove}, which reads both hosts at each
  * run; after a crash in Running it is simply run again (its own table says what each state leads
- * to). In Pending and Scheduling it is decided like a live one.
+ * to).
  */
-public final class VirtualMachineMigrationReconciler implements Reconciler<VirtualMachineMigration> {
+public final class VirtualMachineMigrationReconciler implements Reconciler<VirtualMachineMigration>, Cleaner<VirtualMachineMigration> {
 
   private static final Logger log = LoggerFactory.getLogger(VirtualMachineMigrationReconciler.class);
   private static final Duration POLL = Duration.ofSeconds(1);
   private static final Duration POST_COPY_POLL = Duration.ofMillis(200);
+  private static final Duration HOST_RETRY = Duration.ofSeconds(5);
   private static final String ABORTING = "aborting: ";
   private static final String WAITING_FOR_POST_COPY = "switching to post-copy as soon as the hypervisor allows it";
+  private static final String DELETED = "the VirtualMachineMigration was deleted";
   /** Finished migrations kept per VM; older ones are deleted. */
   static final int HISTORY = 5;
 
@@ -92,11 +114,17 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
   private final ClusterState cluster;
   private final EventRecorder events;
   private final Duration shutdownGrace;
+  private final LeaseGuard lease;
 
-  /** @param shutdownGrace how long a Restart migration waits for the guest to shut down before forcing it off */
+  /**
+   * @param shutdownGrace how long a Restart migration waits for the guest to shut down before forcing it off
+   * @param lease checked before a new phase is recorded: a deposed leader must not end a move the new one runs
+   */
   public VirtualMachineMigrationReconciler(
-      Drivers drivers, ActiveMigrations active, Clock clock, KubernetesClient client, ClusterState cluster, Duration shutdownGrace) {
+      Drivers drivers, ActiveMigrations active, Clock clock, KubernetesClient client, ClusterState cluster, Duration shutdownGrace,
+      LeaseGuard lease) {
     this.shutdownGrace = shutdownGrace;
+    this.lease = lease;
     this.drivers = drivers;
     this.active = active;
     this.clock = clock;
@@ -115,9 +143,34 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       if (stored == null) {
         return UpdateControl.noUpdate();
       }
-      Step step = new Step(stored);
+      Step step = new Step(stored, Optional.empty());
       Optional<Duration> again = step.run();
       return step.finish(again);
+    } finally {
+      MDC.remove("resource");
+    }
+  }
+
+  /**
+   * A migration deleted before its end is cancelled like one annotated so, and its finalizer stays
+   * until no host step of it is in progress: the VM reconciler takes its hands off a VM only when
+   * the migration object is gone, and must not start a guest that a move is still copying.
+   */
+  @Override
+  public DeleteControl cleanup(VirtualMachineMigration migration, Context<VirtualMachineMigration> context) {
+    MDC.put("resource", migration.getMetadata().getNamespace() + "/" + migration.getMetadata().getName());
+    try {
+      VirtualMachineMigration stored = client.resource(migration).get();
+      if (stored == null) {
+        return DeleteControl.defaultDelete();
+      }
+      Step step = new Step(stored, Optional.of(DELETED));
+      Optional<Duration> again = step.run();
+      step.writeStatus();
+      if (step.isFinal()) {
+        return DeleteControl.defaultDelete();
+      }
+      return DeleteControl.noFinalizerRemoval().rescheduleAfter(again.orElse(POLL).toMillis());
     } finally {
       MDC.remove("resource");
     }
@@ -129,13 +182,20 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     private final VirtualMachineMigrationStatus status;
     private final String before;
     private final Instant now = clock.instant();
+    private final Optional<String> deleted;
+    private String vmUid;
 
-    Step(VirtualMachineMigration migration) {
+    Step(VirtualMachineMigration migration, Optional<String> deleted) {
       this.migration = migration;
+      this.deleted = deleted;
       VirtualMachineMigrationStatus current =
           migration.getStatus() == null ? new VirtualMachineMigrationStatus() : migration.getStatus();
       this.before = Serialization.asJson(current);
       this.status = Serialization.clone(current);
+    }
+
+    boolean isFinal() {
+      return status.phase != null && status.phase.isFinal();
     }
 
     Optional<Duration> run() {
@@ -145,31 +205,62 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       }
       VirtualMachine vm =
           client.resources(VirtualMachine.class).inNamespace(migration.getMetadata().getNamespace()).withName(migration.getSpec().vmName).get();
-      if (vm == null) {
-        return end(MigrationPhase.Failed, "VirtualMachine " + migration.getSpec().vmName + " does not exist");
+      Optional<String> boundTo = boundUid();
+      if (vm == null || (boundTo.isPresent() && !boundTo.get().equals(uid(vm)))) {
+        if (phase != MigrationPhase.Pending || active.get(migrationUid()).isPresent()) {
+          // The VM that this migration moves is gone (its removal waits for active migrations, so
+          // only a forced removal gets here); what the hosts hold is for the VM reconciler to find.
+          active.get(migrationUid()).ifPresent(r -> r.job().abort());
+          active.remove(migrationUid());
+        }
+        return end(MigrationPhase.Failed, vm == null
+            ? "VirtualMachine " + migration.getSpec().vmName + " does not exist"
+            : "VirtualMachine " + migration.getSpec().vmName + " was deleted and created again since this migration was made for it"
+                + " (uid " + boundTo.get() + ", now " + uid(vm) + "); it does not act on the new one");
       }
-      Optional<String> cancel = cancelReason();
+      vmUid = uid(vm);
+      if (boundTo.isEmpty()) {
+        bind(vm);
+      }
+      Optional<String> cancel = deleted.or(this::cancelReason);
       try {
+        if (active.get(migrationUid()).isPresent()) {
+          return watch(vm, cancel);
+        }
         return switch (phase) {
           case Pending -> cancel.isPresent() ? end(MigrationPhase.Aborted, "cancelled before it started: " + cancel.get()) : schedule(vm);
-          case Scheduling -> cancel.isPresent() ? end(MigrationPhase.Aborted, "cancelled before the transfer: " + cancel.get()) : startTransfer(vm);
-          case Running -> watch(vm, cancel);
+          case Scheduling -> startTransfer(vm, cancel);
+          case Running -> recover(vm, cancel);
           default -> Optional.empty();
         };
       } catch (HypervisorException e) {
         log.warn("migration step failed: {}", e.getMessage());
         status.message = e.getMessage();
-        return Optional.of(Duration.ofSeconds(5));
+        return Optional.of(HOST_RETRY);
       }
     }
 
-    /** Pending: check the request, choose the target, record both ends. */
+    /**
+     * Ties the migration to this VM by its uid (a label) and makes the VM its owner, so that a VM
+     * deleted and created again under the same name is never moved by an old migration, and that
+     * the garbage collector removes a VM's migrations with it.
+     */
+    private void bind(VirtualMachine vm) {
+      client.resource(migration).edit(m -> {
+        Map<String, String> labels = new HashMap<>(m.getMetadata().getLabels() == null ? Map.of() : m.getMetadata().getLabels());
+        labels.put(MigrationLabels.VM_UID, uid(vm));
+        labels.putIfAbsent(MigrationLabels.VM, truncate(vm.getMetadata().getName(), 63));
+        m.getMetadata().setLabels(labels);
+        if (m.getMetadata().getOwnerReferences() == null || m.getMetadata().getOwnerReferences().stream().noneMatch(o -> uid(vm).equals(o.getUid()))) {
+          m.getMetadata().getOwnerReferences().add(new OwnerReferenceBuilder().withApiVersion(vm.getApiVersion()).withKind(vm.getKind())
+              .withName(vm.getMetadata().getName()).withUid(uid(vm)).build());
+        }
+        return m;
+      });
+    }
+
+    /** Pending: claim the VM, check the request, choose the target, record both ends. */
     private Optional<Duration> schedule(VirtualMachine vm) {
-      Optional<VirtualMachineMigration> other = otherActiveMigration(vm);
-      if (other.isPresent()) {
-        return end(MigrationPhase.Failed, "VirtualMachine " + vm.getMetadata().getName() + " is already being migrated by "
-            + other.get().getMetadata().getName() + "; one migration at a time");
-      }
       HypervisorClass hvc = cluster.hypervisorClass(vm.getSpec().hypervisorClassName).orElse(null);
       if (hvc == null) {
         return end(MigrationPhase.Failed, "HypervisorClass " + vm.getSpec().hypervisorClassName + " does not exist");
@@ -190,18 +281,21 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
             + (vm.getStatus() == null ? "none" : vm.getStatus().phase) + "); only a running VM can be live-migrated");
       }
       String source = vm.getStatus().nodeName;
-      Placement.Decision decision;
-      if (target != null) {
-        if (target.equals(source)) {
-          return end(MigrationPhase.Failed, "spec.targetNode " + target + " is the node the VM already runs on");
-        }
-        List<HypervisorNode> named = nodes.stream().filter(n -> n.name().equals(target)).toList();
-        decision = Placement.place(vm, hvc, named, reserved(vm), Set.of(source));
-      } else {
-        decision = Placement.place(vm, hvc, nodes, reserved(vm), Set.of(source));
+      if (target != null && target.equals(source)) {
+        return end(MigrationPhase.Failed, "spec.targetNode " + target + " is the node the VM already runs on");
       }
+      List<HypervisorNode> candidates = target == null ? nodes : nodes.stream().filter(n -> n.name().equals(target)).toList();
+      Placement.Decision decision = Placement.place(vm, hvc, candidates, reserved(vm), Set.of(source));
       if (decision instanceof Placement.Unschedulable u) {
         return end(MigrationPhase.Failed, "no target for the migration: " + u.message());
+      }
+      Claim claim = VmClaim.take(client, vm, migration);
+      if (claim instanceof Claim.HeldBy other) {
+        return end(MigrationPhase.Failed, "VirtualMachine " + vm.getMetadata().getName() + " is already being migrated by "
+            + other.migration() + "; one migration at a time");
+      }
+      if (claim instanceof Claim.Contended) {
+        return Optional.of(Duration.ofMillis(200)); // someone else wrote the VM meanwhile: read it again
       }
       HypervisorNode chosen = ((Placement.Placed) decision).node();
       status.phase = MigrationPhase.Scheduling;
@@ -212,57 +306,90 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       return Optional.of(Duration.ofMillis(1));
     }
 
-    /** Scheduling: both ends recorded; start the transfer. */
-    private Optional<Duration> startTransfer(VirtualMachine vm) {
-      Ends ctx = context(vm);
-      Optional<GuestInfo> onTarget = ctx.driver.find(ctx.target.host(), uid(vm));
-      if (onTarget.isPresent()) {
-        cleanTarget(ctx, onTarget.get());
-        return end(MigrationPhase.Failed, "found a leftover copy on " + ctx.target.name() + " from an interrupted attempt and removed it;"
-            + " the guest stays on " + ctx.source.name());
+    /**
+     * Scheduling: both ends recorded. The transfer starts only from a running source and an empty
+     * target; anything else means an earlier pass got further than its status says (the write
+     * after a start can fail), and the hosts say how far.
+     */
+    private Optional<Duration> startTransfer(VirtualMachine vm, Optional<String> cancel) {
+      Ends ends = context(vm);
+      Reading onSource = read(ends, ends.source);
+      Reading onTarget = read(ends, ends.target);
+      if (restart()) {
+        boolean untouched = onTarget instanceof Reading.Absent && onSource instanceof Reading.Copy c && c.state() == GuestState.RUNNING;
+        if (cancel.isPresent() && untouched) {
+          return end(MigrationPhase.Aborted, "cancelled before the transfer: " + cancel.get());
+        }
+        return runRestartMove(vm, ends, cancel);
       }
-      Optional<GuestInfo> onSource = ctx.driver.find(ctx.source.host(), uid(vm));
-      if (onSource.isEmpty() || onSource.get().state() != GuestState.RUNNING) {
-        return end(MigrationPhase.Failed, "the guest is not running on " + ctx.source.name());
+      if (follow(vm, ends, cancel)) {
+        return Optional.of(POLL); // started by an earlier pass whose status write was lost
       }
-      MigrationJob job = restart() ? startRestartMove(vm, ctx) : ctx.driver.migrate(ctx.source.host(), ctx.target.host(), uid(vm), options(vm, ctx.hvc));
-      active.put(migration.getMetadata().getUid(), new ActiveMigrations.Running(job, now));
-      status.phase = MigrationPhase.Running;
-      status.startTime = timestamp(now);
-      status.progressPercent = 0;
-      status.message = restart()
-          ? "shutting the guest down on " + ctx.source.name() + " to start it on " + ctx.target.name()
-          : "transferring from " + ctx.source.name() + " to " + ctx.target.name();
-      events.normal(migration, "Started", status.message);
-      events.normal(vm, "MigrationStarted", (restart() ? "restart migration " : "live migration ") + migration.getMetadata().getName()
-          + " to " + ctx.target.name() + " started");
-      return Optional.of(POLL);
+      boolean ready = onSource instanceof Reading.Copy c && c.state() == GuestState.RUNNING && c.mark() == MigrationMark.NONE
+          && onTarget instanceof Reading.Absent;
+      if (ready) {
+        if (cancel.isPresent()) {
+          return end(MigrationPhase.Aborted, "cancelled before the transfer: " + cancel.get());
+        }
+        MigrationJob job = ends.driver.migrate(ends.source.host(), ends.target.host(), uid(vm), options(vm, ends.hvc));
+        active.put(migrationUid(), new ActiveMigrations.Running(job, now));
+        status.phase = MigrationPhase.Running;
+        status.startTime = timestamp(now);
+        status.progressPercent = 0;
+        status.message = "transferring from " + ends.source.name() + " to " + ends.target.name();
+        events.normal(migration, "Started", status.message);
+        events.normal(vm, "MigrationStarted", "live migration " + migration.getMetadata().getName() + " to " + ends.target.name() + " started");
+        return Optional.of(POLL);
+      }
+      if (onSource instanceof Reading.Absent && onTarget instanceof Reading.Absent) {
+        return end(MigrationPhase.Failed, "the guest is not running on " + ends.source.name());
+      }
+      if (onSource instanceof Reading.Copy c && !c.state().isActive() && onTarget instanceof Reading.Absent) {
+        return end(MigrationPhase.Failed, "the guest is not running on " + ends.source.name());
+      }
+      return resolve(vm, ends, onSource, onTarget, cancel, Optional.empty());
     }
 
     private boolean restart() {
       return migration.getSpec().method == MigrationMethod.Restart;
     }
 
-    private RestartMove startRestartMove(VirtualMachine vm, Ends ctx) {
-      List<DiskPlan> disks = disks(vm, ctx.hvc);
+    /** Runs (or resumes, after a crash) a Restart move: it reads both hosts and carries on from there. */
+    private Optional<Duration> runRestartMove(VirtualMachine vm, Ends ends, Optional<String> cancel) {
+      List<DiskPlan> disks = disks(vm, ends.hvc);
       boolean shared = disks.stream().allMatch(d -> d.pool().shared());
       List<RestartMove.SourceVolume> volumes = disks.stream().filter(d -> !d.pool().shared())
           .map(d -> new RestartMove.SourceVolume(d.pool(), d.volumeName())).toList();
-      return RestartMove.start(ctx.driver, ctx.source.host(), ctx.target.host(), uid(vm), shared, volumes, shutdownGrace);
+      RestartMove move = RestartMove.start(ends.driver, ends.source.host(), ends.target.host(), uid(vm), shared, volumes, shutdownGrace,
+          cancel.isPresent());
+      active.put(migrationUid(), new ActiveMigrations.Running(move, now));
+      if (status.phase != MigrationPhase.Running) {
+        status.phase = MigrationPhase.Running;
+        status.startTime = timestamp(now);
+        status.progressPercent = 0;
+        status.message = "shutting the guest down on " + ends.source.name() + " to start it on " + ends.target.name();
+        events.normal(migration, "Started", status.message);
+        events.normal(vm, "MigrationStarted", "restart migration " + migration.getMetadata().getName() + " to " + ends.target.name() + " started");
+      } else {
+        log.info("resuming the restart move after an operator restart");
+      }
+      return Optional.of(POLL);
     }
 
-    /** Running: report progress, enforce timeouts, record the outcome. */
+    /** A job of this process: report progress, enforce timeouts, and once it has ended, read the hosts. */
     private Optional<Duration> watch(VirtualMachine vm, Optional<String> cancel) {
-      Optional<ActiveMigrations.Running> running = active.get(migration.getMetadata().getUid());
-      if (running.isEmpty()) {
-        return recover(vm);
+      ActiveMigrations.Running running = active.get(migrationUid()).orElseThrow();
+      MigrationJob job = running.job();
+      if (status.phase != MigrationPhase.Running) {
+        // The write that recorded the start was lost: record it again.
+        status.phase = MigrationPhase.Running;
+        status.startTime = status.startTime == null ? timestamp(running.started()) : status.startTime;
       }
-      var job = running.get().job();
       if (!job.completion().isDone()) {
         if (!aborting() && !Boolean.TRUE.equals(status.postCopy)) {
           // A Restart move has no transfer to time out: once the guest is down, finishing it is
           // the quickest way back to a running guest.
-          Optional<Timeout> exceeded = restart() ? Optional.empty() : timeout(vm, running.get());
+          Optional<Timeout> exceeded = restart() ? Optional.empty() : timeout(vm, running);
           if (cancel.isPresent()) {
             abort(job, "cancelled: " + cancel.get());
           } else if (exceeded.isPresent() && exceeded.get().postCopyInstead() && postCopyAllowed(vm)) {
@@ -275,98 +402,192 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         // Waiting for the moment post-copy can start: look more often, the window may be short.
         return Optional.of(waitingForPostCopy() ? POST_COPY_POLL : POLL);
       }
-      active.remove(migration.getMetadata().getUid());
-      Ends ctx = context(vm);
+      Ends ends = context(vm);
+      if (restart()) {
+        active.remove(migrationUid());
+        return restartEnded(vm, ends, job, cancel);
+      }
+      Optional<MigrationResult> result = Optional.empty();
+      String hint;
+      try {
+        result = Optional.of(job.completion().get());
+        hint = "the hypervisor reported success";
+      } catch (ExecutionException e) {
+        hint = aborting() ? status.message.substring(ABORTING.length()) : e.getCause().getMessage();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return Optional.of(POLL);
+      }
+      result.ifPresent(r -> {
+        progress(r.finalProgress());
+        r.downtime().ifPresent(d -> status.downtimeMillis = d.toMillis());
+      });
+      Reading onSource = read(ends, ends.source);
+      Reading onTarget = read(ends, ends.target);
+      Decision decision = MoveResolution.decide(onSource, onTarget, ends.source.name(), ends.target.name());
+      if (decision.outcome() == Outcome.WAIT && !(onSource instanceof Reading.Unreadable) && !(onTarget instanceof Reading.Unreadable)) {
+        return Optional.of(Duration.ofMillis(200)); // the call returned, the job is still being wound up
+      }
+      active.remove(migrationUid());
+      return resolve(vm, ends, onSource, onTarget, cancel, Optional.of(hint));
+    }
+
+    private Optional<Duration> restartEnded(VirtualMachine vm, Ends ends, MigrationJob job, Optional<String> cancel) {
       try {
         MigrationResult result = job.completion().get();
         progress(result.finalProgress());
         status.progressPercent = 100;
         result.downtime().ifPresent(d -> status.downtimeMillis = d.toMillis());
-        events.normal(vm, "Migrated", (restart() ? "shut down on " + ctx.source.name() + " and restarted on " : "live-migrated from "
-            + ctx.source.name() + " to ") + ctx.target.name());
-        return end(MigrationPhase.Succeeded, (restart() ? "the guest was restarted on " : "the guest runs on ") + ctx.target.name()
+        events.normal(vm, "Migrated", "shut down on " + ends.source.name() + " and restarted on " + ends.target.name());
+        return end(MigrationPhase.Succeeded, "the guest was restarted on " + ends.target.name()
             + result.downtime().map(d -> " after " + d.toMillis() + " ms of downtime").orElse(""));
       } catch (ExecutionException e) {
-        String why = aborting() ? status.message.substring(ABORTING.length()) : e.getCause().getMessage();
-        if (Boolean.TRUE.equals(status.postCopy)) {
-          return postCopyBroke(ctx, why);
-        }
-        boolean cancelled = cancel.isPresent();
-        if (restart()) {
-          events.warning(vm, "MigrationFailed", "restart migration to " + ctx.target.name() + " failed: " + why);
-          return end(cancelled ? MigrationPhase.Aborted : MigrationPhase.Failed, why);
-        }
-        events.warning(vm, "MigrationFailed", "live migration to " + ctx.target.name() + " failed; the guest stays on " + ctx.source.name());
-        return end(cancelled ? MigrationPhase.Aborted : MigrationPhase.Failed,
-            why + "; the guest keeps running on " + ctx.source.name());
+        String why = e.getCause().getMessage();
+        events.warning(vm, "MigrationFailed", "restart migration to " + ends.target.name() + " failed: " + why);
+        return end(cancel.isPresent() ? MigrationPhase.Aborted : MigrationPhase.Failed, why);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return Optional.of(POLL);
       }
     }
 
-    /** Running with no job in this process: the previous leader died mid-transfer (see the class table). */
-    private Optional<Duration> recover(VirtualMachine vm) {
-      Ends ctx = context(vm);
+    /** Running with no job in this process: the previous leader's move (see the class table). */
+    private Optional<Duration> recover(VirtualMachine vm, Optional<String> cancel) {
+      Ends ends = context(vm);
       if (restart()) {
-        // A Restart move resumes from what the hosts hold (see RestartMove).
-        log.info("resuming the restart move after an operator restart");
-        active.put(migration.getMetadata().getUid(), new ActiveMigrations.Running(startRestartMove(vm, ctx), now));
+        return runRestartMove(vm, ends, cancel);
+      }
+      if (follow(vm, ends, cancel)) {
         return Optional.of(POLL);
       }
-      Optional<MigrationJob> stillRunning = ctx.driver.reattach(ctx.source.host(), ctx.target.host(), uid(vm));
-      if (stillRunning.isPresent()) {
-        log.info("the hypervisor still runs the transfer after an operator restart; following it again");
-        active.put(migration.getMetadata().getUid(), new ActiveMigrations.Running(stillRunning.get(), now));
-        return Optional.of(POLL);
-      }
-      Optional<GuestInfo> onSource = ctx.driver.find(ctx.source.host(), uid(vm));
-      Optional<GuestInfo> onTarget = ctx.driver.find(ctx.target.host(), uid(vm));
-      boolean sourceRuns = onSource.map(g -> g.state().isActive()).orElse(false);
-      boolean targetRuns = onTarget.map(g -> g.state() == GuestState.RUNNING).orElse(false);
-      log.info("recovering after a restart: source {} {}, target {} {}", ctx.source.name(), onSource.map(GuestInfo::state),
-          ctx.target.name(), onTarget.map(GuestInfo::state));
-      if (!sourceRuns && targetRuns) {
-        onSource.ifPresent(g -> ctx.driver.undefine(ctx.source.host(), uid(vm)));
-        status.progressPercent = 100;
-        events.normal(vm, "Migrated", "live-migrated from " + ctx.source.name() + " to " + ctx.target.name());
-        return end(MigrationPhase.Succeeded, "the guest runs on " + ctx.target.name() + " (switch-over completed before an operator restart)");
-      }
-      if (Boolean.TRUE.equals(status.postCopy)) {
-        return postCopyBroke(ctx, "the operator restarted during the post-copy phase");
-      }
-      if (sourceRuns) {
-        onTarget.ifPresent(g -> cleanTarget(ctx, g));
-        return end(MigrationPhase.Failed, "the operator restarted during the transfer, which libvirt then cancelled;"
-            + " the guest keeps running on " + ctx.source.name());
-      }
-      return end(MigrationPhase.Failed, "the guest runs on neither " + ctx.source.name() + " nor " + ctx.target.name()
-          + "; the VirtualMachine's runStrategy decides what happens next");
+      Reading onSource = read(ends, ends.source);
+      Reading onTarget = read(ends, ends.target);
+      log.info("recovering: source {} {}, target {} {}", ends.source.name(), onSource, ends.target.name(), onTarget);
+      return resolve(vm, ends, onSource, onTarget, cancel, Optional.empty());
     }
 
     /**
-     * A post-copy transfer that did not finish: the guest's memory is split between the hosts, so
-     * neither copy is complete and neither may be destroyed or restarted by us. libvirt keeps both
-     * paused until someone recovers the migration by hand.
+     * Follows the transfer that the source host still runs without a job of this process (the
+     * previous leader's, or one whose start was not recorded). Hyper-V leaves no mark of a move on
+     * the copies, so this is asked before the hosts are read.
      */
-    private Optional<Duration> postCopyBroke(Ends ctx, String why) {
-      events.warning(migration, "PostCopyFailed", why);
-      return end(MigrationPhase.Failed, why + "; the migration had switched to post-copy, so the guest's memory is split between "
-          + ctx.source.name() + " and " + ctx.target.name() + " and libvirt keeps it paused on both: recover it with"
-          + " `virsh migrate --postcopy-resume` before anything else touches it");
+    private boolean follow(VirtualMachine vm, Ends ends, Optional<String> cancel) {
+      Optional<MigrationJob> job = ends.driver.reattach(ends.source.host(), ends.target.host(), uid(vm));
+      if (job.isEmpty()) {
+        return false;
+      }
+      log.info("the hypervisor runs the transfer without a job of this process; following it");
+      active.put(migrationUid(), new ActiveMigrations.Running(job.get(), now));
+      if (status.phase != MigrationPhase.Running) {
+        status.phase = MigrationPhase.Running;
+        status.startTime = timestamp(now);
+      }
+      status.message = "transferring from " + ends.source.name() + " to " + ends.target.name() + " (followed again)";
+      cancel.ifPresent(c -> abort(job.get(), "cancelled: " + c));
+      return true;
     }
 
-    /** Removes a copy on the target that is not the running guest (never the source's). */
-    private void cleanTarget(Ends ctx, GuestInfo copy) {
-      String uid = copy.id().uid();
-      ctx.driver.forceStop(ctx.target.host(), uid);
-      ctx.driver.undefine(ctx.target.host(), uid);
-      log.info("removed the leftover copy of {} on {}", uid, ctx.target.name());
+    /** Decides from both hosts' copies and carries the decision out (see {@link MoveResolution}). */
+    private Optional<Duration> resolve(VirtualMachine vm, Ends ends, Reading onSource, Reading onTarget, Optional<String> cancel,
+        Optional<String> hint) {
+      Decision decision = MoveResolution.decide(onSource, onTarget, ends.source.name(), ends.target.name());
+      switch (decision.outcome()) {
+        case WAIT -> {
+          boolean hostTrouble = onSource instanceof Reading.Unreadable || onTarget instanceof Reading.Unreadable;
+          if (hostTrouble) {
+            String message = "waiting, touching neither host: " + decision.reason();
+            if (!message.equals(status.message)) {
+              events.warning(migration, "HostUnreadable", message);
+            }
+            status.message = message;
+            return Optional.of(HOST_RETRY);
+          }
+          // A job without a job of this process: follow it, or, if it ended between the two
+          // reads, read again.
+          return Optional.of(follow(vm, ends, cancel) ? POLL : Duration.ofMillis(500));
+        }
+        case SUCCEEDED -> {
+          carryOut(vm, ends, decision.actions());
+          status.progressPercent = 100;
+          events.normal(vm, "Migrated", "live-migrated from " + ends.source.name() + " to " + ends.target.name());
+          return end(MigrationPhase.Succeeded, decision.reason()
+              + (status.downtimeMillis == null || hint.isEmpty() ? "" : " after " + status.downtimeMillis + " ms of downtime"));
+        }
+        case FAILED -> {
+          carryOut(vm, ends, decision.actions());
+          boolean leftover = status.phase == MigrationPhase.Scheduling && decision.actions().contains(Action.REMOVE_TARGET_COPY);
+          String why = leftover
+              ? "found a leftover copy on " + ends.target.name() + " from an interrupted attempt and removed it; the guest stays on " + ends.source.name()
+              : hint.map(h -> h + "; ").orElse(status.phase == MigrationPhase.Running ? "the transfer did not finish; " : "")
+                  + decision.reason().replace("the guest runs on ", "the guest keeps running on ");
+          events.warning(vm, "MigrationFailed", "live migration to " + ends.target.name() + " failed; the guest stays on " + ends.source.name());
+          return end(cancel.isPresent() ? MigrationPhase.Aborted : MigrationPhase.Failed, why);
+        }
+        case LOST -> {
+          return end(MigrationPhase.Failed, decision.reason() + "; the VirtualMachine's runStrategy decides what happens next");
+        }
+        default -> {
+          events.warning(migration, Boolean.TRUE.equals(status.postCopy) ? "PostCopyFailed" : "NeedsAPerson", decision.reason());
+          events.warning(vm, "MigrationNeedsAPerson", decision.reason());
+          return end(MigrationPhase.Failed, decision.reason());
+        }
+      }
+    }
+
+    /** The decision's actions, in order; a failure leaves the rest for the next pass, which reads the hosts again. */
+    private void carryOut(VirtualMachine vm, Ends ends, List<Action> actions) {
+      String uid = uid(vm);
+      boolean shared = disks(vm, ends.hvc).stream().allMatch(d -> d.pool().shared());
+      for (Action action : actions) {
+        log.info("{} for {}", action, uid);
+        switch (action) {
+          case PAUSE_SOURCE -> ends.driver.pause(ends.source.host(), uid);
+          case REMOVE_SOURCE_COPY -> removeCopy(ends.driver, ends.source.host(), uid);
+          case REMOVE_TARGET_COPY -> removeCopy(ends.driver, ends.target.host(), uid);
+          case DELETE_SOURCE_VOLUMES -> deleteVolumes(vm, ends, ends.source.host(), shared);
+          case DELETE_TARGET_VOLUMES -> deleteVolumes(vm, ends, ends.target.host(), shared);
+          case RESUME_SOURCE -> ends.driver.resume(ends.source.host(), uid);
+          case RESUME_TARGET -> ends.driver.resume(ends.target.host(), uid);
+        }
+      }
+    }
+
+    private void removeCopy(HypervisorDriver driver, Host host, String uid) {
+      driver.forceStop(host, uid);
+      driver.undefine(host, uid);
+    }
+
+    /** The VM's volumes on a host the guest has left, or never reached: on shared storage they are the guest's own. */
+    private void deleteVolumes(VirtualMachine vm, Ends ends, Host host, boolean shared) {
+      if (shared) {
+        return;
+      }
+      for (DiskPlan disk : disks(vm, ends.hvc)) {
+        ends.driver.deleteVolume(host, disk.pool(), disk.volumeName());
+      }
+    }
+
+    /** What the host holds of the guest; a host that does not answer is a reading too. */
+    private Reading read(Ends ends, HypervisorNode node) {
+      try {
+        Optional<GuestInfo> guest = ends.driver.find(node.host(), vmUid);
+        if (guest.isEmpty()) {
+          return new Reading.Absent();
+        }
+        return new Reading.Copy(guest.get().state(), ends.driver.migrationMark(node.host(), guest.get().id().uid()));
+      } catch (HypervisorException e) {
+        return new Reading.Unreadable(e.getMessage());
+      }
     }
 
     private void abort(MigrationJob job, String reason) {
       status.message = ABORTING + reason;
-      job.abort();
+      try {
+        job.abort();
+      } catch (HypervisorException e) {
+        // The job may have ended meanwhile; the hosts say how it ended.
+        log.info("abort: {}", e.getMessage());
+      }
       events.warning(migration, "Aborting", reason);
     }
 
@@ -419,7 +640,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       long perGiB = policy == null || policy.completionTimeoutPerGiBSeconds == null ? 150 : policy.completionTimeoutPerGiBSeconds;
       long progressTimeout = policy == null || policy.progressTimeoutSeconds == null ? 150 : policy.progressTimeoutSeconds;
       ActiveMigrations.Running updated = running.observe(running.job().progress(), now);
-      active.put(migration.getMetadata().getUid(), updated);
+      active.put(migrationUid(), updated);
       if (Duration.between(updated.lastProgressAt(), now).toSeconds() > progressTimeout) {
         // No progress means the link or the target is stuck: post-copy over it would risk the guest.
         return Optional.of(new Timeout("no progress for " + progressTimeout + " s (progressTimeoutSeconds)", false));
@@ -447,6 +668,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       } else {
         events.warning(migration, phase.name(), message);
       }
+      VmClaim.release(client, migration);
       pruneHistory();
       return Optional.empty();
     }
@@ -456,12 +678,13 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       return annotations == null ? Optional.empty() : Optional.ofNullable(annotations.get(MigrationLabels.CANCEL));
     }
 
-    private Optional<VirtualMachineMigration> otherActiveMigration(VirtualMachine vm) {
-      return migrationsOf(vm.getMetadata().getNamespace(), vm.getMetadata().getName()).stream()
-          .filter(m -> !m.getMetadata().getUid().equals(migration.getMetadata().getUid()))
-          .filter(m -> m.getStatus() != null && m.getStatus().phase != null && !m.getStatus().phase.isFinal()
-              && m.getStatus().phase != MigrationPhase.Pending)
-          .findFirst();
+    private Optional<String> boundUid() {
+      Map<String, String> labels = migration.getMetadata().getLabels();
+      return labels == null ? Optional.empty() : Optional.ofNullable(labels.get(MigrationLabels.VM_UID));
+    }
+
+    private String migrationUid() {
+      return migration.getMetadata().getUid();
     }
 
     private Map<String, Long> reserved(VirtualMachine moving) {
@@ -484,9 +707,43 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     }
 
     UpdateControl<VirtualMachineMigration> finish(Optional<Duration> again) {
+      if (!mayRecord()) {
+        return UpdateControl.noUpdate();
+      }
       return StatusPatch.ifChanged(migration, status, before, VirtualMachineMigration::new, again);
     }
 
+    /** A new phase is recorded only by the leader; progress and messages need no such proof. */
+    private boolean mayRecord() {
+      MigrationPhase was = migration.getStatus() == null ? null : migration.getStatus().phase;
+      if (status.phase == was) {
+        return true;
+      }
+      try {
+        lease.checkHeld("recording phase " + status.phase + " of migration " + migration.getMetadata().getName());
+        return true;
+      } catch (HypervisorException e) {
+        log.warn("{}", e.getMessage());
+        return false;
+      }
+    }
+
+    /** For a migration being deleted, whose cleanup cannot return a status update. */
+    void writeStatus() {
+      if (!Serialization.asJson(status).equals(before) && mayRecord()) {
+        VirtualMachineMigration patch = new VirtualMachineMigration();
+        patch.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(migration.getMetadata().getName())
+            .withNamespace(migration.getMetadata().getNamespace()).build());
+        patch.setStatus(status);
+        try {
+          client.resource(patch).subresource("status").patch(
+              io.fabric8.kubernetes.client.dsl.base.PatchContext.of(io.fabric8.kubernetes.client.dsl.base.PatchType.JSON_MERGE),
+              Serialization.asJson(Map.of("status", status)));
+        } catch (KubernetesClientException e) {
+          log.warn("cannot record the status of a migration being deleted: {}", e.getMessage());
+        }
+      }
+    }
 
     /** The class, driver and both ends of a scheduled migration. */
     private Ends context(VirtualMachine vm) {
@@ -494,13 +751,17 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
           .orElseThrow(() -> new HypervisorException("NO_CLASS", "HypervisorClass " + vm.getSpec().hypervisorClassName + " is gone"));
       HypervisorDriver driver = drivers.get(hvc.getSpec().driver)
           .orElseThrow(() -> new HypervisorException("NO_DRIVER", "no " + hvc.getSpec().driver + " driver"));
-      List<HypervisorNode> nodes = cluster.nodesOf(hvc);
-      return new Ends(hvc, driver, node(nodes, status.sourceNode), node(nodes, status.targetNode));
+      return new Ends(hvc, driver, node(hvc, status.sourceNode), node(hvc, status.targetNode));
     }
 
-    private HypervisorNode node(List<HypervisorNode> nodes, String name) {
-      return nodes.stream().filter(n -> n.name().equals(name)).findFirst()
-          .orElseThrow(() -> new HypervisorException("NO_NODE", "node " + name + " no longer serves the VM's class"));
+    /**
+     * A node of the move as a host to reach, even if it no longer serves the class (a node relabelled
+     * mid-move still holds what it held): only a Node that is gone cannot be reached.
+     */
+    private HypervisorNode node(HypervisorClass hvc, String name) {
+      return cluster.node(name).map(n -> HypervisorNode.of(n, hvc))
+          .orElseThrow(() -> new HypervisorException("NO_NODE", "node " + name + " of this migration no longer exists,"
+              + " so what it holds cannot be read; nothing is touched until it is back"));
     }
   }
 
@@ -532,6 +793,10 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
 
   private static String uid(VirtualMachine vm) {
     return vm.getMetadata().getUid();
+  }
+
+  static String truncate(String s, int max) {
+    return s.length() <= max ? s : s.substring(0, max);
   }
 
   static String timestamp(Instant instant) {

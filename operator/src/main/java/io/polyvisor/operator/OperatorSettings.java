@@ -22,6 +22,8 @@ import java.util.Optional;
  * @param placeholderImage POLYVISOR_PLACEHOLDER_IMAGE (registry.k8s.io/pause:3.10): the image of
  *     the placeholder pod that stands for each VM on its node, so that {@code kubectl drain} waits
  *     for the VM to leave; a mirror of it in air-gapped clusters
+ * @param lease POLYVISOR_LEASE_DURATION_SECONDS (15), POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS (10)
+ *     and POLYVISOR_LEASE_RETRY_PERIOD_SECONDS (2): the leader-election Lease's timings
  * @param hypervisorCallTimeout POLYVISOR_HYPERVISOR_CALL_TIMEOUT_SECONDS (30): how long a call to a
  *     host's libvirtd, or one WinRM request beyond the time WinRM is asked to hold it, may go
  *     unanswered before the host is reported hung (copies of disk bytes have no such limit)
@@ -33,15 +35,32 @@ public record OperatorSettings(
     Duration shutdownGracePeriod,
     Duration hostGoneTimeout,
     String placeholderImage,
+    LeaseTimings lease,
     Duration hypervisorCallTimeout) {
+
+  /**
+   * How long a leader's Lease lasts without renewal, how long the leader keeps trying to renew
+   * before it gives up leading, and how often candidates try to acquire it.
+   */
+  public record LeaseTimings(Duration duration, Duration renewDeadline, Duration retryPeriod) {
+    public static final LeaseTimings DEFAULT = new LeaseTimings(Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofSeconds(2));
+
+    public LeaseTimings {
+      if (renewDeadline.compareTo(duration) >= 0 || retryPeriod.compareTo(renewDeadline) >= 0) {
+        throw new IllegalArgumentException("POLYVISOR_LEASE_RETRY_PERIOD_SECONDS < POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS"
+            + " < POLYVISOR_LEASE_DURATION_SECONDS is required, not " + retryPeriod.toSeconds() + ", " + renewDeadline.toSeconds()
+            + ", " + duration.toSeconds());
+      }
+    }
+  }
 
   public static final String DEFAULT_PLACEHOLDER_IMAGE = "registry.k8s.io/pause:3.10";
 
   /** Settings with the default hypervisor call timeout. */
   public OperatorSettings(
       Optional<Path> consoleLogDir, Duration balloonPeriod, Duration resyncPeriod, Duration shutdownGracePeriod,
-      Duration hostGoneTimeout, String placeholderImage) {
-    this(consoleLogDir, balloonPeriod, resyncPeriod, shutdownGracePeriod, hostGoneTimeout, placeholderImage,
+      Duration hostGoneTimeout, String placeholderImage, LeaseTimings lease) {
+    this(consoleLogDir, balloonPeriod, resyncPeriod, shutdownGracePeriod, hostGoneTimeout, placeholderImage, lease,
         HostCalls.DEFAULT_TIMEOUT);
   }
 
@@ -49,7 +68,8 @@ public record OperatorSettings(
   public OperatorSettings(
       Optional<Path> consoleLogDir, Duration balloonPeriod, Duration resyncPeriod, Duration shutdownGracePeriod,
       Duration hostGoneTimeout) {
-    this(consoleLogDir, balloonPeriod, resyncPeriod, shutdownGracePeriod, hostGoneTimeout, DEFAULT_PLACEHOLDER_IMAGE);
+    this(consoleLogDir, balloonPeriod, resyncPeriod, shutdownGracePeriod, hostGoneTimeout, DEFAULT_PLACEHOLDER_IMAGE,
+        LeaseTimings.DEFAULT);
   }
 
   public static OperatorSettings fromEnvironment() {
@@ -65,6 +85,10 @@ public record OperatorSettings(
         seconds(env, "POLYVISOR_HOST_GONE_TIMEOUT_SECONDS", 600),
         Optional.ofNullable(env.get("POLYVISOR_PLACEHOLDER_IMAGE")).map(String::trim).filter(s -> !s.isEmpty())
             .orElse(DEFAULT_PLACEHOLDER_IMAGE),
+        new LeaseTimings(
+            seconds(env, "POLYVISOR_LEASE_DURATION_SECONDS", 15),
+            seconds(env, "POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS", 10),
+            seconds(env, "POLYVISOR_LEASE_RETRY_PERIOD_SECONDS", 2)),
         seconds(env, "POLYVISOR_HYPERVISOR_CALL_TIMEOUT_SECONDS", HostCalls.DEFAULT_TIMEOUT.toSeconds()));
   }
 

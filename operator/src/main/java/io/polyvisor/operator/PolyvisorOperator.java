@@ -3,7 +3,13 @@ package io.polyvisor.operator;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
-import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
+import io.javaoperatorsdk.operator.api.config.LeaderElectionConfigurationBuilder;
+import io.polyvisor.lease.GuardedDriver;
+import io.polyvisor.lease.LeaseGuard;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.UUID;
 import io.polyvisor.api.v1alpha1.Driver;
 import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.LiveClusterState;
@@ -30,22 +36,40 @@ public final class PolyvisorOperator implements AutoCloseable {
 
   private final Operator operator;
   private final Drivers drivers;
+  private final LeaseGuard guard;
 
-  private PolyvisorOperator(Operator operator, Drivers drivers) {
+  private PolyvisorOperator(Operator operator, Drivers drivers, LeaseGuard guard) {
     this.operator = operator;
     this.drivers = drivers;
+    this.guard = guard;
   }
 
   /** Starts reconciling with the given client; {@code leaseNamespace} null runs without leader election. */
   public static PolyvisorOperator start(KubernetesClient client, OperatorSettings settings, String leaseNamespace) {
+    // Unique per process: two replicas on one host (or one restarted) must not pass for each other.
+    String identity = hostname() + "-" + ProcessHandle.current().pid() + "-" + UUID.randomUUID().toString().substring(0, 8);
+    LeaseGuard guard = leaseNamespace == null ? LeaseGuard.unguarded()
+        : new LeaseGuard(client, leaseNamespace, LEASE, identity, settings.lease().duration(), Clock.systemUTC());
     Drivers drivers = new Drivers(Map.of(
-        Driver.LIBVIRT, new LibvirtDriver(settings.hypervisorCallTimeout()),
-        Driver.HYPERV, new HyperVDriver(new WinRmSecrets(client), settings.hypervisorCallTimeout())));
+        Driver.LIBVIRT, new GuardedDriver(new LibvirtDriver(settings.hypervisorCallTimeout()), guard),
+        Driver.HYPERV, new GuardedDriver(new HyperVDriver(new WinRmSecrets(client), settings.hypervisorCallTimeout()), guard)));
     Operator operator =
         new Operator(o -> {
           o.withKubernetesClient(client).withCloseClientOnStop(false);
           if (leaseNamespace != null) {
-            o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(LEASE, leaseNamespace));
+            o.withLeaderElectionConfiguration(LeaderElectionConfigurationBuilder.aLeaderElectionConfiguration(LEASE)
+                .withLeaseNamespace(leaseNamespace)
+                .withIdentity(identity)
+                .withLeaseDuration(settings.lease().duration())
+                .withRenewDeadline(settings.lease().renewDeadline())
+                .withRetryPeriod(settings.lease().retryPeriod())
+                // Before the process exits (JOSDK exits on a lost lease), stop every hypervisor
+                // call of its threads: the new leader owns the guests from now on.
+                .withLeaderCallbacks(new LeaderCallbacks(
+                    () -> log.info("leading as {}", identity),
+                    () -> guard.stop("lost the Lease " + leaseNamespace + "/" + LEASE),
+                    leader -> log.info("the leader is {}", leader)))
+                .build());
           }
         });
     operator.register(
@@ -54,7 +78,7 @@ public final class PolyvisorOperator implements AutoCloseable {
     ClusterState live = new LiveClusterState(client);
     operator.register(
         new VirtualMachineMigrationReconciler(drivers, new ActiveMigrations(), Clock.systemUTC(), client, live,
-            settings.shutdownGracePeriod()),
+            settings.shutdownGracePeriod(), guard),
         // A cancel request is an annotation, which does not bump the generation.
         c -> c.withReconciliationMaxInterval(settings.resyncPeriod()).withGenerationAware(false));
     operator.register(
@@ -62,14 +86,23 @@ public final class PolyvisorOperator implements AutoCloseable {
         // Cordoning changes a Node's spec, but Nodes keep no generation to compare.
         c -> c.withReconciliationMaxInterval(settings.resyncPeriod()).withGenerationAware(false));
     operator.start();
-    log.info("Polyvisor operator started ({})", settings);
-    return new PolyvisorOperator(operator, drivers);
+    log.info("Polyvisor operator started as {} ({})", identity, settings);
+    return new PolyvisorOperator(operator, drivers, guard);
   }
 
   @Override
   public void close() {
+    guard.stop("the operator is stopping");
     operator.stop();
     drivers.close();
+  }
+
+  private static String hostname() {
+    try {
+      return InetAddress.getLocalHost().getHostName();
+    } catch (UnknownHostException e) {
+      return "polyvisor";
+    }
   }
 
   public static void main(String[] args) {

@@ -22,6 +22,8 @@ import io.polyvisor.api.v1alpha1.VirtualMachineStatus;
 import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.ClusterView;
 import io.polyvisor.cluster.HypervisorNode;
+import io.polyvisor.cluster.LiveClusterState;
+import io.polyvisor.vm.GuestCensus.Located;
 import io.polyvisor.drain.DrainGuard;
 import io.polyvisor.drain.PlaceholderPods;
 import io.polyvisor.driver.Drivers;
@@ -34,6 +36,7 @@ import io.polyvisor.driver.HostUnreachableException;
 import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.driver.Volume;
+import io.polyvisor.migration.VmMigrations;
 import io.polyvisor.operator.OperatorSettings;
 import java.time.Clock;
 import java.time.Duration;
@@ -45,6 +48,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
@@ -60,6 +64,13 @@ import org.slf4j.MDC;
  *       whose node was never recorded (crash after define) is adopted, not duplicated.
  *   <li>A new node is recorded in status first, and the guest is defined there only on a later
  *       pass that reads the node back from status.
+ *   <li>A guest is defined or started only when every host that could hold a copy answered: the
+ *       nodes of the class, and the node the guest was last seen on even if it left the class or
+ *       its Node was deleted (reached by the endpoint kept in status). A host that cannot be read
+ *       means waiting, with {@code Ready=Unknown} naming it and an Event. Copies found on two hosts
+ *       are never touched: a person decides which is stale.
+ *   <li>Right before a define or a start, the VM's migrations are read from the API server (not the
+ *       cache): a migration created a moment ago owns the VM.
  * </ol>
  */
 public final class VirtualMachineReconciler implements Reconciler<VirtualMachine>, Cleaner<VirtualMachine> {
@@ -78,6 +89,12 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
   private ClusterState cluster;
   private EventRecorder events;
   private DrainGuard drainGuard = DrainGuard.NONE;
+  /**
+   * The VM's migration that is not final, read from the API server rather than the informer cache
+   * right before a guest is defined or started: a migration created a moment ago must stop that.
+   */
+  private Function<VirtualMachine, Optional<VirtualMachineMigration>> activeMigrationNow = vm -> cluster.activeMigration(vm);
+  private VmMigrations migrations = VmMigrations.NONE;
 
   public VirtualMachineReconciler(Drivers drivers, OperatorSettings settings, Clock clock) {
     this.drivers = drivers;
@@ -104,6 +121,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
     ClusterView view = new ClusterView(context);
     cluster = view;
     events = new EventRecorder(context.getClient());
+    LiveClusterState live = new LiveClusterState(context.getClient());
+    activeMigrationNow = live::activeMigration;
+    migrations = new VmMigrations(context.getClient());
     List<EventSource<?, VirtualMachine>> sources = new ArrayList<>(view.eventSources());
     sources.add(new GuestEventSource(drivers, context.getPrimaryCache()));
     PlaceholderPods placeholders = new PlaceholderPods(context, settings.placeholderImage());
@@ -215,7 +235,12 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
 
     private Optional<Duration> reconcileOn(
         HypervisorClass hvc, HypervisorDriver driver, List<DiskPlan> disks, List<HypervisorNode> nodes) {
-      Optional<Located> located = locate(driver, nodes, status.nodeName, vm.getMetadata().getUid());
+      List<HypervisorNode> hosts = hostsThatCouldHoldIt(hvc, nodes);
+      GuestCensus census = census(driver, hosts);
+      if (census.copies().size() > 1) {
+        return severalCopies(census);
+      }
+      Optional<Located> located = census.only();
       HypervisorNode node;
       if (located.isPresent()) {
         node = located.get().node();
@@ -226,6 +251,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
           status.nodeName = node.name();
         }
       } else {
+        if (!census.complete() && status.nodeName != null) {
+          return unverifiable(census);
+        }
         Optional<HypervisorNode> recorded = nodes.stream().filter(n -> n.name().equals(status.nodeName)).findFirst();
         if (recorded.isEmpty()) {
           // The guest runs on no node: placeholders elsewhere guard nothing.
@@ -234,7 +262,17 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
         }
         node = recorded.get();
       }
-      condition(VirtualMachineStatus.SCHEDULED, "True", "Scheduled", "runs on node " + node.name());
+      status.hostEndpoint = node.host().endpoint();
+      if (nodes.stream().noneMatch(n -> n.name().equals(node.name()))) {
+        String message = "the guest runs on " + node.name() + ", which no longer serves HypervisorClass " + hvc.getMetadata().getName()
+            + (cluster.node(node.name()).isEmpty() ? " (its Node was deleted)" : "")
+            + "; it stays there, and is never started elsewhere, until it is moved off or the VM is deleted";
+        if (condition(VirtualMachineStatus.SCHEDULED, "True", "NodeLeftClass", message)) {
+          events.warning(vm, "NodeLeftClass", message);
+        }
+      } else {
+        condition(VirtualMachineStatus.SCHEDULED, "True", "Scheduled", "runs on node " + node.name());
+      }
 
       Map<String, Volume> volumes = new HashMap<>();
       for (DiskPlan disk : disks) {
@@ -254,6 +292,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       GuestSpec spec = GuestSpecs.build(vm, disks, volumes, settings.consoleLogDir());
       GuestInfo guest = located.map(Located::guest).orElse(null);
       boolean firstDefinition = guest == null;
+      if (guest == null && migratingNow()) {
+        return Optional.empty(); // the migration's events wake this VM again
+      }
       if (guest == null) {
         guest = driver.define(node.host(), spec);
         events.normal(vm, "Defined", "defined the guest on " + node.name());
@@ -279,6 +320,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
             case Manual -> firstDefinition && !state.isActive();
             case Halted -> false;
           };
+      if (start && migratingNow()) {
+        return Optional.empty();
+      }
       if (start) {
         if (state == GuestState.CRASHED) {
           events.warning(vm, "Crashed", "the guest crashed on " + node.name() + "; starting it again (" + strategy + ")");
@@ -291,6 +335,70 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
         return keepDrainGuard(node, guest, stop(driver, node, guest));
       }
       return record(driver, node, guest, spec, strategy);
+    }
+
+    /**
+     * The hosts to search for the guest: the class's nodes, and the node it was last seen on even
+     * when that node left the class or its Node object is gone (reached by the endpoint kept in
+     * status), since its hypervisor may still run the guest.
+     */
+    private List<HypervisorNode> hostsThatCouldHoldIt(HypervisorClass hvc, List<HypervisorNode> nodes) {
+      if (status.nodeName == null || nodes.stream().anyMatch(n -> n.name().equals(status.nodeName))) {
+        return nodes;
+      }
+      List<HypervisorNode> hosts = new ArrayList<>(nodes);
+      cluster.node(status.nodeName).map(n -> HypervisorNode.of(n, hvc))
+          .or(() -> Optional.ofNullable(status.hostEndpoint).map(endpoint -> HypervisorNode.gone(status.nodeName, endpoint, hvc)))
+          .ifPresent(hosts::add);
+      if (hosts.size() == nodes.size()) {
+        // A node we cannot even address: it cannot be checked.
+        hosts.add(HypervisorNode.gone(status.nodeName, "unknown://" + status.nodeName, hvc));
+      }
+      return hosts;
+    }
+
+    /**
+     * Every host's copy of the guest; when the recorded node runs it (the steady state), only that
+     * node is read: nothing is to be defined or started then.
+     */
+    private GuestCensus census(HypervisorDriver driver, List<HypervisorNode> hosts) {
+      Optional<HypervisorNode> recorded = hosts.stream().filter(n -> n.name().equals(status.nodeName)).findFirst();
+      if (recorded.isPresent()) {
+        GuestCensus there = GuestCensus.take(driver, List.of(recorded.get()), vm.getMetadata().getUid());
+        if (there.only().map(l -> l.guest().state() == GuestState.RUNNING).orElse(false)) {
+          return there;
+        }
+      }
+      return GuestCensus.take(driver, hosts, vm.getMetadata().getUid());
+    }
+
+    /** Copies on two hosts: which one is current is not for the operator to guess. */
+    private Optional<Duration> severalCopies(GuestCensus census) {
+      String where = String.join(", ", census.copies().stream()
+          .map(l -> l.node().name() + " (" + l.guest().state().name().toLowerCase().replace('_', ' ') + ")").toList());
+      String message = "the guest has a copy on more than one host: " + where + "; none is started, stopped or removed"
+          + " until a person removes the stale one";
+      if (condition(VirtualMachineStatus.READY, "Unknown", "CopiesOnSeveralHosts", message)) {
+        events.warning(vm, "CopiesOnSeveralHosts", message);
+      }
+      return Optional.of(RETRY_ERROR);
+    }
+
+    /** No copy found, and a host that could hold one did not answer: define nothing, start nothing. */
+    private Optional<Duration> unverifiable(GuestCensus census) {
+      String message = "cannot check " + census.unreadableHosts() + " for the guest; nothing is defined or started"
+          + " on another host until " + (census.unreadable().size() == 1 ? "it answers" : "they answer");
+      if (condition(VirtualMachineStatus.READY, "Unknown", "HostUnreachable", message)) {
+        events.warning(vm, "HostUnreachable", message);
+      }
+      return Optional.of(RETRY_HOST);
+    }
+
+    /** Whether a migration owns the VM right now, read from the API server. */
+    private boolean migratingNow() {
+      Optional<VirtualMachineMigration> migration = activeMigrationNow.apply(vm);
+      migration.ifPresent(m -> log.info("migration {} owns the VM now; leaving the guest to it", m.getMetadata().getName()));
+      return migration.isPresent();
     }
 
     /** Halted: ask the guest to shut down, cut its power once the grace period is over. */
@@ -317,17 +425,24 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
 
     private Optional<Duration> record(
         HypervisorDriver driver, HypervisorNode node, GuestInfo guest, GuestSpec spec, RunStrategy strategy) {
-      boolean running = guest.state() == GuestState.RUNNING || guest.state() == GuestState.PAUSED;
+      // A paused or saved guest is not running: its tenant's work has stopped.
+      boolean running = guest.state() == GuestState.RUNNING;
+      boolean paused = guest.state() == GuestState.PAUSED || guest.state() == GuestState.SAVED;
       VirtualMachinePhase phase =
           running ? VirtualMachinePhase.Running
+              : paused ? VirtualMachinePhase.Paused
               : guest.state() == GuestState.CRASHED && strategy != RunStrategy.Always ? VirtualMachinePhase.Failed
               : guest.state().isActive() ? VirtualMachinePhase.Starting
               : VirtualMachinePhase.Stopped;
       if (setPhase(phase) && phase == VirtualMachinePhase.Stopped) {
         events.normal(vm, "Stopped", "the guest is off on " + node.name());
       }
-      condition(VirtualMachineStatus.READY, Conditions.status(running), running ? "Running" : phase.name(),
-          running ? "the guest runs on " + node.name() : "the guest is " + guest.state().name().toLowerCase().replace('_', ' '));
+      condition(VirtualMachineStatus.READY, Conditions.status(running),
+          running ? "Running" : guest.state() == GuestState.SAVED ? "Saved" : phase.name(),
+          running ? "the guest runs on " + node.name()
+              : guest.state() == GuestState.SAVED ? "the guest is saved to disk on " + node.name() + " and does not run"
+                  + (strategy == RunStrategy.Always ? "; starting it resumes it" : "")
+              : "the guest is " + guest.state().name().toLowerCase().replace('_', ' ') + " on " + node.name());
       condition(VirtualMachineStatus.LIVE_MIGRATABLE, Conditions.status(running), running ? "Migratable" : "NotRunning",
           running ? "the guest can be live-migrated to another node of its class" : "only a running guest can be live-migrated");
       boolean restartRequired = running && !spec.revision().equals(guest.revision());
@@ -356,7 +471,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
      * status of this pass is recorded all the same.
      */
     private Optional<Duration> keepDrainGuard(HypervisorNode node, GuestInfo guest, Optional<Duration> again) {
-      boolean mayRun = guest.state() != GuestState.SHUT_OFF && guest.state() != GuestState.CRASHED;
+      boolean mayRun = guest.state().isActive();
       try {
         if (mayRun) {
           if (!drainGuard.guardOn(vm, node.name())) {
@@ -465,32 +580,6 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
 
   }
 
-  /** A guest found on a node. */
-  private record Located(HypervisorNode node, GuestInfo guest) {}
-
-  /**
-   * Where the guest is: on the recorded node first, then on every other node of the class. Nodes
-   * that cannot be reached are skipped, unless it is the recorded one.
-   */
-  private static Optional<Located> locate(HypervisorDriver driver, List<HypervisorNode> nodes, String recorded, String uid) {
-    List<HypervisorNode> order = new ArrayList<>(nodes);
-    order.sort((a, b) -> a.name().equals(recorded) ? -1 : b.name().equals(recorded) ? 1 : 0);
-    for (HypervisorNode node : order) {
-      try {
-        Optional<GuestInfo> guest = driver.find(node.host(), uid);
-        if (guest.isPresent()) {
-          return Optional.of(new Located(node, guest.get()));
-        }
-      } catch (HostUnreachableException e) {
-        if (node.name().equals(recorded)) {
-          throw e;
-        }
-        log.debug("skipping unreachable {} while looking for {}", node.name(), uid);
-      }
-    }
-    return Optional.empty();
-  }
-
   /** Deleting a VM: guest off and undefined, volumes deleted, then the finalizer goes. */
   private final class Removal {
     private final VirtualMachine vm;
@@ -505,33 +594,60 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       if (driver.isEmpty()) {
         return DeleteControl.defaultDelete(); // nothing was ever created without a class and driver
       }
+      Optional<VirtualMachineMigration> moving = activeMigrationNow.apply(vm);
+      if (moving.isPresent()) {
+        // A move in progress owns the guest: removing it under the move would let the move start
+        // a copy on the target after we looked. Cancel it and wait for its end.
+        migrations.cancel(moving.get(), "the VirtualMachine is being deleted");
+        return DeleteControl.noFinalizerRemoval().rescheduleAfter(STOPPING_POLL.toMillis());
+      }
       String recorded = vm.getStatus() == null ? null : vm.getStatus().nodeName;
+      String uid = vm.getMetadata().getUid();
       List<HypervisorNode> nodes = cluster.nodesOf(hvc);
+      Optional<HypervisorNode> recordedNode = recorded == null ? Optional.empty()
+          : nodes.stream().filter(n -> n.name().equals(recorded)).findFirst()
+              .or(() -> cluster.node(recorded).map(n -> HypervisorNode.of(n, hvc)));
+      if (recorded != null && recordedNode.isEmpty()) {
+        events.warning(vm, "HostGone", "node " + recorded + " no longer exists, so its guest and volumes could not be"
+            + " removed; removing the VM anyway: check that host for a leftover guest and volumes");
+        migrations.deleteAll(vm);
+        return DeleteControl.defaultDelete();
+      }
+      List<HypervisorNode> hosts = new ArrayList<>(nodes);
+      recordedNode.filter(n -> !nodes.contains(n)).ifPresent(hosts::add);
+      GuestCensus census = GuestCensus.take(driver.get(), hosts, uid);
+      if (recorded != null && census.unreadable().containsKey(recorded)) {
+        return hostTrouble(recorded, census.unreadable().get(recorded));
+      }
       try {
-        Optional<Located> located = locate(driver.get(), nodes, recorded, vm.getMetadata().getUid());
-        Optional<HypervisorNode> node = located.map(Located::node).or(() -> nodes.stream().filter(n -> n.name().equals(recorded)).findFirst());
-        if (located.isEmpty() && recorded != null && node.isEmpty()) {
-          events.warning(vm, "HostGone", "node " + recorded + " no longer exists, so its guest and volumes could not be"
-              + " removed; removing the VM anyway: check that host for a leftover guest and volumes");
-          return DeleteControl.defaultDelete();
-        }
-        if (located.isPresent()) {
-          Host host = located.get().node().host();
-          driver.get().forceStop(host, vm.getMetadata().getUid());
-          driver.get().undefine(host, vm.getMetadata().getUid());
-        }
-        if (node.isPresent()) {
-          for (DiskPlan disk : DiskPlan.resolve(vm, hvc.getSpec().driver, cluster::storageClass)) {
-            driver.get().deleteVolume(node.get().host(), disk.pool(), disk.volumeName());
+        List<HypervisorNode> holding = new ArrayList<>();
+        recordedNode.ifPresent(holding::add);
+        for (Located copy : census.copies()) {
+          driver.get().forceStop(copy.node().host(), uid);
+          driver.get().undefine(copy.node().host(), uid);
+          if (!holding.contains(copy.node())) {
+            holding.add(copy.node());
           }
         }
-        events.normal(vm, "Deleted", "removed the guest and its volumes" + node.map(n -> " from " + n.name()).orElse(""));
+        for (HypervisorNode node : holding) {
+          for (DiskPlan disk : DiskPlan.resolve(vm, hvc.getSpec().driver, cluster::storageClass)) {
+            driver.get().deleteVolume(node.host(), disk.pool(), disk.volumeName());
+          }
+        }
+        if (!census.complete()) {
+          events.warning(vm, "VolumesMayBeLeft", "could not check " + census.unreadableHosts() + " for a leftover copy of the guest;"
+              + " check " + (census.unreadable().size() == 1 ? "that host" : "those hosts"));
+        }
+        migrations.deleteAll(vm);
+        events.normal(vm, "Deleted", "removed the guest and its volumes"
+            + (holding.isEmpty() ? "" : " from " + String.join(", ", holding.stream().map(HypervisorNode::name).toList())));
         return DeleteControl.defaultDelete();
       } catch (DiskPlan.InvalidStorage e) {
         events.warning(vm, "VolumesLeft", "the guest is gone but its volumes could not be found: " + e.getMessage());
+        migrations.deleteAll(vm);
         return DeleteControl.defaultDelete();
       } catch (HypervisorException e) {
-        return hostTrouble(recorded, e);
+        return hostTrouble(recorded, e.getMessage());
       }
     }
 
@@ -540,16 +656,16 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
      * let the VM go. Otherwise wait, up to the host-gone timeout, then let it go with a warning
      * that names what may be left behind.
      */
-    private DeleteControl hostTrouble(String recorded, HypervisorException e) {
+    private DeleteControl hostTrouble(String recorded, String why) {
       boolean nodeGone = recorded == null || cluster.node(recorded).isEmpty();
       Instant deleted = Instant.parse(vm.getMetadata().getDeletionTimestamp());
       boolean waitedEnough = Duration.between(deleted, clock.instant()).compareTo(settings.hostGoneTimeout()) >= 0;
       if (nodeGone || waitedEnough) {
-        events.warning(vm, "HostGone", "could not remove the guest from " + recorded + " (" + e.getMessage()
+        events.warning(vm, "HostGone", "could not remove the guest from " + recorded + " (" + why
             + "); removing the VM anyway: check that host for a leftover guest and volumes");
         return DeleteControl.defaultDelete();
       }
-      events.warning(vm, "CleanupBlocked", e.getMessage() + "; retrying until the Node " + recorded + " is deleted or "
+      events.warning(vm, "CleanupBlocked", why + "; retrying until the Node " + recorded + " is deleted or "
           + settings.hostGoneTimeout().toSeconds() + " s after the VM's deletion (POLYVISOR_HOST_GONE_TIMEOUT_SECONDS)");
       return DeleteControl.noFinalizerRemoval().rescheduleAfter(RETRY_HOST.toMillis());
     }

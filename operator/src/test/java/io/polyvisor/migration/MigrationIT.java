@@ -130,6 +130,11 @@ class MigrationIT {
     assertThat(migrations).hasSize(3).allSatisfy(m -> {
       assertThat(m.getStatus().phase).isEqualTo(MigrationPhase.Succeeded);
       assertThat(m.getSpec().reason.name()).isEqualTo("Evacuation");
+      String vmUid = uid(vms.stream().filter(vm -> vm.getMetadata().getName().equals(m.getSpec().vmName)).findFirst().orElseThrow());
+      assertThat(m.getMetadata().getLabels()).containsEntry(MigrationLabels.VM_UID, vmUid);
+      assertThat(m.getMetadata().getOwnerReferences()).singleElement()
+          .satisfies(owner -> assertThat(owner.getKind() + " " + owner.getName() + " " + owner.getUid())
+              .isEqualTo("VirtualMachine " + m.getSpec().vmName + " " + vmUid));
       assertThat(m.getStatus().downtimeMillis).isNotNull();
       assertThat(m.getStatus().dataTotalBytes).isPositive();
     });
@@ -174,7 +179,7 @@ class MigrationIT {
   }
 
   @Test
-  void operatorKilledDuringTheTransferLeavesExactlyOneRunningCopy() throws Exception {
+  void operatorKilledDuringTheTransferIsFollowedToItsEndByTheNextLeader() throws Exception {
     slowMigrations(1);
     try {
       VirtualMachine vm = vmsOn("mig-1", "crash-transfer").get(0);
@@ -182,12 +187,18 @@ class MigrationIT {
       await().atMost(Duration.ofSeconds(30)).until(() -> phase(migration) == MigrationPhase.Running);
 
       operator.kill();
+      // The source daemon runs the transfer peer to peer: it goes on without the operator.
+      Thread.sleep(2000);
+      assertThat(libvirt.find(nodes.host("mig-2"), uid(vm))).as("the incoming copy on mig-2").map(GuestInfo::state).contains(GuestState.PAUSED);
+      slowMigrations(0);
       operator = startOperator();
 
       VirtualMachineMigration done = awaitEnd(migration);
-      assertThat(done.getStatus().phase).isEqualTo(MigrationPhase.Failed);
-      assertThat(done.getStatus().message).contains("operator restarted during the transfer");
+      assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Succeeded);
+      await().atMost(Duration.ofSeconds(30)).until(() -> "mig-2".equals(get(vm).getStatus().nodeName));
       assertExactlyOneRunningCopyWhereStatusSays(vm);
+      assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).as("nothing left on mig-1").isEmpty();
+      assertThat(volumeFile("mig-1", vm)).as("the source's volume is deleted").doesNotExist();
       assertSerialContinues(vm);
     } finally {
       slowMigrations(0);
@@ -219,8 +230,7 @@ class MigrationIT {
     // guest runs on mig-2, the migration still says Running.
     VirtualMachineMigration migration = migrate(vm, "mig-2");
     await().until(() -> client.resource(migration).get() != null);
-    libvirt.migrate(nodes.host("mig-1"), nodes.host("mig-2"), uid(vm), new MigrationOptions(false, 0, false, false))
-        .completion().get();
+    moveBehindTheOperatorsBack(vm, "mig-1", "mig-2");
     setStatus(migration, MigrationPhase.Running, "mig-1", "mig-2");
 
     operator = startOperator();
@@ -504,6 +514,191 @@ class MigrationIT {
     CounterGuest.assertContinuous(countAfterRestart(CounterGuest.readCount(console)));
   }
 
+
+  @Test
+  void aTransferWhoseStartWasNotRecordedIsFollowedNotUndone() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "unrecorded").get(0);
+    operator.kill();
+    // What a leader leaves when the status write after starting the transfer fails: the transfer
+    // ran to its end (the guest runs on mig-2, nothing is left on mig-1) and the migration still
+    // says Scheduling. The guest on mig-2 is the migrated one, not a leftover.
+    VirtualMachineMigration migration = migrate(vm, "mig-2");
+    await().until(() -> client.resource(migration).get() != null);
+    moveBehindTheOperatorsBack(vm, "mig-1", "mig-2");
+    setStatus(migration, MigrationPhase.Scheduling, "mig-1", "mig-2");
+
+    operator = startOperator();
+
+    VirtualMachineMigration done = awaitEnd(migration);
+    assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Succeeded);
+    await().atMost(Duration.ofSeconds(30)).until(() -> "mig-2".equals(get(vm).getStatus().nodeName));
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertThat(volumeFile("mig-1", vm)).as("the source's volume is deleted").doesNotExist();
+    assertSerialContinues(vm);
+  }
+
+  @Test
+  void aSourceLeftPausedAfterTheSwitchOverIsRemovedAndTheTargetKept() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "paused-source").get(0);
+    operator.kill();
+    // libvirt can report a migration done while its confirm step failed: the guest runs on the
+    // target and a paused copy stays defined on the source. A paused copy is not a running one.
+    VirtualMachineMigration migration = migrate(vm, "mig-2");
+    await().until(() -> client.resource(migration).get() != null);
+    moveBehindTheOperatorsBack(vm, "mig-1", "mig-2");
+    libvirt.define(nodes.host("mig-1"), new GuestSpec(new GuestId(namespace, "paused-source", uid(vm)), 1,
+        GuestMemory.fixed(32L << 20), NumaPlacement.None, List.of(), List.of(), Optional.empty()));
+    Virsh.startPaused(nodes.host("mig-1"), uid(vm));
+    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).map(GuestInfo::state).contains(GuestState.PAUSED);
+    setStatus(migration, MigrationPhase.Running, "mig-1", "mig-2");
+
+    operator = startOperator();
+
+    VirtualMachineMigration done = awaitEnd(migration);
+    assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Succeeded);
+    assertThat(done.getStatus().message).contains("the copy left paused on mig-1 is removed");
+    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).as("the paused source copy").isEmpty();
+    await().atMost(Duration.ofSeconds(30)).until(() -> "mig-2".equals(get(vm).getStatus().nodeName));
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertSerialContinues(vm);
+  }
+
+  @Test
+  void aNodeThatLeavesTheClassKeepsItsGuestAndNoSecondCopyIsStarted() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "relabelled").get(0);
+
+    client.nodes().withName("mig-1").edit(n -> { n.getMetadata().getLabels().remove("polyvisor.io/hypervisor"); return n; });
+    try {
+      assertNeverTwoRunningCopiesFor(vm, Duration.ofSeconds(15));
+      assertExactlyOneRunningCopyWhereStatusSays(vm);
+      await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(condition(vm, "Scheduled").getReason()).isEqualTo("NodeLeftClass"));
+    } finally {
+      client.nodes().withName("mig-1").edit(n -> { n.getMetadata().getLabels().put("polyvisor.io/hypervisor", CLASS); return n; });
+    }
+
+    // A Node deleted while its hypervisor runs on: the host is still checked through the endpoint
+    // recorded in the VM's status.
+    client.nodes().withName("mig-1").delete();
+    await().atMost(Duration.ofSeconds(30)).until(() -> client.nodes().withName("mig-1").get() == null);
+    try {
+      assertNeverTwoRunningCopiesFor(vm, Duration.ofSeconds(15));
+      assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).map(GuestInfo::state).contains(GuestState.RUNNING);
+      assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-1");
+    } finally {
+      NodeRegistration.register(nodes.host("mig-1"), "1Gi", CLASS);
+    }
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertSerialContinues(vm);
+  }
+
+  @Test
+  void aTargetUnreachableRightAfterTheMoveIsWaitedForAndNoSecondCopyIsStarted() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "target-unreachable").get(0);
+    operator.kill();
+    // The guest moved to mig-2 while no operator ran: the VM's status still names mig-1. Then
+    // mig-2's libvirtd dies (its guest runs on). Nothing of the guest is on mig-1.
+    moveBehindTheOperatorsBack(vm, "mig-1", "mig-2");
+    nodes.killDaemon("mig-2");
+    try {
+      operator = startOperator();
+
+      await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+        var ready = condition(vm, "Ready");
+        assertThat(ready.getStatus()).isEqualTo("Unknown");
+        assertThat(ready.getMessage()).startsWith("cannot check mig-2 (").contains("nothing is defined or started on another host");
+      });
+      assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).as("no copy defined on mig-1").isEmpty();
+    } finally {
+      nodes.startNode("mig-2");
+    }
+    await().atMost(Duration.ofSeconds(60)).until(() -> "mig-2".equals(get(vm).getStatus().nodeName));
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertSerialContinues(vm);
+  }
+
+  @Test
+  void deletingARestartMigrationDuringTheMoveNeverStartsTheSource() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "deleted-move").get(0);
+    VirtualMachineMigration migration = migrate(vm, "mig-2", "Restart");
+    // The guest ignores the shutdown request for the 3 s grace period: the move is under way.
+    await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200)).until(() -> phase(migration) == MigrationPhase.Running);
+
+    client.resource(migration).delete();
+
+    assertNeverTwoRunningCopiesFor(vm, Duration.ofSeconds(12));
+    await().atMost(Duration.ofSeconds(60)).until(() -> client.resource(migration).get() == null);
+    await().atMost(Duration.ofSeconds(30)).until(() -> "mig-2".equals(get(vm).getStatus().nodeName));
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).isEmpty();
+    Path console = work.resolve(namespace + "_" + vm.getMetadata().getName() + ".log");
+    await().atMost(Duration.ofSeconds(30)).until(() -> countAfterRestart(CounterGuest.readCount(console)).size() >= 10);
+    CounterGuest.assertContinuous(countAfterRestart(CounterGuest.readCount(console)));
+  }
+
+  @Test
+  void twoMigrationsCreatedAtOnceOnlyOneMovesTheVm() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "contested").get(0);
+    operator.kill();
+    VirtualMachineMigration toTwo = migrate(vm, "mig-2");
+    VirtualMachineMigration toThree = migrate(vm, "mig-3");
+    operator = startOperator();
+
+    VirtualMachineMigration a = awaitEnd(toTwo);
+    VirtualMachineMigration b = awaitEnd(toThree);
+
+    List<VirtualMachineMigration> both = List.of(a, b);
+    assertThat(both).filteredOn(m -> m.getStatus().phase == MigrationPhase.Succeeded).hasSize(1);
+    VirtualMachineMigration winner = both.stream().filter(m -> m.getStatus().phase == MigrationPhase.Succeeded).findFirst().orElseThrow();
+    VirtualMachineMigration loser = both.stream().filter(m -> m != winner).findFirst().orElseThrow();
+    assertThat(loser.getStatus().phase).isEqualTo(MigrationPhase.Failed);
+    assertThat(loser.getStatus().message).isEqualTo("VirtualMachine contested is already being migrated by "
+        + winner.getMetadata().getName() + "; one migration at a time");
+    await().atMost(Duration.ofSeconds(30)).until(() -> winner.getStatus().targetNode.equals(get(vm).getStatus().nodeName));
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertSerialContinues(vm);
+  }
+
+  @Test
+  void aMigrationBoundToAnEarlierVmOfTheSameNameDoesNotActOnTheNewOne() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "reborn").get(0);
+    operator.kill();
+    // A migration of an earlier VM called "reborn", left in Scheduling: bound to that VM's uid.
+    VirtualMachineMigration migration = migrate(vm, "mig-2");
+    await().until(() -> client.resource(migration).get() != null);
+    client.resource(migration).edit(m -> { m.getMetadata().getLabels().put(MigrationLabels.VM_UID, "00000000-0000-0000-0000-000000000001"); return m; });
+    setStatus(migration, MigrationPhase.Scheduling, "mig-1", "mig-2");
+
+    operator = startOperator();
+
+    VirtualMachineMigration done = awaitEnd(migration);
+    assertThat(done.getStatus().phase).isEqualTo(MigrationPhase.Failed);
+    assertThat(done.getStatus().message).startsWith("VirtualMachine reborn was deleted and created again since this migration was made for it");
+    assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-1");
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertSerialContinues(vm);
+  }
+
+  @Test
+  void deletingAVmDuringItsMigrationWaitsForTheMoveAndLeavesNothingBehind() throws Exception {
+    slowMigrations(1);
+    try {
+      VirtualMachine vm = vmsOn("mig-1", "deleted-mid-move").get(0);
+      VirtualMachineMigration migration = migrate(vm, "mig-2");
+      await().atMost(Duration.ofSeconds(30)).until(() -> phase(migration) == MigrationPhase.Running);
+
+      client.resource(get(vm)).delete();
+
+      await().atMost(Duration.ofSeconds(90)).until(() -> get(vm) == null);
+      for (String node : NODES) {
+        assertThat(libvirt.find(nodes.host(node), uid(vm))).as("a copy on %s", node).isEmpty();
+        assertThat(volumeFile(node, vm)).as("a volume on %s", node).doesNotExist();
+      }
+      assertThat(migrations()).as("the VM's migrations go with it").isEmpty();
+    } finally {
+      slowMigrations(0);
+    }
+  }
+
   // --- helpers ---------------------------------------------------------------------------------
 
   private static OperatorProcess startOperator() throws Exception {
@@ -547,6 +742,31 @@ class MigrationIT {
     int before = CounterGuest.readCount(console).size();
     await().atMost(Duration.ofSeconds(30)).until(() -> CounterGuest.readCount(console).size() >= before + 10);
     CounterGuest.assertContinuous(CounterGuest.readCount(console));
+  }
+
+  /** A live migration made straight through libvirt, while no operator runs. */
+  private static void moveBehindTheOperatorsBack(VirtualMachine vm, String source, String target) throws Exception {
+    libvirt.migrate(nodes.host(source), nodes.host(target), uid(vm), new MigrationOptions(false, 0, false, false)).completion().get();
+  }
+
+  /** Samples every node every 100 ms for a while: the guest never runs on two at once. */
+  private void assertNeverTwoRunningCopiesFor(VirtualMachine vm, Duration window) throws InterruptedException {
+    Instant end = Instant.now().plus(window);
+    while (Instant.now().isBefore(end)) {
+      List<String> running = NODES.stream().filter(n -> {
+        try {
+          return libvirt.find(nodes.host(n), uid(vm)).map(g -> g.state() == GuestState.RUNNING).orElse(false);
+        } catch (RuntimeException unreachable) {
+          return false;
+        }
+      }).toList();
+      assertThat(running).as("nodes running %s at %s", vm.getMetadata().getName(), Instant.now()).hasSizeLessThanOrEqualTo(1);
+      Thread.sleep(100);
+    }
+  }
+
+  private io.fabric8.kubernetes.api.model.Condition condition(VirtualMachine vm, String type) {
+    return get(vm).getStatus().conditions.stream().filter(c -> type.equals(c.getType())).findFirst().orElseThrow();
   }
 
   private void assertExactlyOneRunningCopyWhereStatusSays(VirtualMachine vm) {

@@ -34,6 +34,8 @@ public final class FakeDriver implements HypervisorDriver {
   public final Map<String, Map<String, Volume>> volumes = new HashMap<>();
   public final Map<String, GuestMemoryStats> stats = new HashMap<>();
   public final List<String> calls = new ArrayList<>();
+  /** Nodes whose host does not answer: every call on them fails as an unreachable host's would. */
+  public final java.util.Set<String> unreachable = new java.util.HashSet<>();
 
   @Override
   public HostCapacity capacity(Host host) {
@@ -42,6 +44,9 @@ public final class FakeDriver implements HypervisorDriver {
 
   @Override
   public Optional<GuestInfo> find(Host host, String uid) {
+    if (unreachable.contains(host.nodeName())) {
+      throw new io.polyvisor.driver.HostUnreachableException("UNREACHABLE", "cannot connect to " + host + ": connection refused", null);
+    }
     return Optional.ofNullable(on(host).get(uid));
   }
 

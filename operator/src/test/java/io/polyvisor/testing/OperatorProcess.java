@@ -53,6 +53,28 @@ public final class OperatorProcess implements AutoCloseable {
     }
   }
 
+  /** SIGSTOP: the process stops answering anything, as in a long pause or a network partition. */
+  public void freeze() throws IOException, InterruptedException {
+    signal("STOP");
+  }
+
+  /** SIGCONT after {@link #freeze()}. */
+  public void thaw() throws IOException, InterruptedException {
+    signal("CONT");
+  }
+
+  public long pid() {
+    return process.pid();
+  }
+
+  public boolean isAlive() {
+    return process.isAlive();
+  }
+
+  private void signal(String name) throws IOException, InterruptedException {
+    new ProcessBuilder("kill", "-" + name, String.valueOf(process.pid())).inheritIO().start().waitFor();
+  }
+
   public String output() throws IOException {
     return Files.readString(log);
   }

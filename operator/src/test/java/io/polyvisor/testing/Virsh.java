@@ -34,4 +34,9 @@ public final class Virsh {
   public static void allowNoDowntime(Host source, String uid) throws IOException, InterruptedException {
     run(source, "migrate-setmaxdowntime", uid, "1");
   }
+
+  /** Starts a defined guest with its vCPUs paused, as a copy that never ran. */
+  public static void startPaused(Host host, String uid) throws IOException, InterruptedException {
+    run(host, "start", "--paused", uid);
+  }
 }

@@ -181,6 +181,83 @@ class VirtualMachineReconcilerTest {
     assertThat(Conditions.isTrue(vm.getStatus().conditions, VirtualMachineStatus.MIGRATING)).isTrue();
   }
 
+  @Test
+  void aPausedGuestIsReportedPausedNotRunningAndLeftPaused() {
+    VirtualMachine vm = running(vm("paused", "256Mi"));
+    stopBehindTheBack(vm, GuestState.PAUSED);
+    driver.calls.clear();
+
+    reconcile(vm);
+
+    assertThat(vm.getStatus().phase).isEqualTo(VirtualMachinePhase.Paused);
+    var ready = Conditions.find(vm.getStatus().conditions, VirtualMachineStatus.READY).orElseThrow();
+    assertThat(ready.getStatus()).isEqualTo("False");
+    assertThat(ready.getMessage()).isEqualTo("the guest is paused on " + vm.getStatus().nodeName);
+    assertThat(driver.calls).as("a paused copy may be half of a move: not resumed here").isEmpty();
+  }
+
+  @Test
+  void aSavedGuestIsReportedAsNotRunningAndRunStrategyAlwaysStartsIt() {
+    VirtualMachine vm = running(vm("saved", "256Mi"));
+    stopBehindTheBack(vm, GuestState.SAVED);
+    driver.calls.clear();
+
+    reconcile(vm);
+
+    assertThat(driver.calls).containsExactly("start saved on " + vm.getStatus().nodeName);
+    assertThat(vm.getStatus().phase).isEqualTo(VirtualMachinePhase.Running);
+
+    VirtualMachine manual = vm("saved-manual", "256Mi");
+    manual.getSpec().runStrategy = RunStrategy.Manual;
+    running(manual);
+    stopBehindTheBack(manual, GuestState.SAVED);
+    driver.calls.clear();
+    reconcile(manual);
+    assertThat(driver.calls).isEmpty();
+    assertThat(manual.getStatus().phase).isEqualTo(VirtualMachinePhase.Paused);
+    assertThat(Conditions.find(manual.getStatus().conditions, VirtualMachineStatus.READY).orElseThrow().getReason()).isEqualTo("Saved");
+  }
+
+  @Test
+  void copiesOnTwoNodesAreTouchedOnNeither() {
+    VirtualMachine vm = running(vm("twice", "256Mi"));
+    String other = vm.getStatus().nodeName.equals("n1") ? "n2" : "n1";
+    HypervisorNode otherNode = cluster.nodes.stream().filter(n -> n.name().equals(other)).findFirst().orElseThrow();
+    driver.define(otherNode.host(), GuestSpecs.build(vm, List.of(), Map.of(), Optional.empty()));
+    stopBehindTheBack(vm, GuestState.SHUT_OFF);
+    driver.calls.clear();
+
+    reconcile(vm);
+
+    assertThat(driver.calls).as("neither copy started, stopped or removed").isEmpty();
+    var ready = Conditions.find(vm.getStatus().conditions, VirtualMachineStatus.READY).orElseThrow();
+    assertThat(ready.getStatus()).isEqualTo("Unknown");
+    assertThat(ready.getReason()).isEqualTo("CopiesOnSeveralHosts");
+    assertThat(events).contains("CopiesOnSeveralHosts");
+  }
+
+  @Test
+  void aGuestGoneFromItsNodeIsNotDefinedAgainWhileAnotherNodeCannotBeRead() {
+    VirtualMachine vm = running(vm("unseen", "256Mi"));
+    String recorded = vm.getStatus().nodeName;
+    String other = recorded.equals("n1") ? "n2" : "n1";
+    HypervisorNode recordedNode = cluster.nodes.stream().filter(n -> n.name().equals(recorded)).findFirst().orElseThrow();
+    driver.undefine(recordedNode.host(), vm.getMetadata().getUid()); // it moved to the other node, say
+    driver.unreachable.add(other);
+    driver.calls.clear();
+
+    reconcile(vm);
+
+    assertThat(driver.calls).as("nothing defined or started").isEmpty();
+    var ready = Conditions.find(vm.getStatus().conditions, VirtualMachineStatus.READY).orElseThrow();
+    assertThat(ready.getStatus()).isEqualTo("Unknown");
+    assertThat(ready.getMessage()).startsWith("cannot check " + other + " (").endsWith("nothing is defined or started on another host until it answers");
+
+    driver.unreachable.clear();
+    reconcile(vm);
+    assertThat(driver.calls).containsExactly("define unseen on " + recorded, "start unseen on " + recorded);
+  }
+
   private VirtualMachine running(VirtualMachine vm) {
     cluster.vms.add(vm);
     reconcile(vm);

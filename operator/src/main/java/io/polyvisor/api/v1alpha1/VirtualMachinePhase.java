@@ -7,6 +7,8 @@ public enum VirtualMachinePhase {
   Provisioning,
   Starting,
   Running,
+  /** The guest exists on its node but does not run: paused, or saved to disk. */
+  Paused,
   Migrating,
   Stopping,
   Stopped,

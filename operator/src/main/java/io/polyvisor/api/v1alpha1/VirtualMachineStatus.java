@@ -17,12 +17,17 @@ public class VirtualMachineStatus {
   public static final String RESTART_REQUIRED = "RestartRequired";
 
   @JsonPropertyDescription(
-      "Where the VM is in its life: Pending, Scheduled, Provisioning, Starting, Running,"
-          + " Migrating, Stopping, Stopped or Failed.")
+      "Where the VM is in its life: Pending, Scheduled, Provisioning, Starting, Running, Paused"
+          + " (paused or saved, not running), Migrating, Stopping, Stopped or Failed.")
   public VirtualMachinePhase phase;
 
   @JsonPropertyDescription("The node whose hypervisor runs (or last ran) the guest.")
   public String nodeName;
+
+  @JsonPropertyDescription(
+      "The management endpoint of nodeName's hypervisor when the guest was last seen there, so that"
+          + " the host can still be checked for the guest after its Node is deleted.")
+  public String hostEndpoint;
 
   @JsonPropertyDescription("The metadata.generation this status describes.")
   public Long observedGeneration;

@@ -14,6 +14,7 @@ import io.polyvisor.driver.HostCapacity;
 import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.driver.MigrationJob;
+import io.polyvisor.driver.MigrationMark;
 import io.polyvisor.driver.MigrationOptions;
 import io.polyvisor.driver.MigrationProgress;
 import io.polyvisor.driver.StoragePoolSpec;
@@ -161,6 +162,45 @@ public final class LibvirtDriver implements HypervisorDriver {
   }
 
   @Override
+  public void resume(Host host, String uid) {
+    connections.call(host, "resume guest " + uid, c -> {
+      Domain domain = owned(c, host, uid);
+      if (domain.getInfo().state == DomainInfo.DomainState.VIR_DOMAIN_PAUSED) {
+        domain.resume();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public void pause(Host host, String uid) {
+    connections.call(host, "pause guest " + uid, c -> {
+      Domain domain = owned(c, host, uid);
+      if (domain.getInfo().state == DomainInfo.DomainState.VIR_DOMAIN_RUNNING) {
+        domain.suspend();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public MigrationMark migrationMark(Host host, String uid) {
+    return connections.call(host, "read the migration state of " + uid, c -> {
+      Optional<Domain> domain = lookupOwned(c, uid);
+      return domain.isEmpty() ? MigrationMark.NONE : LibvirtMigrationMarks.read(c, host, domain.get(), uid);
+    });
+  }
+
+  @Override
+  public Optional<MigrationJob> reattach(Host source, Host target, String uid) {
+    LibvirtConnection targetConnection = connections.connection(target);
+    return connections.call(source, "look for a migration of " + uid + " to " + target, c -> {
+      Optional<Domain> domain = lookupOwned(c, uid);
+      return domain.flatMap(d -> LibvirtMigration.follow(source, c, d, target, targetConnection, uid).map(MigrationJob.class::cast));
+    });
+  }
+
+  @Override
   public void forceStop(Host host, String uid) {
     connections.call(host, "force stop guest " + uid, c -> {
       Optional<Domain> domain = lookupOwned(c, uid);
@@ -223,13 +263,13 @@ public final class LibvirtDriver implements HypervisorDriver {
   public Volume createVolume(Host host, VolumeSpec spec) {
     String what = "create volume " + spec.name() + " in pool " + spec.pool().name();
     if (spec.source().isEmpty()) {
-      return connections.call(host, what, c -> storage.create(c, spec));
+      return connections.call(host, what, c -> storage.create(host, c, spec));
     }
     // Cloning a file or streaming an http image takes as long as the image is large, so it has no
     // deadline; looking into the pool first has one (a refresh hangs on a dead NFS server).
     Optional<Volume> existing = connections.call(host, "look for volume " + spec.name() + " in pool " + spec.pool().name(),
         c -> storage.find(c, spec.pool(), spec.name()));
-    return existing.isPresent() ? existing.get() : connections.longCall(host, what, c -> storage.create(c, spec));
+    return existing.isPresent() ? existing.get() : connections.longCall(host, what, c -> storage.create(host, c, spec));
   }
 
   @Override
@@ -252,7 +292,7 @@ public final class LibvirtDriver implements HypervisorDriver {
       }
       String definition = domain.getXMLDesc(XML_INACTIVE | XML_SECURE);
       if (!sharedStorage) {
-        storage.copyDisks(c, targetConnection, definition, progress);
+        storage.copyDisks(source, c, target, targetConnection, definition, progress);
       }
       // Defined on the target before it is undefined here: a crash in between leaves two shut-off
       // definitions, which the caller resolves (the target's exists only once the disks are there).

@@ -47,6 +47,13 @@ final class LibvirtErrors {
     return LibvirtNative.INSTANCE.virGetLastErrorMessage();
   }
 
+  /** The code of this thread's last libvirt error, for calls made through {@link LibvirtNative}. */
+  static ErrorNumber lastCode() {
+    int code = LibvirtNative.INSTANCE.virGetLastErrorCode();
+    ErrorNumber[] all = ErrorNumber.values();
+    return code >= 0 && code < all.length ? all[code] : ErrorNumber.VIR_ERR_UNKNOWN;
+  }
+
   /** For failures outside a connection's calls (a migration's own thread), judged by the code alone. */
   static HypervisorException translate(LibvirtException e, Host host, String what) {
     return translate(e, host, what, !isConnectionError(e));

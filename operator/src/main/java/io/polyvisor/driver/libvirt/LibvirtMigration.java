@@ -17,7 +17,6 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.libvirt.Domain;
@@ -27,10 +26,17 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One libvirt live migration, run as libvirt's managed migration: the source daemon drives it,
- * the target holds a paused copy that becomes the guest only when the source's copy stops, so at
- * no instant do two copies run; a failure or abort kills the target's copy and leaves the source
- * running. The domain's definition moves with it (persist on target, undefine on source).
+ * One libvirt live migration, run peer to peer: the source daemon connects to the target daemon
+ * and drives the whole protocol itself, so the transfer does not depend on this process (libvirt's
+ * client-driven protocol cancels a transfer whose client goes away, and a client lost between its
+ * Perform and Confirm steps leaves the source paused). The target holds a paused copy that becomes
+ * the guest only when the source's copy stops; the definition moves with it (persist on target,
+ * undefine on source).
+ *
+ * <p>A job is either started here ({@link #start}) or followed again after an operator restart
+ * ({@link #follow}); both report progress from the source's job and complete when that job has
+ * ended. What libvirt says of the outcome is a hint (its confirm step can fail after the target
+ * resumed): the migration controller reads both hosts to decide.
  */
 final class LibvirtMigration implements MigrationJob {
 
@@ -38,6 +44,7 @@ final class LibvirtMigration implements MigrationJob {
 
   // virDomainMigrateFlags, from libvirt-domain.h (libvirt-java 0.5.2 keeps them private).
   static final long LIVE = 1L;
+  static final long PEER2PEER = 1L << 1;
   static final long PERSIST_DEST = 1L << 3;
   static final long UNDEFINE_SOURCE = 1L << 4;
   static final long NON_SHARED_DISK = 1L << 6;
@@ -75,7 +82,7 @@ final class LibvirtMigration implements MigrationJob {
             });
   }
 
-  /** Starts the migration on a thread of its own and returns at once. */
+  /** Starts the migration: the source daemon runs it; this returns at once. */
   static LibvirtMigration start(
       Host source,
       LibvirtConnection sourceConnection,
@@ -85,46 +92,71 @@ final class LibvirtMigration implements MigrationJob {
       String uid,
       MigrationOptions options) {
     LibvirtMigration job = new LibvirtMigration(source, target, uid, domain, sourceConnection, targetConnection);
-    ScheduledFuture<?> polling =
-        job.poller.scheduleWithFixedDelay(job::poll, 0, PROGRESS_PERIOD.toMillis(), TimeUnit.MILLISECONDS);
-    Thread runner =
-        new Thread(
-            () -> {
-              try {
-                domain.migrate(
-                    targetConnection, flags(options), null, migrationUri(target), options.bandwidthMiBps());
-                job.poll();
-                MigrationProgress last = job.progress.get();
-                Map<String, Long> stats = job.completedStats();
-                MigrationProgress done =
-                    new MigrationProgress(
-                        stats.getOrDefault("data_processed", last == null ? 0 : last.processedBytes()),
-                        stats.getOrDefault("data_total", last == null ? 0 : last.totalBytes()),
-                        0,
-                        Duration.ofMillis(stats.getOrDefault("time_elapsed", 0L)));
-                job.progress.set(done);
-                job.completion.complete(
-                    new MigrationResult(done, Optional.ofNullable(stats.get("downtime")).map(Duration::ofMillis)));
-              } catch (LibvirtException e) {
-                job.completion.completeExceptionally(
-                    LibvirtErrors.translate(e, source, "live migration of " + uid + " to " + target));
-              } catch (RuntimeException e) {
-                job.completion.completeExceptionally(
-                    new HypervisorException("MIGRATION_FAILED", "live migration of " + uid + " to " + target + " failed: " + e, e));
-              } finally {
-                polling.cancel(false);
-                job.poller.shutdown();
-              }
-            },
-            "migration-" + uid);
+    job.poller.scheduleWithFixedDelay(job::poll, 0, PROGRESS_PERIOD.toMillis(), TimeUnit.MILLISECONDS);
+    Thread runner = new Thread(() -> job.run(options), "migration-" + uid);
     runner.setDaemon(true);
     runner.start();
-    log.info("live migration of {} from {} to {} started", uid, source, target);
+    log.info("live migration of {} from {} to {} started (peer to peer)", uid, source, target);
     return job;
   }
 
+  /**
+   * The migration of the guest that the source daemon still runs, followed from here: after an
+   * operator restart, or when the start of a transfer was not recorded. Empty when no migration
+   * job of the guest runs on the source.
+   */
+  static Optional<LibvirtMigration> follow(
+      Host source, LibvirtConnection sourceConnection, Domain domain, Host target, LibvirtConnection targetConnection, String uid) {
+    if (!jobUnderWay(domain)) {
+      return Optional.empty();
+    }
+    LibvirtMigration job = new LibvirtMigration(source, target, uid, domain, sourceConnection, targetConnection);
+    job.poller.scheduleWithFixedDelay(job::pollUntilEnded, 0, PROGRESS_PERIOD.toMillis(), TimeUnit.MILLISECONDS);
+    log.info("following the live migration of {} from {} to {} that the source still runs", uid, source, target);
+    return Optional.of(job);
+  }
+
+  private void run(MigrationOptions options) {
+    LibvirtNative lib = LibvirtNative.INSTANCE;
+    Pointer dom = lib.virDomainLookupByUUIDString(sourceConnection.pointer(), uid);
+    try {
+      if (dom == null) {
+        throw new HypervisorException("NO_DOMAIN", "guest " + uid + " is no longer on " + source + "; nothing to migrate");
+      }
+      PointerByReference params = new PointerByReference();
+      IntByReference count = new IntByReference();
+      IntByReference max = new IntByReference();
+      try {
+        // The data stream goes to the target's own address, not to a name the target resolves itself.
+        lib.virTypedParamsAddString(params, count, max, "migrate_uri", migrationUri(target));
+        if (options.bandwidthMiBps() > 0) {
+          lib.virTypedParamsAddULLong(params, count, max, "bandwidth", options.bandwidthMiBps());
+        }
+        if (lib.virDomainMigrateToURI3(dom, target.endpoint(), params.getValue(), count.getValue(), flags(options)) != 0) {
+          throw new HypervisorException(LibvirtErrors.lastCode().name(),
+              "live migration of " + uid + " from " + source + " to " + target + " failed: " + LibvirtErrors.lastMessage());
+        }
+      } finally {
+        if (params.getValue() != null) {
+          lib.virTypedParamsFree(params.getValue(), count.getValue());
+        }
+      }
+      completion.complete(finished());
+    } catch (HypervisorException e) {
+      completion.completeExceptionally(e);
+    } catch (RuntimeException e) {
+      completion.completeExceptionally(
+          new HypervisorException("MIGRATION_FAILED", "live migration of " + uid + " to " + target + " failed: " + e, e));
+    } finally {
+      if (dom != null) {
+        lib.virDomainFree(dom);
+      }
+      poller.shutdown();
+    }
+  }
+
   static long flags(MigrationOptions options) {
-    long flags = LIVE | PERSIST_DEST | UNDEFINE_SOURCE | ABORT_ON_ERROR;
+    long flags = LIVE | PEER2PEER | PERSIST_DEST | UNDEFINE_SOURCE | ABORT_ON_ERROR;
     // Shared storage that libvirt does not recognise as a cluster filesystem is declared safe
     // only because the StorageClass says every host sees it; otherwise the disks are copied.
     flags |= options.sharedStorage() ? UNSAFE : NON_SHARED_DISK;
@@ -146,6 +178,16 @@ final class LibvirtMigration implements MigrationJob {
     return "tcp://" + host;
   }
 
+  /** Whether a job of the domain runs on its host (for a source: the outgoing migration). */
+  private static boolean jobUnderWay(Domain domain) {
+    try {
+      DomainJobInfo info = domain.getJobInfo();
+      return info.getType() != LibvirtNative.VIR_DOMAIN_JOB_NONE && info.getType() < LibvirtNative.VIR_DOMAIN_JOB_COMPLETED;
+    } catch (LibvirtException e) {
+      return false; // the domain went away with its job
+    }
+  }
+
   private void poll() {
     try {
       DomainJobInfo info = domain.getJobInfo();
@@ -158,6 +200,32 @@ final class LibvirtMigration implements MigrationJob {
       // The job ends (and the source domain goes away) between polls: nothing to report then.
       log.debug("job info of {} on {}: {}", uid, source, e.getMessage());
     }
+  }
+
+  /** For a followed job: progress while the source's job runs, completion once it has ended. */
+  private void pollUntilEnded() {
+    if (completion.isDone()) {
+      return;
+    }
+    poll();
+    if (!jobUnderWay(domain)) {
+      log.info("the followed migration of {} from {} to {} has ended", uid, source, target);
+      completion.complete(finished());
+      poller.shutdown();
+    }
+  }
+
+  private MigrationResult finished() {
+    MigrationProgress last = progress.get();
+    Map<String, Long> stats = completedStats();
+    MigrationProgress done =
+        new MigrationProgress(
+            stats.getOrDefault("data_processed", last == null ? 0 : last.processedBytes()),
+            stats.getOrDefault("data_total", last == null ? 0 : last.totalBytes()),
+            0,
+            Duration.ofMillis(stats.getOrDefault("time_elapsed", 0L)));
+    progress.set(done);
+    return new MigrationResult(done, Optional.ofNullable(stats.get("downtime")).map(Duration::ofMillis));
   }
 
   /**
@@ -214,6 +282,7 @@ final class LibvirtMigration implements MigrationJob {
     }
   }
 
+  /** Asks the source daemon to cancel; any client may, not only the one that started the job. */
   @Override
   public void abort() {
     try {

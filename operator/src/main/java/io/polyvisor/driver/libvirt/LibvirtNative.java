@@ -59,4 +59,26 @@ interface LibvirtNative extends Library {
 
   int VIR_DOMAIN_SHUTOFF = 5;
   int VIR_DOMAIN_SHUTOFF_CRASHED = 3;
+
+  // virDomainState and its reasons (libvirt-domain.h) that tell a migration's traces apart.
+  int VIR_DOMAIN_RUNNING = 1;
+  int VIR_DOMAIN_PAUSED = 3;
+  int VIR_DOMAIN_RUNNING_POSTCOPY = 10;
+  int VIR_DOMAIN_RUNNING_POSTCOPY_FAILED = 11;
+  int VIR_DOMAIN_PAUSED_MIGRATION = 2;
+  int VIR_DOMAIN_PAUSED_POSTCOPY = 12;
+  int VIR_DOMAIN_PAUSED_POSTCOPY_FAILED = 13;
+
+  // virDomainJobType: NONE, BOUNDED, UNBOUNDED are jobs under way; COMPLETED and later have ended.
+  int VIR_DOMAIN_JOB_NONE = 0;
+  int VIR_DOMAIN_JOB_COMPLETED = 3;
+
+  int virDomainMigrateToURI3(Pointer domain, String dconnuri, Pointer params, int nparams, long flags);
+
+  int virTypedParamsAddString(PointerByReference params, IntByReference nparams, IntByReference maxparams, String name, String value);
+
+  int virTypedParamsAddULLong(PointerByReference params, IntByReference nparams, IntByReference maxparams, String name, long value);
+
+  /** The code of this thread's last libvirt error (virErrorNumber). */
+  int virGetLastErrorCode();
 }

@@ -1,17 +1,22 @@
 package io.polyvisor.driver.libvirt;
 
 import com.sun.jna.Pointer;
+import io.polyvisor.driver.Host;
 import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.driver.MigrationProgress;
 import io.polyvisor.driver.StoragePoolSpec;
 import io.polyvisor.driver.Volume;
 import io.polyvisor.driver.VolumeSpec;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.ConnectException;
+import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.channels.UnresolvedAddressException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -19,6 +24,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.function.LongConsumer;
@@ -104,7 +110,7 @@ final class LibvirtStorage {
     }
   }
 
-  Volume create(LibvirtConnection connection, VolumeSpec spec) throws LibvirtException {
+  Volume create(Host host, LibvirtConnection connection, VolumeSpec spec) throws LibvirtException {
     Optional<Volume> existing = find(connection, spec.pool(), spec.name());
     if (existing.isPresent()) {
       return existing.get();
@@ -119,15 +125,15 @@ final class LibvirtStorage {
       try {
         image = imageOnHost(connection, Path.of(source.getPath()));
       } catch (LibvirtException e) {
-        throw new HypervisorException(
-            "SOURCE_UNREADABLE", "disk source " + source + " cannot be read on the host: " + e.getMessage(), e);
+        throw new HypervisorException("SOURCE_UNREADABLE", "disk source " + source + " for pool " + spec.pool().name()
+            + " cannot be read on " + host.nodeName() + ": " + why(e), e);
       }
       StorageVol clone =
           pool.storageVolCreateXMLFrom(volumeXml(spec.name(), spec.capacityBytes(), spec.pool().format()), image, 0);
       growTo(clone, spec.capacityBytes());
       return describe(spec.pool(), clone);
     }
-    return upload(connection, pool, spec, source);
+    return upload(host, connection, pool, spec, source);
   }
 
   void delete(LibvirtConnection connection, StoragePoolSpec poolSpec, String name) throws LibvirtException {
@@ -174,23 +180,26 @@ final class LibvirtStorage {
    * file name: .qcow2 or raw), since upload writes bytes as they come; it is grown to the spec's
    * capacity afterwards.
    */
-  private Volume upload(LibvirtConnection connection, StoragePool pool, VolumeSpec spec, URI source)
+  private Volume upload(Host host, LibvirtConnection connection, StoragePool pool, VolumeSpec spec, URI source)
       throws LibvirtException {
+    String forPool = " for pool " + spec.pool().name() + " on " + host.nodeName();
     HttpResponse<InputStream> response;
     try {
       response = http.send(HttpRequest.newBuilder(source).GET().build(), HttpResponse.BodyHandlers.ofInputStream());
     } catch (IOException e) {
-      throw new HypervisorException("SOURCE_UNREADABLE", "cannot read disk source " + source + ": " + e.getMessage(), e);
+      throw new HypervisorException("SOURCE_UNREADABLE", "cannot read disk source " + source + forPool + ": " + why(e), e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new HypervisorException("INTERRUPTED", "interrupted while reading " + source, e);
+      throw new HypervisorException("INTERRUPTED", "interrupted while reading " + source + forPool, e);
     }
     if (response.statusCode() != 200) {
-      throw new HypervisorException("SOURCE_UNREADABLE", "disk source " + source + " answered HTTP " + response.statusCode());
+      throw new HypervisorException(
+          "SOURCE_UNREADABLE", "disk source " + source + forPool + " answered HTTP " + response.statusCode());
     }
     long length = response.headers().firstValueAsLong("content-length").orElse(-1);
     if (length <= 0) {
-      throw new HypervisorException("SOURCE_UNREADABLE", "disk source " + source + " does not say its length (Content-Length)");
+      throw new HypervisorException(
+          "SOURCE_UNREADABLE", "disk source " + source + forPool + " does not say its length (Content-Length)");
     }
     String format = source.getPath().endsWith(".qcow2") ? "qcow2" : "raw";
     StorageVol volume = pool.storageVolCreateXML(volumeXml(spec.name(), length, format), 0);
@@ -198,7 +207,8 @@ final class LibvirtStorage {
       stream(connection, volume, body, length);
     } catch (IOException | RuntimeException e) {
       volume.delete(0);
-      throw new HypervisorException("UPLOAD_FAILED", "uploading " + source + " into volume " + spec.name() + " failed: " + e.getMessage(), e);
+      throw new HypervisorException(
+          "UPLOAD_FAILED", "uploading " + source + " into volume " + spec.name() + forPool + " failed: " + why(e), e);
     }
     growTo(volume, spec.capacityBytes());
     return describe(spec.pool(), volume);
@@ -229,15 +239,16 @@ final class LibvirtStorage {
    * bytes go through this process: libvirt's download stream from the source, its upload stream to
    * the target.
    */
-  void copyDisks(LibvirtConnection source, LibvirtConnection target, String domainXml, Consumer<MigrationProgress> progress)
-      throws LibvirtException {
+  void copyDisks(Host from, LibvirtConnection source, Host to, LibvirtConnection target, String domainXml,
+      Consumer<MigrationProgress> progress) throws LibvirtException {
     replicatePools(source, target, domainXml);
     List<StorageVol> disks = new ArrayList<>();
     for (String file : diskFiles(domainXml)) {
       try {
         disks.add(source.storageVolLookupByPath(file));
       } catch (LibvirtException e) {
-        throw new HypervisorException("NOT_IN_POOL", "disk " + file + " is in no storage pool, so it cannot be copied to the target", e);
+        throw new HypervisorException("NOT_IN_POOL", "disk " + file + " is in no storage pool on " + from.nodeName()
+            + ", so it cannot be copied to " + to.nodeName(), e);
       }
     }
     long total = 0;
@@ -260,14 +271,14 @@ final class LibvirtStorage {
           volumeXml(disk.getName(), disk.getInfo().capacity, format(disk.getXMLDesc(0), "raw")), 0);
       long before = copied;
       long grandTotal = total;
-      copied += pipe(source, disk, target, copy, bytes -> progress.accept(new MigrationProgress(
+      copied += pipe(from, source, disk, to, target, copy, bytes -> progress.accept(new MigrationProgress(
           before + bytes, grandTotal, Math.max(0, grandTotal - before - bytes), Duration.between(started, Instant.now()))));
     }
   }
 
   /** Streams one volume's bytes into another on another host; returns how many. */
-  private static long pipe(LibvirtConnection from, StorageVol source, LibvirtConnection to, StorageVol target, LongConsumer progress)
-      throws LibvirtException {
+  private static long pipe(Host fromHost, LibvirtConnection from, StorageVol source, Host toHost, LibvirtConnection to,
+      StorageVol target, LongConsumer progress) throws LibvirtException {
     LibvirtNative lib = LibvirtNative.INSTANCE;
     Pointer in = lib.virStreamNew(from.pointer(), 0);
     Pointer out = lib.virStreamNew(to.pointer(), 0);
@@ -294,7 +305,8 @@ final class LibvirtStorage {
     } catch (IOException e) {
       lib.virStreamAbort(in);
       lib.virStreamAbort(out);
-      throw new HypervisorException("COPY_FAILED", "copying volume " + source.getName() + " failed: " + e.getMessage(), e);
+      throw new HypervisorException("COPY_FAILED", "copying volume " + source.getName() + " from " + fromHost.nodeName()
+          + " to " + toHost.nodeName() + " failed: " + why(e), e);
     } finally {
       lib.virStreamFree(in);
       lib.virStreamFree(out);
@@ -328,6 +340,53 @@ final class LibvirtStorage {
       }
     }
     return files;
+  }
+
+  /** What the JDK's exceptions that carry no message mean, when nothing under them says more. */
+  private static final Map<Class<? extends Throwable>, String> WORDLESS = Map.of(
+      ConnectException.class, "connection refused",
+      UnresolvedAddressException.class, "host name not resolved",
+      SocketTimeoutException.class, "timed out",
+      EOFException.class, "the stream ended early");
+
+  /**
+   * A failure in words, never "null": each cause that says something, outermost first, as its
+   * message and class ({@code connection refused (ConnectException)}). A cause without a message
+   * counts only where no cause under it says more; one that just repeats its cause is left out.
+   */
+  static String why(Throwable failure) {
+    List<Throwable> chain = new ArrayList<>();
+    for (Throwable t = failure; t != null && !chain.contains(t) && chain.size() < 10; t = t.getCause()) {
+      chain.add(t);
+    }
+    List<String> parts = new ArrayList<>();
+    for (int i = 0; i < chain.size(); i++) {
+      Throwable t = chain.get(i);
+      String message = t.getMessage();
+      String said;
+      if (message != null && !message.isBlank()) {
+        boolean repeatsCause = t.getCause() != null && message.equals(t.getCause().toString());
+        said = repeatsCause ? null : message;
+      } else {
+        boolean deeperSays = chain.subList(i + 1, chain.size()).stream().anyMatch(LibvirtStorage::saysSomething);
+        said = deeperSays ? null : wordless(t);
+      }
+      if (said != null) {
+        String part = said + " (" + t.getClass().getSimpleName() + ")";
+        if (parts.isEmpty() || !parts.get(parts.size() - 1).equals(part)) {
+          parts.add(part);
+        }
+      }
+    }
+    return parts.isEmpty() ? failure.getClass().getSimpleName() : String.join(": ", parts);
+  }
+
+  private static boolean saysSomething(Throwable t) {
+    return (t.getMessage() != null && !t.getMessage().isBlank()) || wordless(t) != null;
+  }
+
+  private static String wordless(Throwable t) {
+    return WORDLESS.entrySet().stream().filter(e -> e.getKey().isInstance(t)).map(Map.Entry::getValue).findFirst().orElse(null);
   }
 
   private static void check(int result, String call) throws IOException {

@@ -1,0 +1,183 @@
+package io.polyvisor.migration;
+
+import io.polyvisor.driver.GuestState;
+import io.polyvisor.driver.MigrationMark;
+import java.util.List;
+
+/**
+ * How a live move stands, decided from what both hosts hold and nothing else: what the hypervisor
+ * said of the transfer is a hint (libvirt can report success with the source left paused and
+ * defined, or failure with the target already running), and the migration's own phase says only
+ * how far the operator got. A pure function, so that every row of the table is a unit test
+ * ({@code MoveResolutionTest}); the reconciler reads the hosts, asks, and carries out the actions
+ * in order.
+ *
+ * <p>The rule it encodes: a copy is destroyed or resumed only when what was read proves that the
+ * other host holds the guest (or that this copy never ran). A paused copy is never counted as
+ * running. A host that cannot be read, or a job still under way, means waiting. Where the memory
+ * is split by a broken post-copy, or where two copies that both ran exist, nothing is touched and a
+ * person is asked.
+ *
+ * <table>
+ *   <tr><th>source</th><th>target</th><th>outcome</th><th>actions</th></tr>
+ *   <tr><td>running, no job</td><td>unreadable</td><td>Failed</td><td>none: the target's leftovers stay until it answers</td></tr>
+ *   <tr><td>unreadable / anything else</td><td>any / unreadable</td><td>Wait (host)</td><td>none</td></tr>
+ *   <tr><td>job</td><td>any</td><td>Wait (job)</td><td>none: follow the job</td></tr>
+ *   <tr><td>any</td><td>job</td><td>Wait (job)</td><td>none: follow the job</td></tr>
+ *   <tr><td>post-copy split</td><td>any</td><td>Person</td><td>none</td></tr>
+ *   <tr><td>any</td><td>post-copy split</td><td>Person</td><td>none</td></tr>
+ *   <tr><td>absent</td><td>running</td><td>Succeeded</td><td>delete source volumes</td></tr>
+ *   <tr><td>off / paused</td><td>running</td><td>Succeeded</td><td>remove source copy, delete source volumes</td></tr>
+ *   <tr><td>running</td><td>running</td><td>Succeeded</td><td>pause source, remove it, delete its volumes (the target finished the incoming move)</td></tr>
+ *   <tr><td>running</td><td>absent</td><td>Failed</td><td>delete target volumes</td></tr>
+ *   <tr><td>running</td><td>off / paused by migration</td><td>Failed</td><td>remove target copy, delete target volumes</td></tr>
+ *   <tr><td>paused</td><td>absent / off / paused by migration</td><td>Failed</td><td>remove target copy, delete target volumes, resume source</td></tr>
+ *   <tr><td>absent</td><td>paused by migration</td><td>Succeeded</td><td>resume target, delete source volumes</td></tr>
+ *   <tr><td>absent</td><td>off / paused by a person</td><td>Succeeded</td><td>delete source volumes (the guest is on the target, not running)</td></tr>
+ *   <tr><td>off</td><td>absent</td><td>Failed</td><td>delete target volumes (the guest is on the source, not running)</td></tr>
+ *   <tr><td>off</td><td>off / paused</td><td>Person</td><td>none: two stopped copies</td></tr>
+ *   <tr><td>running / paused</td><td>paused by a person</td><td>Person</td><td>none: two copies that ran</td></tr>
+ *   <tr><td>absent</td><td>absent</td><td>Lost</td><td>none</td></tr>
+ * </table>
+ */
+public final class MoveResolution {
+
+  /** One host's copy of the guest, as read for the decision. */
+  public sealed interface Reading {
+    /** The host did not answer (unreachable, hung, gone from the class): nothing can be proven. */
+    record Unreadable(String why) implements Reading {}
+
+    /** The host answered: no copy of the guest there. */
+    record Absent() implements Reading {}
+
+    /** The host holds a copy in this state, with what a migration left on it. */
+    record Copy(GuestState state, MigrationMark mark) implements Reading {}
+  }
+
+  public enum Outcome {
+    /** A job runs, or a host cannot be read: decide later. */
+    WAIT,
+    /** The guest is on the target. */
+    SUCCEEDED,
+    /** The guest is on the source. */
+    FAILED,
+    /** Neither host holds the guest. */
+    LOST,
+    /** Nothing may be touched: a person must look (the reason says what). */
+    PERSON
+  }
+
+  /** What to do to the hosts, in order. */
+  public enum Action {
+    PAUSE_SOURCE,
+    REMOVE_SOURCE_COPY,
+    DELETE_SOURCE_VOLUMES,
+    REMOVE_TARGET_COPY,
+    DELETE_TARGET_VOLUMES,
+    RESUME_SOURCE,
+    RESUME_TARGET
+  }
+
+  /** The decision, with the reason a person reads in the migration's status. */
+  public record Decision(Outcome outcome, List<Action> actions, String reason) {
+    static Decision of(Outcome outcome, String reason, Action... actions) {
+      return new Decision(outcome, List.of(actions), reason);
+    }
+  }
+
+  private MoveResolution() {}
+
+  /** @param sourceName and @param targetName only name the hosts in the reason */
+  public static Decision decide(Reading source, Reading target, String sourceName, String targetName) {
+    if (source instanceof Reading.Unreadable u) {
+      return Decision.of(Outcome.WAIT, "cannot read " + sourceName + ": " + u.why());
+    }
+    if (target instanceof Reading.Unreadable u) {
+      if (source instanceof Reading.Copy c && c.state() == GuestState.RUNNING && c.mark() == MigrationMark.NONE) {
+        // The source runs the guest with no job left: the move is over and did not happen. Ending
+        // it touches nothing, and frees the VM to move elsewhere while the target is down.
+        return Decision.of(Outcome.FAILED, "the guest runs on " + sourceName + "; " + targetName + " could not be read ("
+            + u.why() + "), so what the transfer may have left there (a copy that never ran, volumes) is still there");
+      }
+      return Decision.of(Outcome.WAIT, "cannot read " + targetName + ": " + u.why());
+    }
+    if (mark(source) == MigrationMark.JOB || mark(target) == MigrationMark.JOB) {
+      return Decision.of(Outcome.WAIT, "the hypervisor still runs the transfer");
+    }
+    if (mark(source) == MigrationMark.POST_COPY_SPLIT || mark(target) == MigrationMark.POST_COPY_SPLIT) {
+      return Decision.of(Outcome.PERSON, "the transfer broke during post-copy, so the guest's memory is split between "
+          + sourceName + " and " + targetName + " and neither copy is whole: recover it with"
+          + " `virsh migrate --postcopy --postcopy-resume` before anything else touches it");
+    }
+    Kind s = kind(source);
+    Kind t = kind(target);
+    if (t == Kind.RUNNING) {
+      return switch (s) {
+        case ABSENT -> Decision.of(Outcome.SUCCEEDED, "the guest runs on " + targetName, Action.DELETE_SOURCE_VOLUMES);
+        case OFF, PAUSED_BY_MIGRATION, PAUSED -> Decision.of(Outcome.SUCCEEDED, "the guest runs on " + targetName
+            + "; the copy left " + (s == Kind.OFF ? "stopped" : "paused") + " on " + sourceName + " is removed",
+            Action.REMOVE_SOURCE_COPY, Action.DELETE_SOURCE_VOLUMES);
+        case RUNNING -> Decision.of(Outcome.SUCCEEDED, "the guest ran on both " + sourceName + " and " + targetName
+            + " after the transfer (the hypervisor resumed the source after the target had finished the move);"
+            + " the source's copy was paused at once and removed, the target's kept",
+            Action.PAUSE_SOURCE, Action.REMOVE_SOURCE_COPY, Action.DELETE_SOURCE_VOLUMES);
+      };
+    }
+    boolean targetNeverRan = t == Kind.ABSENT || t == Kind.OFF || t == Kind.PAUSED_BY_MIGRATION;
+    if (s == Kind.RUNNING && targetNeverRan) {
+      return t == Kind.ABSENT
+          ? Decision.of(Outcome.FAILED, "the guest runs on " + sourceName, Action.DELETE_TARGET_VOLUMES)
+          : Decision.of(Outcome.FAILED, "the guest runs on " + sourceName + "; the copy on " + targetName + " never ran and is removed",
+              Action.REMOVE_TARGET_COPY, Action.DELETE_TARGET_VOLUMES);
+    }
+    if ((s == Kind.PAUSED || s == Kind.PAUSED_BY_MIGRATION) && targetNeverRan) {
+      return t == Kind.ABSENT
+          ? Decision.of(Outcome.FAILED, "the guest was left paused on " + sourceName + " and is resumed there",
+              Action.DELETE_TARGET_VOLUMES, Action.RESUME_SOURCE)
+          : Decision.of(Outcome.FAILED, "the guest was left paused on " + sourceName + " and is resumed there; the copy on "
+              + targetName + " never ran and is removed", Action.REMOVE_TARGET_COPY, Action.DELETE_TARGET_VOLUMES, Action.RESUME_SOURCE);
+    }
+    if (s == Kind.ABSENT) {
+      return switch (t) {
+        case ABSENT -> Decision.of(Outcome.LOST, "the guest runs on neither " + sourceName + " nor " + targetName);
+        case PAUSED_BY_MIGRATION -> Decision.of(Outcome.SUCCEEDED, "the guest had reached " + targetName
+            + " and was left paused there; it is resumed", Action.RESUME_TARGET, Action.DELETE_SOURCE_VOLUMES);
+        default -> Decision.of(Outcome.SUCCEEDED, "the guest is on " + targetName + " but not running there ("
+            + (t == Kind.OFF ? "stopped" : "paused") + ")", Action.DELETE_SOURCE_VOLUMES);
+      };
+    }
+    if (s == Kind.OFF && t == Kind.ABSENT) {
+      return Decision.of(Outcome.FAILED, "the guest is on " + sourceName + " but not running there", Action.DELETE_TARGET_VOLUMES);
+    }
+    if (s == Kind.OFF) {
+      return Decision.of(Outcome.PERSON, "both " + sourceName + " and " + targetName + " hold a stopped copy of the guest,"
+          + " and nothing says which is current: neither is touched; remove the stale one by hand");
+    }
+    return Decision.of(Outcome.PERSON, "both " + sourceName + " and " + targetName + " hold a copy of the guest that has run"
+        + " (" + describe(source) + " on " + sourceName + ", " + describe(target) + " on " + targetName
+        + "): neither is touched; check both and remove the stale one by hand");
+  }
+
+  /** A copy as the table sees it. */
+  private enum Kind { ABSENT, RUNNING, PAUSED_BY_MIGRATION, PAUSED, OFF }
+
+  private static Kind kind(Reading reading) {
+    if (!(reading instanceof Reading.Copy copy)) {
+      return Kind.ABSENT;
+    }
+    return switch (copy.state()) {
+      // A guest shutting down still runs its own code; an unknown state could be running.
+      case RUNNING, SHUTTING_DOWN, UNKNOWN -> Kind.RUNNING;
+      case PAUSED -> copy.mark() == MigrationMark.PAUSED_BY_MIGRATION ? Kind.PAUSED_BY_MIGRATION : Kind.PAUSED;
+      case SHUT_OFF, CRASHED, SAVED -> Kind.OFF;
+    };
+  }
+
+  private static MigrationMark mark(Reading reading) {
+    return reading instanceof Reading.Copy copy ? copy.mark() : MigrationMark.NONE;
+  }
+
+  private static String describe(Reading reading) {
+    return reading instanceof Reading.Copy copy ? copy.state().name().toLowerCase().replace('_', ' ') : "absent";
+  }
+}
