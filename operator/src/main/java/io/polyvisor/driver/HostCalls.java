@@ -75,7 +75,10 @@ public final class HostCalls implements AutoCloseable {
   public <T> T call(Host host, String what, Supplier<T> work) {
     Lane lane = lane(host);
     refuseWhileHung(lane, host, what);
-    FutureTask<T> task = new FutureTask<>(() -> lane.run(what, work));
+    // Aged from now, not from when a thread takes it: the caller's wait and the call's age must
+    // agree, or a call given up on would not yet count as stuck on a busy machine.
+    Running call = new Running(what);
+    FutureTask<T> task = new FutureTask<>(() -> lane.run(call, work));
     lane.workers.execute(task);
     try {
       return task.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
@@ -169,8 +172,7 @@ public final class HostCalls implements AutoCloseable {
       workers.allowCoreThreadTimeOut(true);
     }
 
-    <T> T run(String what, Supplier<T> work) {
-      Running call = new Running(what);
+    <T> T run(Running call, Supplier<T> work) {
       running.add(call);
       try {
         return work.get();

@@ -265,6 +265,15 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       if (hvc == null) {
         return end(MigrationPhase.Failed, "HypervisorClass " + vm.getSpec().hypervisorClassName + " does not exist");
       }
+      // The claim first: a VM another migration holds looks "Migrating", which is not the reason to give.
+      Claim claim = VmClaim.take(client, vm, migration);
+      if (claim instanceof Claim.HeldBy other) {
+        return end(MigrationPhase.Failed, "VirtualMachine " + vm.getMetadata().getName() + " is already being migrated by "
+            + other.migration() + "; one migration at a time");
+      }
+      if (claim instanceof Claim.Contended) {
+        return Optional.of(Duration.ofMillis(200)); // someone else wrote the VM meanwhile: read it again
+      }
       List<HypervisorNode> nodes = cluster.nodesOf(hvc);
       String target = migration.getSpec().targetNode;
       if (target != null) {
@@ -288,14 +297,6 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       Placement.Decision decision = Placement.place(vm, hvc, candidates, reserved(vm), Set.of(source));
       if (decision instanceof Placement.Unschedulable u) {
         return end(MigrationPhase.Failed, "no target for the migration: " + u.message());
-      }
-      Claim claim = VmClaim.take(client, vm, migration);
-      if (claim instanceof Claim.HeldBy other) {
-        return end(MigrationPhase.Failed, "VirtualMachine " + vm.getMetadata().getName() + " is already being migrated by "
-            + other.migration() + "; one migration at a time");
-      }
-      if (claim instanceof Claim.Contended) {
-        return Optional.of(Duration.ofMillis(200)); // someone else wrote the VM meanwhile: read it again
       }
       HypervisorNode chosen = ((Placement.Placed) decision).node();
       status.phase = MigrationPhase.Scheduling;
