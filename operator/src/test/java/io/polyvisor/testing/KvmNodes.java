@@ -62,6 +62,36 @@ public final class KvmNodes implements AutoCloseable {
     script("kill", name);
   }
 
+  /**
+   * SIGSTOPs the node's libvirtd: it hangs, its connections stay open and its guests run on, as a
+   * daemon stuck on a dead storage server would. {@link #resumeDaemon} lets it go on.
+   */
+  public void pauseDaemon(String name) {
+    signalDaemon(name, "-STOP");
+  }
+
+  /** SIGCONTs the node's libvirtd after {@link #pauseDaemon}. */
+  public void resumeDaemon(String name) {
+    signalDaemon(name, "-CONT");
+  }
+
+  private void signalDaemon(String name, String signal) {
+    Path pidFile = folder.resolve(name).resolve("libvirtd.pid");
+    try {
+      String pid = java.nio.file.Files.readString(pidFile).trim();
+      Process kill = new ProcessBuilder("kill", signal, pid).redirectErrorStream(true).start();
+      String output = new String(kill.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (kill.waitFor() != 0) {
+        throw new IllegalStateException("kill " + signal + " " + pid + " (libvirtd of " + name + "): " + output.trim());
+      }
+    } catch (IOException e) {
+      throw new IllegalStateException("no libvirtd pid for " + name + " in " + pidFile, e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
   /** Starts the node's libvirtd again on the same port and state; it reattaches to its guests. */
   public void startNode(String name) {
     script("start", name, String.valueOf(ports.get(name)));
