@@ -91,7 +91,7 @@ final class Campaign {
       Fault fault = draw(kinds);
       Move move = startMove(fault);
       log.note("round " + round + ": " + move + ", fault to come: " + fault.word);
-      awaitInstant(move);
+      awaitInstant(move, fault);
       inject(fault, move);
       settle(move);
     }
@@ -173,19 +173,22 @@ final class Campaign {
   }
 
   /**
-   * Waits for the instant of the fault: half the time until the move's transfer is under way
-   * (Scheduling or Running, at most 20 s) and then 0-3 s more, else 0-4 s after the move began.
+   * Waits for the instant of the fault. An edit of the move (deleting its migration or VM,
+   * uncordoning, a second migration) waits until the move's migration exists; a second
+   * migration then comes within a second (both still queued, as when two are created at once),
+   * the others like every fault: half the time once the transfer is under way (Scheduling or
+   * Running, at most 20 s) and 0-3 s more, else 0-4 s from now.
    */
-  private void awaitInstant(Move move) throws InterruptedException {
-    if (random.nextBoolean()) {
-      Instant deadline = Instant.now().plusSeconds(20);
-      while (Instant.now().isBefore(deadline)) {
-        Optional<Migration> m = migrationOf(move);
-        if (m.isPresent() && ("Running".equals(m.get().phase) || "Scheduling".equals(m.get().phase))) {
-          break;
-        }
-        Thread.sleep(50);
-      }
+  private void awaitInstant(Move move, Fault fault) throws InterruptedException {
+    boolean edit = fault == Fault.DELETE_MIGRATION || fault == Fault.DELETE_VM || fault == Fault.UNCORDON
+        || fault == Fault.SECOND_MIGRATION;
+    if (edit) {
+      awaitMigration(move, Duration.ofSeconds(20), false);
+    }
+    if (fault == Fault.SECOND_MIGRATION) {
+      Thread.sleep(random.nextInt(1000));
+    } else if (random.nextBoolean()) {
+      awaitMigration(move, Duration.ofSeconds(20), true);
       Thread.sleep(random.nextInt(3000));
     } else {
       Thread.sleep(random.nextInt(4000));
@@ -200,6 +203,18 @@ final class Campaign {
         move.target = m.target;
       }
     });
+  }
+
+  /** Waits until the move's migration is seen (under way: Scheduling or Running, with {@code underWay}). */
+  private void awaitMigration(Move move, Duration timeout, boolean underWay) throws InterruptedException {
+    Instant deadline = Instant.now().plus(timeout);
+    while (Instant.now().isBefore(deadline)) {
+      Optional<Migration> m = migrationOf(move);
+      if (m.isPresent() && (!underWay || "Running".equals(m.get().phase) || "Scheduling".equals(m.get().phase))) {
+        return;
+      }
+      Thread.sleep(50);
+    }
   }
 
   /** The move's migration: the one created, or for an evacuation the first one moving a VM off the node. */
@@ -280,7 +295,7 @@ final class Campaign {
           inject(Fault.OPERATOR_KILL, move);
           return;
         }
-        log.fault(fault.word, "deleted migration " + move.migration + " (" + phaseOf(move.migration) + ") of " + move.vm);
+        log.fault(fault.word, "deleted migration " + phaseOf(move.migration) + " of " + move.vm);
         tolerate(() -> cluster.deleteMigration(move.migration));
       }
       case DELETE_VM -> {
@@ -414,7 +429,8 @@ final class Campaign {
       return "none yet";
     }
     return timeline.migrations().stream().filter(m -> m.name.equals(migration)).findFirst()
-        .map(m -> m.name + " " + m.phase + (m.source == null ? "" : " " + m.source + " -> " + m.target)).orElse(migration + " not seen yet");
+        .map(m -> m.name + " " + (m.phase == null ? "not started" : m.phase) + (m.source == null ? "" : " " + m.source + " -> " + m.target))
+        .orElse(migration + " not seen yet");
   }
 
   // --- between rounds ----------------------------------------------------------------------------

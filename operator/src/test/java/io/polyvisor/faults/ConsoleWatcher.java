@@ -19,10 +19,12 @@ import java.util.concurrent.ConcurrentHashMap;
  * so the file is the guest's own account of its life, wherever it ran:
  *
  * <ul>
- *   <li>a line that continues a count (n after n-1) belongs to that count;
+ *   <li>a line that continues a count (n after n-1) belongs to that count (to the one that grew
+ *       last, when several end at n-1);
  *   <li>0 starts a new count: a boot. A guest whose power was cut mid-line leaves the start of a
  *       number on the line, so a line made of a prefix of the next number followed by 0 is a boot
- *       too;
+ *       too, and so is a new count from 1 or 2 (the cut-short line and the 0 made a number that
+ *       seemed to continue the old count);
  *   <li>any other number starts a count that went backwards (at or below the highest count seen:
  *       an older memory brought back, or a second copy writing) or jumped forward (lost output);
  *   <li>two counts that each grew after the other had begun, the last time within {@link
@@ -185,11 +187,12 @@ final class ConsoleWatcher implements AutoCloseable {
     private void line(long value, Instant now) {
       lastValue = value;
       lastLineAt = now;
+      // Of the counts this line continues, the one that grew last: a guest booted again reaches,
+      // in time, the number where its previous life stopped, and goes on with its own count.
       Count continued = null;
       for (Count count : counts) {
-        if (count.last == value - 1) {
+        if (count.last == value - 1 && (continued == null || count.lastAt.isAfter(continued.lastAt))) {
           continued = count;
-          break;
         }
       }
       if (continued != null) {
@@ -201,9 +204,11 @@ final class ConsoleWatcher implements AutoCloseable {
         return;
       }
       Count previous = mostRecent();
-      if (value == 0 || (previous != null && tornBoot(previous.last + 1, value))) {
+      // A boot: 0; or a line cut short joined with the new boot's 0; or (when the cut-short line
+      // and the 0 happened to make the next number) the new boot's 1 or 2.
+      if (value <= 2 || (previous != null && tornBoot(previous.last + 1, value))) {
         boots++;
-        Count boot = new Count(0, now);
+        Count boot = new Count(value <= 2 ? value : 0, now);
         counts.add(boot);
         if (boots > 1) {
           log.note("console of " + vm + ": boot #" + boots + (value == 0 ? "" : " (after a line cut short: " + value + ")")
