@@ -27,6 +27,8 @@ import java.util.concurrent.ConcurrentHashMap;
  *       seemed to continue the old count);
  *   <li>any other number starts a count that went backwards (at or below the highest count seen:
  *       an older memory brought back, or a second copy writing) or jumped forward (lost output);
+ *   <li>a new count is judged once it has grown to three lines: two copies appending at once mix
+ *       their characters into lines that are no count, and those never grow;
  *   <li>two counts that each grew after the other had begun, the last time within {@link
  *       #TOGETHER} of each other, are two copies of the guest running at once.
  * </ul>
@@ -39,6 +41,10 @@ final class ConsoleWatcher implements AutoCloseable {
   static final Duration PERIOD = Duration.ofMillis(200);
   static final Duration TOGETHER = Duration.ofSeconds(1);
   private static final Duration OVERLAP = Duration.ofMillis(300);
+  /** Lines in a row that make a count real (and not characters of two writers mixed by chance). */
+  private static final int CONFIRM = 3;
+  /** How long a count that never grew to {@link #CONFIRM} lines is kept. */
+  private static final Duration FORGET = Duration.ofSeconds(10);
 
   private final CampaignLog log;
   private final Duplicates duplicates;
@@ -120,6 +126,9 @@ final class ConsoleWatcher implements AutoCloseable {
   private static final class Count {
     final long first;
     final Instant firstAt;
+    boolean confirmed;
+    /** The line cut short that began this count, or -1. */
+    long torn = -1;
     long last;
     Instant lastAt;
     int lines;
@@ -199,47 +208,60 @@ final class ConsoleWatcher implements AutoCloseable {
         continued.last = value;
         continued.lastAt = now;
         continued.lines++;
-        highest = Math.max(highest, value);
-        together(continued, now);
+        if (!continued.confirmed && continued.lines >= CONFIRM) {
+          confirm(continued);
+        }
+        if (continued.confirmed) {
+          highest = Math.max(highest, value);
+          together(continued, now);
+        }
         return;
       }
+      // A new count, tentative until it grows: two copies appending to the file at once mix
+      // their characters into lines that are no count at all.
       Count previous = mostRecent();
-      // A boot: 0; or a line cut short joined with the new boot's 0; or (when the cut-short line
-      // and the 0 happened to make the next number) the new boot's 1 or 2.
-      if (value <= 2 || (previous != null && tornBoot(previous.last + 1, value))) {
+      boolean torn = value > 2 && previous != null && tornBoot(previous.last + 1, value);
+      Count count = new Count(torn ? 0 : value, now);
+      count.torn = torn ? value : -1;
+      counts.add(count);
+      counts.removeIf(c -> !c.confirmed && Duration.between(c.lastAt, now).compareTo(FORGET) > 0);
+    }
+
+    /** A count that grew to {@link #CONFIRM} lines: a boot, a step back, or a jump. */
+    private void confirm(Count count) {
+      count.confirmed = true;
+      Count previous = null;
+      for (Count c : counts) {
+        if (c != count && c.confirmed && (previous == null || c.lastAt.isAfter(previous.lastAt))) {
+          previous = c;
+        }
+      }
+      // A boot: from 0; or from a line cut short joined with the new boot's 0; or from 1 or 2
+      // (the cut-short line and the 0 happened to make the next number of the old count).
+      if (count.first <= 2) {
         boots++;
-        Count boot = new Count(value <= 2 ? value : 0, now);
-        counts.add(boot);
         if (boots > 1) {
-          log.note("console of " + vm + ": boot #" + boots + (value == 0 ? "" : " (after a line cut short: " + value + ")")
+          log.note("console of " + vm + ": boot #" + boots + (count.torn >= 0 ? " (after a line cut short: " + count.torn + ")" : "")
               + (previous == null ? "" : ", the count was at " + previous.last));
         }
-        highest = Math.max(highest, 0);
-        return;
-      }
-      Count jumped = new Count(value, now);
-      counts.add(jumped);
-      if (value <= highest) {
-        log.anomaly(Anomaly.REGRESSED, vm, "the console count went back from " + highest + " to " + value
-            + " (an older copy of the guest's memory is running" + (previous != null && previous.last != highest
-                ? "; the count before this line was " + previous.last : "") + ")");
+      } else if (count.first <= highest) {
+        log.anomaly(Anomaly.REGRESSED, vm, "the console count went back from " + highest + " to " + count.first
+            + " and goes on from there (an older copy of the guest's memory runs"
+            + (previous != null && previous.last != highest ? "; the count before was " + previous.last : "") + ")");
       } else if (previous != null) {
-        log.note("console of " + vm + ": the count jumped from " + previous.last + " to " + value + " (lines lost)");
+        log.note("console of " + vm + ": the count jumped from " + previous.last + " to " + count.first + " (lines lost)");
       } else {
-        log.note("console of " + vm + ": the first line is " + value + ", not 0");
+        log.note("console of " + vm + ": the first count starts at " + count.first + ", not 0");
       }
-      highest = Math.max(highest, value);
+      highest = Math.max(highest, count.last);
     }
 
     /** Two counts growing together: two copies of this guest write the console at once. */
     private void together(Count growing, Instant now) {
-      if (growing.lines < 3) {
-        return;
-      }
       for (Count other : counts) {
         // Each grew after the other had begun (by more than one read of the file): not one
         // count ending as another begins, as when a Restart move boots the guest again.
-        if (other != growing && other.lines >= 3 && Duration.between(other.lastAt, now).compareTo(TOGETHER) <= 0
+        if (other != growing && other.confirmed && Duration.between(other.lastAt, now).compareTo(TOGETHER) <= 0
             && other.lastAt.isAfter(growing.firstAt.plus(OVERLAP)) && growing.lastAt.isAfter(other.firstAt.plus(OVERLAP))) {
           duplicates.seen(uid, vm, "console", "two counts grow in the console at once: one at " + growing.last
               + " (from " + growing.first + "), one at " + other.last + " (from " + other.first + ")");
@@ -251,7 +273,7 @@ final class ConsoleWatcher implements AutoCloseable {
     private Count mostRecent() {
       Count recent = null;
       for (Count count : counts) {
-        if (recent == null || count.lastAt.isAfter(recent.lastAt)) {
+        if (count.confirmed && (recent == null || count.lastAt.isAfter(recent.lastAt))) {
           recent = count;
         }
       }

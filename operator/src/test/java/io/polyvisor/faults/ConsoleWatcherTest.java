@@ -88,6 +88,17 @@ class ConsoleWatcherTest {
   }
 
   @Test
+  void linesMixedByTwoWritersAreNoCount() throws Exception {
+    append(0, 300);
+    awaitValue(299);
+    Files.writeString(file, "30301\n11725516\n12\n", StandardOpenOption.APPEND);
+    append(300, 320);
+    awaitValue(319);
+    assertThat(log.clean()).isTrue();
+    assertThat(consoles.boots("uid-1")).isEqualTo(1);
+  }
+
+  @Test
   void aLineCutShortThenZeroIsABoot() {
     assertThat(ConsoleWatcher.tornBoot(1234, 120)).isTrue();
     assertThat(ConsoleWatcher.tornBoot(1234, 1230)).isTrue();
