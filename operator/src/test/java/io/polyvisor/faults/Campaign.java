@@ -37,6 +37,8 @@ final class Campaign {
     String evacuated;
     String source;
     String target;
+    /** A guest created for this round only, deleted when it settles. */
+    String temporaryVm;
 
     Move(String kind) {
       this.kind = kind;
@@ -61,15 +63,32 @@ final class Campaign {
   private final CampaignLog log;
   private final Random random;
   private final Function<String, String> vmManifest;
+  private final Function<String, String> busyManifest;
+  private int busyGuests;
   private final Function<String, Path> consoleFile;
   private final Duration settle;
   private final String normalPolicy;
   private final List<Thread> background = new CopyOnWriteArrayList<>();
   private final List<Fault> deck = new ArrayList<>();
+  private List<String> moveKinds = MOVES;
+
+  /** The moves a round picks from, evacuations and live moves twice as often as the others. */
+  static final List<String> MOVES = List.of("evacuation", "evacuation", "live", "live", "restart", "post-copy");
+
+  /** Rounds pick their move from these only (faults that need a kind of move still get it). */
+  void moves(List<String> kinds) {
+    for (String kind : kinds) {
+      if (!MOVES.contains(kind)) {
+        throw new IllegalArgumentException("faults.moves: no move " + kind + "; moves are " + new java.util.TreeSet<>(MOVES));
+      }
+    }
+    this.moveKinds = List.copyOf(kinds);
+  }
 
   Campaign(Cluster cluster, KvmNodes nodes, List<String> nodeNames, Operators operators, ApiFaultProxy proxy, Timeline timeline,
       ConsoleWatcher consoles, Names names, CampaignLog log, Random random, Function<String, String> vmManifest,
-      Function<String, Path> consoleFile, Duration settle, String normalPolicy) {
+      Function<String, String> busyManifest, Function<String, Path> consoleFile, Duration settle, String normalPolicy) {
+    this.busyManifest = busyManifest;
     this.cluster = cluster;
     this.nodes = nodes;
     this.nodeNames = nodeNames;
@@ -113,7 +132,7 @@ final class Campaign {
     String kind = switch (fault) {
       case UNCORDON -> "evacuation";
       case SECOND_MIGRATION -> random.nextBoolean() ? "live" : "restart";
-      default -> List.of("evacuation", "evacuation", "live", "live", "restart", "post-copy").get(random.nextInt(6));
+      default -> moveKinds.get(random.nextInt(moveKinds.size()));
     };
     Move move = new Move(kind);
     if (kind.equals("evacuation")) {
@@ -122,11 +141,14 @@ final class Campaign {
       cluster.cordon(move.evacuated, true);
       return move;
     }
+    Optional<GenericKubernetesResource> vm;
     if (kind.equals("post-copy")) {
+      vm = busyGuest(move);
       // The transfer soon outruns a 1 s budget (1 s per GiB, at least 1 GiB counted) on a 1 MiB/s link.
       cluster.migrationPolicy("\"allowPostCopy\": true, \"completionTimeoutPerGiBSeconds\": 1, \"bandwidthMiBps\": 1");
+    } else {
+      vm = idleRunningVm();
     }
-    Optional<GenericKubernetesResource> vm = idleRunningVm();
     if (vm.isEmpty()) {
       move.evacuated = busiestNode();
       move.source = move.evacuated;
@@ -145,6 +167,32 @@ final class Campaign {
       allowNoDowntime(move, Cluster.uid(vm.get()));
     }
     return move;
+  }
+
+  /**
+   * A guest for a post-copy round: a counter guest that keeps rewriting 128 pages of its memory
+   * (so pre-copy cannot converge on a slow link, as in MigrationIT's post-copy test), created for
+   * this round and deleted at its end, since it keeps a host CPU busy while it runs.
+   */
+  private Optional<GenericKubernetesResource> busyGuest(Move move) {
+    String name = "fc-pc" + (++busyGuests);
+    GenericKubernetesResource created = cluster.createVm(busyManifest.apply(name));
+    String uid = Cluster.uid(created);
+    names.put(uid, name);
+    consoles.follow(uid, names.describe(uid), consoleFile.apply(name));
+    move.temporaryVm = name;
+    log.note("post-copy round: created " + names.describe(uid) + ", a guest that keeps rewriting its memory");
+    Instant deadline = Instant.now().plusSeconds(60);
+    while (Instant.now().isBefore(deadline)) {
+      Optional<GenericKubernetesResource> vm = cluster.vm(name);
+      if (vm.isPresent() && "Running".equals(Cluster.phase(vm.get())) && Cluster.nodeName(vm.get()) != null) {
+        sleep(2000); // let it boot and count
+        return vm;
+      }
+      sleep(250);
+    }
+    log.note("post-copy round: " + name + " is not Running 60 s after its creation; moving another guest");
+    return idleRunningVm();
   }
 
   /**
@@ -481,6 +529,10 @@ final class Campaign {
     }
     if (move.kind.equals("post-copy")) {
       cluster.migrationPolicy(normalPolicy);
+    }
+    if (move.temporaryVm != null) {
+      log.note("deleted " + move.temporaryVm + ", the post-copy round's guest");
+      tolerate(() -> cluster.deleteVm(move.temporaryVm));
     }
     List<String> active = timeline.active().stream().map(m -> m.name + " " + m.phase).toList();
     if (!active.isEmpty()) {

@@ -40,7 +40,8 @@ import org.junit.jupiter.api.io.TempDir;
  *
  * <p>{@code -Dfaults.count=N} (10 by default: the short run of the test command; 120 for the full
  * campaign), {@code -Dfaults.seed=S} to replay a run's choices (its seed is printed first),
- * {@code -Dfaults.kinds=operator-kill,libvirtd-stop,...} to inject only some kinds. The last
+ * {@code -Dfaults.kinds=operator-kill,libvirtd-stop,...} to inject only some kinds,
+ * {@code -Dfaults.moves=evacuation,live,restart,post-copy} to make only some kinds of move. The last
  * line printed is {@code faults=N duplicated=D lost=L paused=P orphaned=O regressed=R}; the test
  * fails unless D, L, P, O and R are 0. The whole log is kept in
  * {@code operator/target/fault-campaign/}, the operators' logs in {@code operator/target/operator-logs/}.
@@ -90,6 +91,7 @@ class FaultCampaignIT {
       endpoints.put(host.nodeName(), host.endpoint());
     }
     Path image = CounterGuest.build(work);
+    Path busyImage = CounterGuest.build(work, 128);
     client.resource(client.getKubernetesSerialization().unmarshal(
         TestManifests.hypervisorClass(CLASS, "libvirt", "qemu+tcp://{node.address}/system"), GenericKubernetesResource.class))
         .serverSideApply();
@@ -134,7 +136,12 @@ class FaultCampaignIT {
         .collect(Collectors.joining(", ")));
 
     Campaign campaign = new Campaign(cluster, nodes, NODES, operators, proxy, timeline, consoleWatcher, names, log, random,
-        manifest, consoleFile, settle, NORMAL_POLICY);
+        manifest, name -> TestManifests.counterVm(name, CLASS, "Always", "32Mi", STORAGE, busyImage), consoleFile, settle,
+        NORMAL_POLICY);
+    String moves = System.getProperty("faults.moves", "");
+    if (!moves.isBlank()) {
+      campaign.moves(Arrays.stream(moves.split(",")).map(String::trim).toList());
+    }
     Instant faultsBegan = Instant.now();
     campaign.run(count, kinds);
     log.note(log.faults() + " faults in " + Duration.between(faultsBegan, Instant.now()).toSeconds() + " s; now every VM must"

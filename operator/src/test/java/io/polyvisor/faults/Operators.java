@@ -83,8 +83,10 @@ final class Operators implements AutoCloseable {
     if (victim == null) {
       return "no operator running to kill";
     }
+    boolean holderRuns = holder.isPresent() && running.stream().anyMatch(n -> n.name().equals(holder.get()) && n.process().alive());
     String what = victim.name() + " (pid " + victim.process().pid() + ", " + (holder.map(victim.name()::equals).orElse(false)
-        ? "the leader" : "not the leader; leader " + holder.orElse("unknown")) + ")";
+        ? "the leader" : holder.isEmpty() ? "no Lease holder yet" : holderRuns ? "not the leader; leader " + holder.get()
+        : "not the leader; the Lease still names " + holder.get() + ", which no longer runs") + ")";
     running.remove(victim);
     victim.process().kill();
     return what;
