@@ -259,7 +259,8 @@ final class Campaign {
    * uncordoning, a second migration) waits until the move's migration exists; a second
    * migration then comes within a second (both still queued, as when two are created at once),
    * the others like every fault: half the time once the transfer is under way (Scheduling or
-   * Running, at most 20 s) and 0-3 s more, else 0-4 s from now.
+   * Running, at most 20 s) and 0-3 s more, else 0-4 s from now. In a post-copy round, every
+   * fault but a second migration waits for the switch to post-copy, then 0-2 s.
    */
   private void awaitInstant(Move move, Fault fault) throws InterruptedException {
     boolean edit = fault == Fault.DELETE_MIGRATION || fault == Fault.DELETE_VM || fault == Fault.UNCORDON
@@ -267,7 +268,21 @@ final class Campaign {
     if (edit) {
       awaitMigration(move, Duration.ofSeconds(20), false);
     }
-    if (fault == Fault.SECOND_MIGRATION) {
+    if (move.kind.equals("post-copy") && fault != Fault.SECOND_MIGRATION) {
+      // A fault before the switch keeps the switch from happening (the operator cannot act):
+      // strike in the post-copy phase itself, where the guest's memory is split between hosts.
+      Instant deadline = Instant.now().plusSeconds(30);
+      Optional<Migration> m = migrationOf(move);
+      while (Instant.now().isBefore(deadline) && !(m.isPresent() && (m.get().postCopy || Cluster.finalPhase(m.get().phase)))) {
+        Thread.sleep(50);
+        m = migrationOf(move);
+      }
+      if (m.isEmpty() || !m.get().postCopy) {
+        log.note("post-copy round: " + move.migration + " did not switch to post-copy (" + m.map(x -> x.phase + ": " + x.message)
+            .orElse("not seen") + ")");
+      }
+      Thread.sleep(random.nextInt(2000));
+    } else if (fault == Fault.SECOND_MIGRATION) {
       Thread.sleep(random.nextInt(1000));
     } else if (random.nextBoolean()) {
       awaitMigration(move, Duration.ofSeconds(20), true);
