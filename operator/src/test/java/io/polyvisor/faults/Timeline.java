@@ -131,7 +131,10 @@ final class Timeline implements AutoCloseable {
     }
     for (Object c : list) {
       if (c instanceof Map<?, ?> map && "Ready".equals(map.get("type"))) {
-        return "Ready=" + map.get("status") + (map.get("reason") == null ? "" : " " + map.get("reason"));
+        // Why it is not ready is what an engineer reading the log needs most.
+        Object message = "True".equals(map.get("status")) ? null : map.get("message");
+        return "Ready=" + map.get("status") + (map.get("reason") == null ? "" : " " + map.get("reason"))
+            + (message == null ? "" : " (" + message + ")");
       }
     }
     return null;
