@@ -105,7 +105,7 @@ class LeaderHandOverIT {
 
       // The old leader's move thread wakes up within its shutdown wait and is refused its next
       // call; the process exits on the lost Lease.
-      await().atMost(Duration.ofSeconds(30)).until(() -> !leader.isAlive());
+      await().atMost(Duration.ofSeconds(30)).until(() -> !leader.alive());
       assertThat(leader.output()).contains("no more hypervisor actions from this process");
       VirtualMachineMigration done = await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(500))
           .until(() -> client.resource(migration).get(), m -> phaseOf(m) != null && phaseOf(m).isFinal());

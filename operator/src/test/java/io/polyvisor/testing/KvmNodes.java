@@ -24,15 +24,25 @@ public final class KvmNodes implements AutoCloseable {
   public static final Path REPO = Path.of(System.getProperty("polyvisor.repoRoot")).toAbsolutePath().normalize();
 
   private final Path folder;
+  private final Map<String, String> environment;
   private final Map<String, Integer> ports = new LinkedHashMap<>();
 
-  private KvmNodes(Path folder) {
+  private KvmNodes(Path folder, Map<String, String> environment) {
     this.folder = folder;
+    this.environment = Map.copyOf(environment);
   }
 
   /** Starts one node per name, state under {@code folder}. */
   public static KvmNodes start(Path folder, String... names) {
-    KvmNodes nodes = new KvmNodes(folder);
+    return start(folder, Map.of(), names);
+  }
+
+  /**
+   * Starts one node per name with settings of testbed/kvm-node in {@code environment} (such as
+   * {@code POLYVISOR_LOCK_MANAGER=lockd}), which every later restart of a node keeps.
+   */
+  public static KvmNodes start(Path folder, Map<String, String> environment, String... names) {
+    KvmNodes nodes = new KvmNodes(folder, environment);
     try {
       for (String name : names) {
         nodes.ports.put(name, freePort());
@@ -114,6 +124,7 @@ public final class KvmNodes implements AutoCloseable {
     command.add(REPO.resolve("testbed/kvm-node").toString());
     command.addAll(List.of(args));
     ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+    builder.environment().putAll(environment);
     builder.environment().put("POLYVISOR_NODES_DIR", folder.toString());
     try {
       Process process = builder.start();

@@ -24,9 +24,17 @@ public final class OperatorProcess implements AutoCloseable {
   }
 
   public static OperatorProcess start(Path folder, Map<String, String> environment) throws IOException {
+    return start(folder, environment, RealApiServer.kubeconfigYaml());
+  }
+
+  /**
+   * Starts an operator that reaches the API server through {@code kubeconfigYaml} (a proxy in
+   * front of the shared API server, say) instead of the shared server's own kubeconfig.
+   */
+  public static OperatorProcess start(Path folder, Map<String, String> environment, String kubeconfigYaml) throws IOException {
     Files.createDirectories(folder);
     Path kubeconfig = folder.resolve("kubeconfig");
-    Files.writeString(kubeconfig, RealApiServer.kubeconfigYaml());
+    Files.writeString(kubeconfig, kubeconfigYaml);
     // Kept under target/ so that a failed test's operator log can be read afterwards.
     Path logs = Files.createDirectories(TARGET.resolve("operator-logs"));
     Path log = Files.createTempFile(logs, "operator-", ".log");
@@ -39,8 +47,28 @@ public final class OperatorProcess implements AutoCloseable {
     builder.environment().put("KUBECONFIG", kubeconfig.toString());
     builder.environment().putAll(environment);
     OperatorProcess operator = new OperatorProcess(builder.start(), log);
-    await().atMost(Duration.ofSeconds(60)).until(() -> operator.output().contains("Polyvisor operator started"));
+    try {
+      await().atMost(Duration.ofSeconds(60)).until(() -> operator.output().contains("Polyvisor operator started"));
+    } catch (RuntimeException e) {
+      operator.kill(); // never leave a process behind that the caller has no handle on
+      throw e;
+    }
     return operator;
+  }
+
+  /** The operator JVM's process id. */
+  public long pid() {
+    return process.pid();
+  }
+
+  /** Whether the operator JVM still runs (it exits by itself when it loses its lease). */
+  public boolean alive() {
+    return process.isAlive();
+  }
+
+  /** Where the operator's output goes. */
+  public Path log() {
+    return log;
   }
 
   /** SIGKILL: no shutdown hook, no graceful close of connections, as if the machine died. */
@@ -61,14 +89,6 @@ public final class OperatorProcess implements AutoCloseable {
   /** SIGCONT after {@link #freeze()}. */
   public void thaw() throws IOException, InterruptedException {
     signal("CONT");
-  }
-
-  public long pid() {
-    return process.pid();
-  }
-
-  public boolean isAlive() {
-    return process.isAlive();
   }
 
   private void signal(String name) throws IOException, InterruptedException {
