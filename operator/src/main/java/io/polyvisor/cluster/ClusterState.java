@@ -26,6 +26,14 @@ public interface ClusterState {
   /** The VM's migration that is not final yet, if any: while it lasts, only the migration acts on the VM. */
   Optional<VirtualMachineMigration> activeMigration(VirtualMachine vm);
 
+  /**
+   * Every migration of the VM this operator knows of, finished ones included: their source and
+   * target nodes are where a copy of the guest may be.
+   */
+  default List<VirtualMachineMigration> migrationsOf(VirtualMachine vm) {
+    return activeMigration(vm).stream().toList();
+  }
+
   static boolean isActive(VirtualMachineMigration migration) {
     return migration.getStatus() == null || migration.getStatus().phase == null || !migration.getStatus().phase.isFinal();
   }

@@ -72,6 +72,11 @@ public final class ClusterView implements ClusterState {
   }
 
   @Override
+  public List<VirtualMachineMigration> migrationsOf(VirtualMachine vm) {
+    return migrations.list().filter(m -> ClusterState.isFor(m, vm)).toList();
+  }
+
+  @Override
   public Optional<VirtualMachineMigration> activeMigration(VirtualMachine vm) {
     return migrations.list()
         .filter(m -> ClusterState.isFor(m, vm))

@@ -343,16 +343,29 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
      * status), since its hypervisor may still run the guest.
      */
     private List<HypervisorNode> hostsThatCouldHoldIt(HypervisorClass hvc, List<HypervisorNode> nodes) {
-      if (status.nodeName == null || nodes.stream().anyMatch(n -> n.name().equals(status.nodeName))) {
-        return nodes;
-      }
       List<HypervisorNode> hosts = new ArrayList<>(nodes);
-      cluster.node(status.nodeName).map(n -> HypervisorNode.of(n, hvc))
-          .or(() -> Optional.ofNullable(status.hostEndpoint).map(endpoint -> HypervisorNode.gone(status.nodeName, endpoint, hvc)))
-          .ifPresent(hosts::add);
-      if (hosts.size() == nodes.size()) {
-        // A node we cannot even address: it cannot be checked.
-        hosts.add(HypervisorNode.gone(status.nodeName, "unknown://" + status.nodeName, hvc));
+      Set<String> elsewhere = new java.util.LinkedHashSet<>();
+      if (status.nodeName != null) {
+        elsewhere.add(status.nodeName);
+      }
+      // A move's two ends may hold the guest even if they left the class meanwhile.
+      for (VirtualMachineMigration m : cluster.migrationsOf(vm)) {
+        if (m.getStatus() != null) {
+          Optional.ofNullable(m.getStatus().sourceNode).ifPresent(elsewhere::add);
+          Optional.ofNullable(m.getStatus().targetNode).ifPresent(elsewhere::add);
+        }
+      }
+      for (String name : elsewhere) {
+        if (hosts.stream().anyMatch(n -> n.name().equals(name))) {
+          continue;
+        }
+        Optional<HypervisorNode> host = cluster.node(name).map(n -> HypervisorNode.of(n, hvc));
+        if (host.isEmpty() && name.equals(status.nodeName)) {
+          // Its Node is gone: reached by the endpoint it had, or, without one, a host that cannot
+          // be checked at all.
+          host = Optional.of(HypervisorNode.gone(name, status.hostEndpoint == null ? "unknown://" + name : status.hostEndpoint, hvc));
+        }
+        host.ifPresent(hosts::add);
       }
       return hosts;
     }
