@@ -20,8 +20,7 @@ import java.util.List;
  *
  * <table>
  *   <tr><th>source</th><th>target</th><th>outcome</th><th>actions</th></tr>
- *   <tr><td>running, no job</td><td>unreadable</td><td>Failed</td><td>none: the target's leftovers stay until it answers</td></tr>
- *   <tr><td>unreadable / anything else</td><td>any / unreadable</td><td>Wait (host)</td><td>none</td></tr>
+ *   <tr><td>unreadable / any</td><td>any / unreadable</td><td>Wait (host)</td><td>none (even a running source does not prove the target runs nothing)</td></tr>
  *   <tr><td>job</td><td>any</td><td>Wait (job)</td><td>none: follow the job</td></tr>
  *   <tr><td>any</td><td>job</td><td>Wait (job)</td><td>none: follow the job</td></tr>
  *   <tr><td>post-copy split</td><td>any</td><td>Person</td><td>none</td></tr>
@@ -93,12 +92,9 @@ public final class MoveResolution {
       return Decision.of(Outcome.WAIT, "cannot read " + sourceName + ": " + u.why());
     }
     if (target instanceof Reading.Unreadable u) {
-      if (source instanceof Reading.Copy c && c.state() == GuestState.RUNNING && c.mark() == MigrationMark.NONE) {
-        // The source runs the guest with no job left: the move is over and did not happen. Ending
-        // it touches nothing, and frees the VM to move elsewhere while the target is down.
-        return Decision.of(Outcome.FAILED, "the guest runs on " + sourceName + "; " + targetName + " could not be read ("
-            + u.why() + "), so what the transfer may have left there (a copy that never ran, volumes) is still there");
-      }
+      // Even a source that runs with no job does not prove the target holds nothing that runs:
+      // libvirt resumes the source when its finish step fails, which a target that died right
+      // after resuming the guest makes happen.
       return Decision.of(Outcome.WAIT, "cannot read " + targetName + ": " + u.why());
     }
     if (mark(source) == MigrationMark.JOB || mark(target) == MigrationMark.JOB) {

@@ -201,6 +201,8 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     Optional<Duration> run() {
       MigrationPhase phase = status.phase == null ? MigrationPhase.Pending : status.phase;
       if (phase.isFinal()) {
+        // The end is stored: only now may another migration claim the VM.
+        VmClaim.release(client, migration);
         return Optional.empty();
       }
       VirtualMachine vm =
@@ -251,7 +253,10 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         labels.put(MigrationLabels.VM_UID, uid(vm));
         labels.putIfAbsent(MigrationLabels.VM, truncate(vm.getMetadata().getName(), 63));
         m.getMetadata().setLabels(labels);
-        if (m.getMetadata().getOwnerReferences() == null || m.getMetadata().getOwnerReferences().stream().noneMatch(o -> uid(vm).equals(o.getUid()))) {
+        if (m.getMetadata().getOwnerReferences() == null) {
+          m.getMetadata().setOwnerReferences(new java.util.ArrayList<>());
+        }
+        if (m.getMetadata().getOwnerReferences().stream().noneMatch(o -> uid(vm).equals(o.getUid()))) {
           m.getMetadata().getOwnerReferences().add(new OwnerReferenceBuilder().withApiVersion(vm.getApiVersion()).withKind(vm.getKind())
               .withName(vm.getMetadata().getName()).withUid(uid(vm)).build());
         }
@@ -538,15 +543,14 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     /** The decision's actions, in order; a failure leaves the rest for the next pass, which reads the hosts again. */
     private void carryOut(VirtualMachine vm, Ends ends, List<Action> actions) {
       String uid = uid(vm);
-      boolean shared = disks(vm, ends.hvc).stream().allMatch(d -> d.pool().shared());
       for (Action action : actions) {
         log.info("{} for {}", action, uid);
         switch (action) {
           case PAUSE_SOURCE -> ends.driver.pause(ends.source.host(), uid);
           case REMOVE_SOURCE_COPY -> removeCopy(ends.driver, ends.source.host(), uid);
           case REMOVE_TARGET_COPY -> removeCopy(ends.driver, ends.target.host(), uid);
-          case DELETE_SOURCE_VOLUMES -> deleteVolumes(vm, ends, ends.source.host(), shared);
-          case DELETE_TARGET_VOLUMES -> deleteVolumes(vm, ends, ends.target.host(), shared);
+          case DELETE_SOURCE_VOLUMES -> deleteVolumes(vm, ends, ends.source.host());
+          case DELETE_TARGET_VOLUMES -> deleteVolumes(vm, ends, ends.target.host());
           case RESUME_SOURCE -> ends.driver.resume(ends.source.host(), uid);
           case RESUME_TARGET -> ends.driver.resume(ends.target.host(), uid);
         }
@@ -558,13 +562,15 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       driver.undefine(host, uid);
     }
 
-    /** The VM's volumes on a host the guest has left, or never reached: on shared storage they are the guest's own. */
-    private void deleteVolumes(VirtualMachine vm, Ends ends, Host host, boolean shared) {
-      if (shared) {
-        return;
-      }
+    /**
+     * The VM's local volumes on a host the guest has left, or never reached. A disk on shared
+     * storage is the same file seen from every host: it is the guest's own, wherever it runs.
+     */
+    private void deleteVolumes(VirtualMachine vm, Ends ends, Host host) {
       for (DiskPlan disk : disks(vm, ends.hvc)) {
-        ends.driver.deleteVolume(host, disk.pool(), disk.volumeName());
+        if (!disk.pool().shared()) {
+          ends.driver.deleteVolume(host, disk.pool(), disk.volumeName());
+        }
       }
     }
 
@@ -604,6 +610,8 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
      */
     private void switchToPostCopy(VirtualMachine vm, MigrationJob job, String reason) {
       try {
+        // Past it the move cannot be undone: only the leader may take that step.
+        lease.checkHeld("switching migration " + migration.getMetadata().getName() + " to post-copy");
         job.switchToPostCopy();
       } catch (HypervisorException e) {
         if ("NOT_SUPPORTED".equals(e.code())) {
@@ -669,7 +677,6 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       } else {
         events.warning(migration, phase.name(), message);
       }
-      VmClaim.release(client, migration);
       pruneHistory();
       return Optional.empty();
     }
@@ -714,14 +721,13 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       return StatusPatch.ifChanged(migration, status, before, VirtualMachineMigration::new, again);
     }
 
-    /** A new phase is recorded only by the leader; progress and messages need no such proof. */
+    /**
+     * Status is written only by the leader: a deposed one's pass read the status before the new
+     * leader moved it on, and writing it back whole would set the move back.
+     */
     private boolean mayRecord() {
-      MigrationPhase was = migration.getStatus() == null ? null : migration.getStatus().phase;
-      if (status.phase == was) {
-        return true;
-      }
       try {
-        lease.checkHeld("recording phase " + status.phase + " of migration " + migration.getMetadata().getName());
+        lease.checkHeld("recording the status of migration " + migration.getMetadata().getName());
         return true;
       } catch (HypervisorException e) {
         log.warn("{}", e.getMessage());

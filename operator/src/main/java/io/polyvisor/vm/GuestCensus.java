@@ -43,8 +43,19 @@ record GuestCensus(List<Located> copies, Map<String, String> unreadable) {
     return unreadable.isEmpty();
   }
 
-  /** The hosts that did not answer, for a message: {@code kvm-2 (connection refused), ...}. */
+  /** The hosts among {@code required} that did not answer, by name, with why. */
+  Map<String, String> unreadableAmong(java.util.Set<String> required) {
+    Map<String, String> among = new LinkedHashMap<>(unreadable);
+    among.keySet().retainAll(required);
+    return among;
+  }
+
+  /** Hosts that did not answer, for a message: {@code kvm-2 (connection refused), ...}. */
+  static String describe(Map<String, String> hosts) {
+    return String.join(", ", hosts.entrySet().stream().map(e -> e.getKey() + " (" + e.getValue() + ")").toList());
+  }
+
   String unreadableHosts() {
-    return String.join(", ", unreadable.entrySet().stream().map(e -> e.getKey() + " (" + e.getValue() + ")").toList());
+    return describe(unreadable);
   }
 }

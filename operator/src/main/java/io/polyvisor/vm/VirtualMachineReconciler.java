@@ -235,10 +235,17 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
 
     private Optional<Duration> reconcileOn(
         HypervisorClass hvc, HypervisorDriver driver, List<DiskPlan> disks, List<HypervisorNode> nodes) {
-      List<HypervisorNode> hosts = hostsThatCouldHoldIt(hvc, nodes);
+      Set<String> required = mustAnswer();
+      List<HypervisorNode> hosts = hostsThatCouldHoldIt(hvc, nodes, required);
       GuestCensus census = census(driver, hosts);
       if (census.copies().size() > 1) {
         return severalCopies(census);
+      }
+      Map<String, String> unanswered = census.unreadableAmong(required);
+      if (!unanswered.isEmpty()) {
+        // A host that may hold the guest did not answer: nothing is adopted, defined or started
+        // elsewhere, since its copy may be the running or the newest one.
+        return unverifiable(unanswered);
       }
       Optional<Located> located = census.only();
       HypervisorNode node;
@@ -251,9 +258,6 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
           status.nodeName = node.name();
         }
       } else {
-        if (!census.complete() && status.nodeName != null) {
-          return unverifiable(census);
-        }
         Optional<HypervisorNode> recorded = nodes.stream().filter(n -> n.name().equals(status.nodeName)).findFirst();
         if (recorded.isEmpty()) {
           // The guest runs on no node: placeholders elsewhere guard nothing.
@@ -342,32 +346,45 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
      * when that node left the class or its Node object is gone (reached by the endpoint kept in
      * status), since its hypervisor may still run the guest.
      */
-    private List<HypervisorNode> hostsThatCouldHoldIt(HypervisorClass hvc, List<HypervisorNode> nodes) {
+    private List<HypervisorNode> hostsThatCouldHoldIt(HypervisorClass hvc, List<HypervisorNode> nodes, Set<String> required) {
       List<HypervisorNode> hosts = new ArrayList<>(nodes);
-      Set<String> elsewhere = new java.util.LinkedHashSet<>();
-      if (status.nodeName != null) {
-        elsewhere.add(status.nodeName);
-      }
-      // A move's two ends may hold the guest even if they left the class meanwhile.
-      for (VirtualMachineMigration m : cluster.migrationsOf(vm)) {
-        if (m.getStatus() != null) {
-          Optional.ofNullable(m.getStatus().sourceNode).ifPresent(elsewhere::add);
-          Optional.ofNullable(m.getStatus().targetNode).ifPresent(elsewhere::add);
+      for (String name : required) {
+        if (hosts.stream().noneMatch(n -> n.name().equals(name))) {
+          hosts.add(host(hvc, name));
         }
-      }
-      for (String name : elsewhere) {
-        if (hosts.stream().anyMatch(n -> n.name().equals(name))) {
-          continue;
-        }
-        Optional<HypervisorNode> host = cluster.node(name).map(n -> HypervisorNode.of(n, hvc));
-        if (host.isEmpty() && name.equals(status.nodeName)) {
-          // Its Node is gone: reached by the endpoint it had, or, without one, a host that cannot
-          // be checked at all.
-          host = Optional.of(HypervisorNode.gone(name, status.hostEndpoint == null ? "unknown://" + name : status.hostEndpoint, hvc));
-        }
-        host.ifPresent(hosts::add);
       }
       return hosts;
+    }
+
+    /**
+     * The hosts that must answer before the guest is defined, adopted or started: a copy can only
+     * be where the guest was placed (recorded before any define) or at either end of its latest
+     * move. Other nodes of the class are searched too, for a stray copy, but one that is down
+     * does not hold up the VM.
+     */
+    private Set<String> mustAnswer() {
+      Set<String> required = new java.util.LinkedHashSet<>();
+      if (status.nodeName != null) {
+        required.add(status.nodeName);
+      }
+      cluster.migrationsOf(vm).stream()
+          .filter(m -> m.getStatus() != null && m.getStatus().sourceNode != null)
+          .max(java.util.Comparator.comparing((VirtualMachineMigration m) -> m.getMetadata().getCreationTimestamp()))
+          .ifPresent(m -> {
+            required.add(m.getStatus().sourceNode);
+            Optional.ofNullable(m.getStatus().targetNode).ifPresent(required::add);
+          });
+      return required;
+    }
+
+    /**
+     * A node as a host to read, even one that left the class; one whose Node is gone is reached by
+     * the endpoint recorded for it, or else cannot be read at all (and says so).
+     */
+    private HypervisorNode host(HypervisorClass hvc, String name) {
+      return cluster.node(name).map(n -> HypervisorNode.of(n, hvc))
+          .orElseGet(() -> HypervisorNode.gone(name,
+              name.equals(status.nodeName) && status.hostEndpoint != null ? status.hostEndpoint : "unknown://" + name, hvc));
     }
 
     /**
@@ -397,10 +414,10 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       return Optional.of(RETRY_ERROR);
     }
 
-    /** No copy found, and a host that could hold one did not answer: define nothing, start nothing. */
-    private Optional<Duration> unverifiable(GuestCensus census) {
-      String message = "cannot check " + census.unreadableHosts() + " for the guest; nothing is defined or started"
-          + " on another host until " + (census.unreadable().size() == 1 ? "it answers" : "they answer");
+    /** A host that may hold the guest did not answer: define nothing, start nothing. */
+    private Optional<Duration> unverifiable(Map<String, String> unanswered) {
+      String message = "cannot check " + GuestCensus.describe(unanswered) + " for the guest; nothing is defined or started"
+          + " on another host until " + (unanswered.size() == 1 ? "it answers" : "they answer");
       if (condition(VirtualMachineStatus.READY, "Unknown", "HostUnreachable", message)) {
         events.warning(vm, "HostUnreachable", message);
       }
@@ -593,6 +610,10 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
 
   }
 
+  private static boolean cancelRequested(VirtualMachineMigration m) {
+    return m.getMetadata().getAnnotations() != null && m.getMetadata().getAnnotations().containsKey(io.polyvisor.migration.MigrationLabels.CANCEL);
+  }
+
   /** Deleting a VM: guest off and undefined, volumes deleted, then the finalizer goes. */
   private final class Removal {
     private final VirtualMachine vm;
@@ -611,26 +632,31 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       if (moving.isPresent()) {
         // A move in progress owns the guest: removing it under the move would let the move start
         // a copy on the target after we looked. Cancel it and wait for its end.
+        if (!cancelRequested(moving.get())) {
+          events.normal(vm, "DeletionWaitsForMigration", "migration " + moving.get().getMetadata().getName()
+              + " is cancelled; the guest and its volumes are removed once it has ended");
+        }
         migrations.cancel(moving.get(), "the VirtualMachine is being deleted");
         return DeleteControl.noFinalizerRemoval().rescheduleAfter(STOPPING_POLL.toMillis());
       }
       String recorded = vm.getStatus() == null ? null : vm.getStatus().nodeName;
       String uid = vm.getMetadata().getUid();
       List<HypervisorNode> nodes = cluster.nodesOf(hvc);
-      Optional<HypervisorNode> recordedNode = recorded == null ? Optional.empty()
-          : nodes.stream().filter(n -> n.name().equals(recorded)).findFirst()
-              .or(() -> cluster.node(recorded).map(n -> HypervisorNode.of(n, hvc)));
-      if (recorded != null && recordedNode.isEmpty()) {
+      if (recorded != null && cluster.node(recorded).isEmpty() && (vm.getStatus().hostEndpoint == null)) {
         events.warning(vm, "HostGone", "node " + recorded + " no longer exists, so its guest and volumes could not be"
             + " removed; removing the VM anyway: check that host for a leftover guest and volumes");
         migrations.deleteAll(vm);
         return DeleteControl.defaultDelete();
       }
-      List<HypervisorNode> hosts = new ArrayList<>(nodes);
-      recordedNode.filter(n -> !nodes.contains(n)).ifPresent(hosts::add);
+      Pass pass = new Pass(vm);
+      Set<String> required = pass.mustAnswer();
+      List<HypervisorNode> hosts = pass.hostsThatCouldHoldIt(hvc, nodes, required);
+      Optional<HypervisorNode> recordedNode = hosts.stream().filter(n -> n.name().equals(recorded)).findFirst();
       GuestCensus census = GuestCensus.take(driver.get(), hosts, uid);
-      if (recorded != null && census.unreadable().containsKey(recorded)) {
-        return hostTrouble(recorded, census.unreadable().get(recorded));
+      Map<String, String> unanswered = census.unreadableAmong(required);
+      if (!unanswered.isEmpty()) {
+        String host = unanswered.keySet().iterator().next();
+        return hostTrouble(host, GuestCensus.describe(unanswered));
       }
       try {
         List<HypervisorNode> holding = new ArrayList<>();

@@ -320,7 +320,7 @@ class MigrationIT {
   }
 
   @Test
-  void targetDaemonKilledMidMigrationFailsItKeepsTheGuestAndEvacuationRetries() throws Exception {
+  void targetDaemonKilledMidMigrationIsWaitedForThenFailsKeepsTheGuestAndEvacuationRetries() throws Exception {
     slowMigrations(1);
     VirtualMachine vm = vmsOn("mig-1", "target-dies").get(0);
     cordon("mig-2", true); // so the target is mig-3
@@ -331,14 +331,20 @@ class MigrationIT {
     assertThat(first.getStatus().targetNode).isEqualTo("mig-3");
 
     nodes.killDaemon("mig-3");
+    try {
+      // Whether mig-3 resumed the guest before it died cannot be read: the move waits, naming it.
+      await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(client.resource(first).get().getStatus().message)
+          .startsWith("waiting, touching neither host: cannot read mig-3: "));
+      assertThat(phase(first)).isEqualTo(MigrationPhase.Running);
+      assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).map(GuestInfo::state).contains(GuestState.RUNNING);
+      assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-1");
+    } finally {
+      nodes.startNode("mig-3");
+    }
 
     VirtualMachineMigration failed = awaitEnd(first);
     assertThat(failed.getStatus().phase).isEqualTo(MigrationPhase.Failed);
     assertThat(failed.getStatus().message).contains("the guest keeps running on mig-1");
-    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).map(GuestInfo::state).contains(GuestState.RUNNING);
-    assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-1");
-
-    nodes.startNode("mig-3");
     slowMigrations(0);
     await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofSeconds(1))
         .until(() -> "Completed".equals(evacuation("mig-1").map(NodeCondition::getReason).orElse("")));
@@ -347,6 +353,7 @@ class MigrationIT {
     assertExactlyOneRunningCopyWhereStatusSays(vm);
     assertSerialContinues(vm);
   }
+
 
   @Test
   void uncordoningDuringEvacuationLeavesTheRestWhereTheyAre() throws Exception {
@@ -595,9 +602,13 @@ class MigrationIT {
   void aTargetUnreachableRightAfterTheMoveIsWaitedForAndNoSecondCopyIsStarted() throws Exception {
     VirtualMachine vm = vmsOn("mig-1", "target-unreachable").get(0);
     operator.kill();
-    // The guest moved to mig-2 while no operator ran: the VM's status still names mig-1. Then
-    // mig-2's libvirtd dies (its guest runs on). Nothing of the guest is on mig-1.
+    // The guest moved to mig-2 and its migration ended, but the VM's status still names mig-1
+    // (its reconciler had not run yet). Then mig-2's libvirtd dies (its guest runs on). Nothing
+    // of the guest is on mig-1.
+    VirtualMachineMigration migration = migrate(vm, "mig-2");
+    await().until(() -> client.resource(migration).get() != null);
     moveBehindTheOperatorsBack(vm, "mig-1", "mig-2");
+    setStatus(migration, MigrationPhase.Succeeded, "mig-1", "mig-2");
     nodes.killDaemon("mig-2");
     try {
       operator = startOperator();

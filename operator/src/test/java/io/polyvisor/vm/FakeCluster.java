@@ -53,6 +53,11 @@ final class FakeCluster implements ClusterState {
 
   @Override
   public Optional<VirtualMachineMigration> activeMigration(VirtualMachine vm) {
-    return Optional.ofNullable(migrations.get(vm.getMetadata().getName()));
+    return Optional.ofNullable(migrations.get(vm.getMetadata().getName())).filter(ClusterState::isActive);
+  }
+
+  @Override
+  public List<VirtualMachineMigration> migrationsOf(VirtualMachine vm) {
+    return Optional.ofNullable(migrations.get(vm.getMetadata().getName())).stream().toList();
   }
 }

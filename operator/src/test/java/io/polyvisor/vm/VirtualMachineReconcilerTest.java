@@ -237,12 +237,14 @@ class VirtualMachineReconcilerTest {
   }
 
   @Test
-  void aGuestGoneFromItsNodeIsNotDefinedAgainWhileAnotherNodeCannotBeRead() {
+  void aGuestGoneFromItsNodeIsNotDefinedAgainWhileTheTargetOfItsLastMoveCannotBeRead() {
     VirtualMachine vm = running(vm("unseen", "256Mi"));
     String recorded = vm.getStatus().nodeName;
     String other = recorded.equals("n1") ? "n2" : "n1";
     HypervisorNode recordedNode = cluster.nodes.stream().filter(n -> n.name().equals(recorded)).findFirst().orElseThrow();
-    driver.undefine(recordedNode.host(), vm.getMetadata().getUid()); // it moved to the other node, say
+    // It moved to the other node, and that move is over; the VM's status still names the source.
+    cluster.migrations.put("unseen", finishedMove("move-1", recorded, other));
+    driver.undefine(recordedNode.host(), vm.getMetadata().getUid());
     driver.unreachable.add(other);
     driver.calls.clear();
 
@@ -256,6 +258,29 @@ class VirtualMachineReconcilerTest {
     driver.unreachable.clear();
     reconcile(vm);
     assertThat(driver.calls).containsExactly("define unseen on " + recorded, "start unseen on " + recorded);
+  }
+
+  @Test
+  void aNodeThatCannotHoldTheGuestDoesNotHoldItUpWhenDown() {
+    VirtualMachine vm = running(vm("unbothered", "256Mi"));
+    String other = vm.getStatus().nodeName.equals("n1") ? "n2" : "n1";
+    stopBehindTheBack(vm, GuestState.CRASHED);
+    driver.unreachable.add(other); // never held the guest: no move of it went there
+    driver.calls.clear();
+
+    reconcile(vm);
+
+    assertThat(driver.calls).containsExactly("start unbothered on " + vm.getStatus().nodeName);
+  }
+
+  private static VirtualMachineMigration finishedMove(String name, String source, String target) {
+    VirtualMachineMigration migration = new VirtualMachineMigration();
+    migration.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(name)
+        .withCreationTimestamp("2026-11-28T00:00:00Z").build());
+    migration.getStatus().phase = io.polyvisor.api.v1alpha1.MigrationPhase.Succeeded;
+    migration.getStatus().sourceNode = source;
+    migration.getStatus().targetNode = target;
+    return migration;
   }
 
   private VirtualMachine running(VirtualMachine vm) {
