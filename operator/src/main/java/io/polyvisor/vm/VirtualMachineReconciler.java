@@ -651,7 +651,6 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       Pass pass = new Pass(vm);
       Set<String> required = pass.mustAnswer();
       List<HypervisorNode> hosts = pass.hostsThatCouldHoldIt(hvc, nodes, required);
-      Optional<HypervisorNode> recordedNode = hosts.stream().filter(n -> n.name().equals(recorded)).findFirst();
       GuestCensus census = GuestCensus.take(driver.get(), hosts, uid);
       Map<String, String> unanswered = census.unreadableAmong(required);
       if (!unanswered.isEmpty()) {
@@ -659,15 +658,14 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
         return hostTrouble(host, GuestCensus.describe(unanswered));
       }
       try {
-        List<HypervisorNode> holding = new ArrayList<>();
-        recordedNode.ifPresent(holding::add);
         for (Located copy : census.copies()) {
           driver.get().forceStop(copy.node().host(), uid);
           driver.get().undefine(copy.node().host(), uid);
-          if (!holding.contains(copy.node())) {
-            holding.add(copy.node());
-          }
         }
+        // Volumes on every host that answered, not only where a copy was: a move that failed or
+        // was cut short may have left some on its target. Their names carry the VM's uid, so
+        // nothing else is touched, and deleting what is not there does nothing.
+        List<HypervisorNode> holding = hosts.stream().filter(h -> !census.unreadable().containsKey(h.name())).toList();
         for (HypervisorNode node : holding) {
           for (DiskPlan disk : DiskPlan.resolve(vm, hvc.getSpec().driver, cluster::storageClass)) {
             driver.get().deleteVolume(node.host(), disk.pool(), disk.volumeName());
@@ -679,7 +677,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
         }
         migrations.deleteAll(vm);
         events.normal(vm, "Deleted", "removed the guest and its volumes"
-            + (holding.isEmpty() ? "" : " from " + String.join(", ", holding.stream().map(HypervisorNode::name).toList())));
+            + (census.copies().isEmpty() ? "" : " from " + String.join(", ", census.copies().stream().map(l -> l.node().name()).toList())));
         return DeleteControl.defaultDelete();
       } catch (DiskPlan.InvalidStorage e) {
         events.warning(vm, "VolumesLeft", "the guest is gone but its volumes could not be found: " + e.getMessage());
