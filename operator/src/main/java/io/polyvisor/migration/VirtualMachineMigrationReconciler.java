@@ -23,6 +23,7 @@ import io.polyvisor.driver.Drivers;
 import io.polyvisor.driver.GuestInfo;
 import io.polyvisor.driver.GuestState;
 import io.polyvisor.driver.Host;
+import io.polyvisor.driver.HostUnreachableException;
 import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.driver.MigrationJob;
@@ -101,6 +102,11 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
   private static final Duration POLL = Duration.ofSeconds(1);
   private static final Duration POST_COPY_POLL = Duration.ofMillis(200);
   private static final Duration HOST_RETRY = Duration.ofSeconds(5);
+  /**
+   * How long a Restart move whose host does not answer is tried again before it ends Failed (and
+   * the guest is started where it is, by its run strategy).
+   */
+  static final Duration RESTART_MOVE_PATIENCE = Duration.ofMinutes(5);
   private static final String ABORTING = "aborting: ";
   private static final String WAITING_FOR_POST_COPY = "switching to post-copy as soon as the hypervisor allows it";
   private static final String DELETED = "the VirtualMachineMigration was deleted";
@@ -449,6 +455,18 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
             + result.downtime().map(d -> " after " + d.toMillis() + " ms of downtime").orElse(""));
       } catch (ExecutionException e) {
         String why = e.getCause().getMessage();
+        Instant started = status.startTime == null ? now : Instant.parse(status.startTime);
+        if (e.getCause() instanceof HostUnreachableException && Duration.between(started, now).compareTo(RESTART_MOVE_PATIENCE) < 0) {
+          // A host of the move did not answer. The guest may be down already, and the move is
+          // the way back to a running guest: it is run again (it reads both hosts and carries on)
+          // until the host answers or the patience runs out.
+          String message = "waiting for the hosts to finish the move: " + why;
+          if (!message.equals(status.message)) {
+            events.warning(migration, "HostUnreadable", message);
+          }
+          status.message = message;
+          return Optional.of(HOST_RETRY);
+        }
         events.warning(vm, "MigrationFailed", "restart migration to " + ends.target.name() + " failed: " + why);
         return end(cancel.isPresent() ? MigrationPhase.Aborted : MigrationPhase.Failed, why);
       } catch (InterruptedException e) {
@@ -478,7 +496,12 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
      * the copies, so this is asked before the hosts are read.
      */
     private boolean follow(VirtualMachine vm, Ends ends, Optional<String> cancel) {
-      Optional<MigrationJob> job = ends.driver.reattach(ends.source.host(), ends.target.host(), uid(vm));
+      Optional<MigrationJob> job;
+      try {
+        job = ends.driver.reattach(ends.source.host(), ends.target.host(), uid(vm));
+      } catch (HypervisorException e) {
+        return false; // the source does not answer: reading the hosts says so, and what to do
+      }
       if (job.isEmpty()) {
         return false;
       }

@@ -17,6 +17,7 @@ import io.polyvisor.driver.GuestSpec;
 import io.polyvisor.driver.GuestSpec.GuestMemory;
 import io.polyvisor.driver.GuestState;
 import io.polyvisor.driver.Host;
+import io.polyvisor.driver.MigrationMark;
 import io.polyvisor.driver.MigrationOptions;
 import io.polyvisor.driver.libvirt.LibvirtDriver;
 import io.polyvisor.evacuation.EvacuationReconciler;
@@ -187,11 +188,15 @@ class MigrationIT {
       await().atMost(Duration.ofSeconds(30)).until(() -> phase(migration) == MigrationPhase.Running);
 
       operator.kill();
-      // The source daemon runs the transfer peer to peer: it goes on without the operator.
-      Thread.sleep(2000);
-      assertThat(libvirt.find(nodes.host("mig-2"), uid(vm))).as("the incoming copy on mig-2").map(GuestInfo::state).contains(GuestState.PAUSED);
-      slowMigrations(0);
-      operator = startOperator();
+      try {
+        // The source daemon runs the transfer peer to peer: it goes on without the operator.
+        Thread.sleep(2000);
+        assertThat(libvirt.migrationMark(nodes.host("mig-1"), uid(vm))).as("the job on mig-1").isEqualTo(MigrationMark.JOB);
+        assertThat(libvirt.find(nodes.host("mig-2"), uid(vm))).as("the incoming copy on mig-2").isPresent();
+      } finally {
+        slowMigrations(0);
+        operator = startOperator();
+      }
 
       VirtualMachineMigration done = awaitEnd(migration);
       assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Succeeded);
@@ -228,10 +233,7 @@ class MigrationIT {
     operator.kill();
     // What a leader leaves when it dies just after the switch-over, before recording it: the
     // guest runs on mig-2, the migration still says Running.
-    VirtualMachineMigration migration = migrate(vm, "mig-2");
-    await().until(() -> client.resource(migration).get() != null);
-    moveBehindTheOperatorsBack(vm, "mig-1", "mig-2");
-    setStatus(migration, MigrationPhase.Running, "mig-1", "mig-2");
+    VirtualMachineMigration migration = movedBehindTheOperatorsBack(vm, "mig-1", "mig-2", MigrationPhase.Running);
 
     operator = startOperator();
 
@@ -529,10 +531,7 @@ class MigrationIT {
     // What a leader leaves when the status write after starting the transfer fails: the transfer
     // ran to its end (the guest runs on mig-2, nothing is left on mig-1) and the migration still
     // says Scheduling. The guest on mig-2 is the migrated one, not a leftover.
-    VirtualMachineMigration migration = migrate(vm, "mig-2");
-    await().until(() -> client.resource(migration).get() != null);
-    moveBehindTheOperatorsBack(vm, "mig-1", "mig-2");
-    setStatus(migration, MigrationPhase.Scheduling, "mig-1", "mig-2");
+    VirtualMachineMigration migration = movedBehindTheOperatorsBack(vm, "mig-1", "mig-2", MigrationPhase.Scheduling);
 
     operator = startOperator();
 
@@ -605,10 +604,7 @@ class MigrationIT {
     // The guest moved to mig-2 and its migration ended, but the VM's status still names mig-1
     // (its reconciler had not run yet). Then mig-2's libvirtd dies (its guest runs on). Nothing
     // of the guest is on mig-1.
-    VirtualMachineMigration migration = migrate(vm, "mig-2");
-    await().until(() -> client.resource(migration).get() != null);
-    moveBehindTheOperatorsBack(vm, "mig-1", "mig-2");
-    setStatus(migration, MigrationPhase.Succeeded, "mig-1", "mig-2");
+    VirtualMachineMigration migration = movedBehindTheOperatorsBack(vm, "mig-1", "mig-2", MigrationPhase.Succeeded);
     nodes.killDaemon("mig-2");
     try {
       operator = startOperator();
@@ -638,6 +634,33 @@ class MigrationIT {
 
     assertNeverTwoRunningCopiesFor(vm, Duration.ofSeconds(12));
     await().atMost(Duration.ofSeconds(60)).until(() -> client.resource(migration).get() == null);
+    await().atMost(Duration.ofSeconds(30)).until(() -> "mig-2".equals(get(vm).getStatus().nodeName));
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).isEmpty();
+    Path console = work.resolve(namespace + "_" + vm.getMetadata().getName() + ".log");
+    await().atMost(Duration.ofSeconds(30)).until(() -> countAfterRestart(CounterGuest.readCount(console)).size() >= 10);
+    CounterGuest.assertContinuous(countAfterRestart(CounterGuest.readCount(console)));
+  }
+
+  @Test
+  void aRestartMoveWhoseTargetStopsAnsweringAfterTheShutdownFinishesOnceItIsBack() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "target-gone-cold").get(0);
+    VirtualMachineMigration migration = migrate(vm, "mig-2", "Restart");
+    await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200)).until(() -> phase(migration) == MigrationPhase.Running);
+
+    nodes.killDaemon("mig-2"); // during the 3 s the guest is given to shut down
+    try {
+      await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(client.resource(migration).get().getStatus().message)
+          .startsWith("waiting for the hosts to finish the move: "));
+      assertThat(phase(migration)).isEqualTo(MigrationPhase.Running);
+      assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).as("not started again on the source")
+          .map(g -> g.state()).isNotEqualTo(Optional.of(GuestState.RUNNING));
+    } finally {
+      nodes.startNode("mig-2");
+    }
+
+    VirtualMachineMigration done = awaitEnd(migration);
+    assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Succeeded);
     await().atMost(Duration.ofSeconds(30)).until(() -> "mig-2".equals(get(vm).getStatus().nodeName));
     assertExactlyOneRunningCopyWhereStatusSays(vm);
     assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).isEmpty();
@@ -753,6 +776,19 @@ class MigrationIT {
     int before = CounterGuest.readCount(console).size();
     await().atMost(Duration.ofSeconds(30)).until(() -> CounterGuest.readCount(console).size() >= before + 10);
     CounterGuest.assertContinuous(CounterGuest.readCount(console));
+  }
+
+  /**
+   * A migration of the VM to {@code target} that the hosts carried out while no operator ran,
+   * recorded as far as {@code phase}, as a leader that died at that point leaves it.
+   */
+  private VirtualMachineMigration movedBehindTheOperatorsBack(VirtualMachine vm, String source, String target, MigrationPhase phase)
+      throws Exception {
+    VirtualMachineMigration migration = migrate(vm, target);
+    await().until(() -> client.resource(migration).get() != null);
+    moveBehindTheOperatorsBack(vm, source, target);
+    setStatus(migration, phase, source, target);
+    return migration;
   }
 
   /** A live migration made straight through libvirt, while no operator runs. */

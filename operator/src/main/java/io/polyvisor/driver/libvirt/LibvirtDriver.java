@@ -11,6 +11,7 @@ import io.polyvisor.driver.GuestState;
 import io.polyvisor.driver.Host;
 import io.polyvisor.driver.HostCalls;
 import io.polyvisor.driver.HostCapacity;
+import io.polyvisor.driver.HostUnreachableException;
 import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.driver.MigrationJob;
@@ -193,10 +194,17 @@ public final class LibvirtDriver implements HypervisorDriver {
 
   @Override
   public Optional<MigrationJob> reattach(Host source, Host target, String uid) {
-    LibvirtConnection targetConnection = connections.connection(target);
+    // The job is the source's: a target that does not answer only costs the final statistics.
+    LibvirtConnection targetConnection;
+    try {
+      targetConnection = connections.connection(target);
+    } catch (HostUnreachableException e) {
+      targetConnection = null;
+    }
+    LibvirtConnection toTarget = targetConnection;
     return connections.call(source, "look for a migration of " + uid + " to " + target, c -> {
       Optional<Domain> domain = lookupOwned(c, uid);
-      return domain.flatMap(d -> LibvirtMigration.follow(source, c, d, target, targetConnection, uid).map(MigrationJob.class::cast));
+      return domain.flatMap(d -> LibvirtMigration.follow(source, c, d, target, toTarget, uid).map(MigrationJob.class::cast));
     });
   }
 

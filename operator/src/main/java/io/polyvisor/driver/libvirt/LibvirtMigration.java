@@ -235,6 +235,9 @@ final class LibvirtMigration implements MigrationJob {
    */
   private Map<String, Long> completedStats() {
     Map<String, Long> stats = new HashMap<>();
+    if (targetConnection == null) {
+      return stats; // followed without the target, which did not answer
+    }
     LibvirtNative lib = LibvirtNative.INSTANCE;
     Pointer dom = lib.virDomainLookupByUUIDString(targetConnection.pointer(), uid);
     if (dom == null) {
