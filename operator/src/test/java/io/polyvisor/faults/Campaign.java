@@ -3,6 +3,7 @@ package io.polyvisor.faults;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.polyvisor.faults.Timeline.Migration;
 import io.polyvisor.testing.KvmNodes;
+import io.polyvisor.testing.RestartableApiServer;
 import io.polyvisor.testing.Virsh;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -57,6 +58,7 @@ final class Campaign {
   private final List<String> nodeNames;
   private final Operators operators;
   private final ApiFaultProxy proxy;
+  private final RestartableApiServer apiServer;
   private final Timeline timeline;
   private final ConsoleWatcher consoles;
   private final Names names;
@@ -85,7 +87,8 @@ final class Campaign {
     this.moveKinds = List.copyOf(kinds);
   }
 
-  Campaign(Cluster cluster, KvmNodes nodes, List<String> nodeNames, Operators operators, ApiFaultProxy proxy, Timeline timeline,
+  Campaign(Cluster cluster, KvmNodes nodes, List<String> nodeNames, Operators operators, ApiFaultProxy proxy,
+      RestartableApiServer apiServer, Timeline timeline,
       ConsoleWatcher consoles, Names names, CampaignLog log, Random random, Function<String, String> vmManifest,
       Function<String, String> busyManifest, Function<String, Path> consoleFile, Duration settle, String normalPolicy) {
     this.busyManifest = busyManifest;
@@ -94,6 +97,7 @@ final class Campaign {
     this.nodeNames = nodeNames;
     this.operators = operators;
     this.proxy = proxy;
+    this.apiServer = apiServer;
     this.timeline = timeline;
     this.consoles = consoles;
     this.names = names;
@@ -386,6 +390,17 @@ final class Campaign {
         }
         log.faultEnd(n, "the proxy accepts connections again");
       }
+      case API_RESTART -> {
+        long millis = 1000 + random.nextInt(5000);
+        int n = log.fault(fault.word, "SIGKILL of kube-apiserver during " + move + ", started again " + millis + " ms later");
+        try {
+          apiServer.kill();
+          Thread.sleep(millis);
+        } finally {
+          restartApiServer();
+        }
+        log.faultEnd(n, "kube-apiserver serves again");
+      }
       case DELETE_MIGRATION -> {
         if (move.migration == null) {
           log.note("no migration to delete for " + move + "; killing the leader instead");
@@ -435,6 +450,14 @@ final class Campaign {
         log.fault(fault.word, "created " + Cluster.name(second) + " (" + method + " to " + target + ") while " + phaseOf(move.migration)
             + " moves " + move.vm);
       }
+    }
+  }
+
+  private void restartApiServer() throws InterruptedException {
+    try {
+      apiServer.startAgain();
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException("cannot start kube-apiserver again", e);
     }
   }
 

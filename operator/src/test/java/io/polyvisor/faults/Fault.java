@@ -12,8 +12,10 @@ enum Fault {
   LIBVIRTD_DOWN("libvirtd-down"),
   /** For 5-12 s the proxy answers some requests with 409, 429 or 500 and drops some connections (after forwarding a few). */
   API_ERRORS("api-errors"),
-  /** For 5-15 s the proxy refuses every connection and drops the open ones: an API server restart, as the operators see it. */
+  /** For 5-15 s the proxy refuses every connection and drops the open ones: the API server out of reach. */
   API_OUTAGE("api-outage"),
+  /** SIGKILL of the kube-apiserver itself, started again on the same port and etcd 1-6 s later. */
+  API_RESTART("api-restart"),
   /** The move's migration deleted mid-move. */
   DELETE_MIGRATION("delete-migration"),
   /** The moving VM deleted mid-move, and created again under the same name once it is gone. */

@@ -10,7 +10,7 @@ import io.polyvisor.faults.Timeline.Migration;
 import io.polyvisor.testing.CounterGuest;
 import io.polyvisor.testing.KvmNodes;
 import io.polyvisor.testing.NodeRegistration;
-import io.polyvisor.testing.RealApiServer;
+import io.polyvisor.testing.RestartableApiServer;
 import io.polyvisor.testing.TestManifests;
 import io.polyvisor.driver.Host;
 import java.nio.file.Files;
@@ -39,7 +39,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code faults.convergeSeconds} (90 s for a short run of up to 20 faults, 180 s beyond) and stay
  * so for 25 s, with nothing of it anywhere else.
  *
- * <p>{@code -Dfaults.count=N} (10 by default: the short run of the test command; 120 for the full
+ * <p>{@code -Dfaults.count=N} (by default one of each kind: the short run of the test command; 100 or more for the full
  * campaign), {@code -Dfaults.seed=S} to replay a run's choices (its seed is printed first),
  * {@code -Dfaults.kinds=operator-kill,libvirtd-stop,...} to inject only some kinds,
  * {@code -Dfaults.moves=evacuation,live,restart,post-copy} to make only some kinds of move. The last
@@ -63,13 +63,14 @@ class FaultCampaignIT {
   private static KvmNodes nodes;
   private static Operators operators;
   private static ApiFaultProxy proxy;
+  private static RestartableApiServer apiServer;
   private static HostWatcher hostWatcher;
   private static ConsoleWatcher consoleWatcher;
   private static Timeline timeline;
   private static CampaignLog log;
 
-  /** The test command's run: ten faults, ten of the eleven kinds, chosen by this seed. */
-  private static final int SHORT_RUN = 10;
+  /** The test command's run: one fault of every kind, in the order and at the instants this seed chooses. */
+  private static final int SHORT_RUN = Fault.values().length;
   private static final long SHORT_RUN_SEED = 5022252020597410627L;
 
   @Test
@@ -85,9 +86,11 @@ class FaultCampaignIT {
     List<Fault> kinds = kinds(System.getProperty("faults.kinds", ""));
     Random random = new Random(seed);
 
-    KubernetesClient client = RealApiServer.client();
-    String namespace = RealApiServer.newNamespace("fc");
-    String leaseNamespace = RealApiServer.newNamespace("fc-lease");
+    // An API server of the campaign's own, so that a fault can kill and restart it.
+    apiServer = RestartableApiServer.start(work.resolve("api-server"));
+    KubernetesClient client = apiServer.client();
+    String namespace = apiServer.newNamespace("fc");
+    String leaseNamespace = apiServer.newNamespace("fc-lease");
     log = new CampaignLog(KvmNodes.REPO.resolve("operator/target/fault-campaign/campaign-" + seed + ".log"), System.out);
     log.note("fault campaign: seed " + seed + " (replay with -Dfaults.seed=" + seed + "), " + count + " faults of "
         + kinds.stream().map(k -> k.word).toList() + ", convergence bound " + converge.toSeconds() + " s, namespace " + namespace
@@ -96,7 +99,7 @@ class FaultCampaignIT {
     nodes = KvmNodes.start(work.resolve("nodes"), NODES.toArray(String[]::new));
     Map<String, String> endpoints = new LinkedHashMap<>();
     for (Host host : nodes.hosts()) {
-      NodeRegistration.register(host, "1Gi", CLASS);
+      NodeRegistration.register(host, "1Gi", CLASS, apiServer.kubeconfigYaml());
       endpoints.put(host.nodeName(), host.endpoint());
     }
     Path image = CounterGuest.build(work);
@@ -117,7 +120,7 @@ class FaultCampaignIT {
     consoleWatcher.start();
     timeline.start();
 
-    proxy = new ApiFaultProxy(RealApiServer.kubeconfigYaml(), log);
+    proxy = new ApiFaultProxy(apiServer.kubeconfigYaml(), log);
     Path consoles = Files.createDirectories(work.resolve("consoles"));
     operators = new Operators(work.resolve("operators"), Map.of(
         "POLYVISOR_CONSOLE_LOG_DIR", consoles.toString(),
@@ -144,7 +147,7 @@ class FaultCampaignIT {
     log.note("every guest runs: " + cluster.vms().stream().map(vm -> Cluster.name(vm) + " on " + Cluster.nodeName(vm))
         .collect(Collectors.joining(", ")));
 
-    Campaign campaign = new Campaign(cluster, nodes, NODES, operators, proxy, timeline, consoleWatcher, names, log, random,
+    Campaign campaign = new Campaign(cluster, nodes, NODES, operators, proxy, apiServer, timeline, consoleWatcher, names, log, random,
         manifest, name -> TestManifests.counterVm(name, CLASS, "Always", "32Mi", STORAGE, busyImage), consoleFile, settle,
         NORMAL_POLICY);
     String moves = System.getProperty("faults.moves", "");
@@ -269,6 +272,9 @@ class FaultCampaignIT {
     }
     if (nodes != null) {
       nodes.close();
+    }
+    if (apiServer != null) {
+      apiServer.close();
     }
     if (log != null) {
       log.close();

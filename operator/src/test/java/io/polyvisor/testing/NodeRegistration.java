@@ -12,15 +12,20 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
-/** Registers simulated hosts as Nodes of the shared API server with {@code testbed/register-node}. */
+/** Registers simulated hosts as Nodes (of the shared API server unless told otherwise) with {@code testbed/register-node}. */
 public final class NodeRegistration {
 
   private NodeRegistration() {}
 
   public static void register(Host host, String memory, String hypervisorLabel) {
+    register(host, memory, hypervisorLabel, RealApiServer.kubeconfigYaml());
+  }
+
+  /** Registers the host with the API server that {@code kubeconfigYaml} names. */
+  public static void register(Host host, String memory, String hypervisorLabel, String kubeconfigYaml) {
     try {
       Path kubeconfig = Files.createTempFile("kubeconfig", ".yaml");
-      Files.writeString(kubeconfig, RealApiServer.kubeconfigYaml());
+      Files.writeString(kubeconfig, kubeconfigYaml);
       ProcessBuilder builder =
           new ProcessBuilder(
                   KvmNodes.REPO.resolve("testbed/register-node").toString(),

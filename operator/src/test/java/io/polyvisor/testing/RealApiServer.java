@@ -42,9 +42,14 @@ public final class RealApiServer {
     return server.getKubeConfigYaml();
   }
 
-  /** One of the built Kubernetes binaries (kubectl, helm, ...). */
+  /** One of the built Kubernetes binaries (kubectl, helm, etcd, kube-apiserver, ...). */
   public static Path binary(String name) {
-    return Path.of(property("KUBE_API_TEST_DIR"), "k8s", property("KUBE_API_TEST_API_SERVER_VERSION") + "-linux-amd64", name);
+    return Path.of(testDir(), "k8s", property("KUBE_API_TEST_API_SERVER_VERSION") + "-linux-amd64", name);
+  }
+
+  /** The folder of the binaries and of the test certificates (the API server's and a client's). */
+  public static String testDir() {
+    return property("KUBE_API_TEST_DIR");
   }
 
   /** A fresh namespace with a unique name derived from {@code prefix}. */
@@ -77,12 +82,13 @@ public final class RealApiServer {
         new KubernetesClientBuilder().withConfig(Config.fromKubeconfig(server.getKubeConfigYaml())).build();
     // Publish the client only once the CRDs are served, so that a schema the API server refuses
     // fails every test with that reason rather than with confusing follow-up errors.
-    installCrds(started, Path.of(property("polyvisor.generatedCrds")));
+    installCrds(started);
     client = started;
   }
 
   /** Applies every generated CRD and waits until the API server serves it. */
-  private static void installCrds(KubernetesClient client, Path folder) {
+  static void installCrds(KubernetesClient client) {
+    Path folder = Path.of(property("polyvisor.generatedCrds"));
     List<Path> files;
     try (Stream<Path> listing = Files.list(folder)) {
       files = listing.filter(p -> p.toString().endsWith("-v1.yml")).sorted().toList();
