@@ -194,6 +194,24 @@ public final class HyperVDriver implements HypervisorDriver {
     }
   }
 
+  /** Suspend-VM; a guest that is not running (paused already, saved, off) is left as it is. */
+  @Override
+  public void pause(Host host, String uid) {
+    Listed guest = guest(host, uid);
+    if (guest.info().state() == GuestState.RUNNING) {
+      run(host, HyperVScripts.PAUSE.with(Map.of("id", guest.vmId())), "pause guest " + uid);
+    }
+  }
+
+  /** Resume-VM; only a paused guest is resumed (a saved one is resumed by Start-VM). */
+  @Override
+  public void resume(Host host, String uid) {
+    Listed guest = guest(host, uid);
+    if (guest.info().state() == GuestState.PAUSED) {
+      run(host, HyperVScripts.RESUME.with(Map.of("id", guest.vmId())), "resume guest " + uid);
+    }
+  }
+
   @Override
   public boolean shutdown(Host host, String uid, Duration timeout) {
     Listed guest = guest(host, uid);

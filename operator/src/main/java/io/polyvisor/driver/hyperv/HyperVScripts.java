@@ -48,6 +48,18 @@ final class HyperVScripts {
       Start-VM -VM $vm
       """);
 
+  /** Freezes a running VM where it is (its memory stays in the host's RAM). */
+  static final PowerShellScript PAUSE = new PowerShellScript("""
+      $vm = Get-VM -Id $p.id
+      Suspend-VM -VM $vm
+      """);
+
+  /** Lets a paused VM run on; Start-VM refuses a paused VM. */
+  static final PowerShellScript RESUME = new PowerShellScript("""
+      $vm = Get-VM -Id $p.id
+      Resume-VM -VM $vm
+      """);
+
   /** Asks the guest to shut down through its integration services; the caller bounds the wait. */
   static final PowerShellScript SHUTDOWN = new PowerShellScript("""
       $vm = Get-VM -Id $p.id

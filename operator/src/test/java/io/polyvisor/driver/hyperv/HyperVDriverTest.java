@@ -174,6 +174,28 @@ class HyperVDriverTest {
   }
 
   @Test
+  void pauseAndResumeUseSuspendVmAndResumeVmAndLeaveOtherStatesAlone() {
+    GuestSpec spec = running("frozen", volume(local(), "frozen-root", 64 * MIB));
+    String uid = spec.id().uid();
+
+    driver.pause(host, uid);
+    assertThat(hyperV.stateOf("prod_frozen")).contains("Paused");
+    driver.pause(host, uid);
+    assertThat(simulator.scripts()).as("a paused guest is not suspended again").filteredOn(s -> s.contains("Suspend-VM")).hasSize(1);
+
+    driver.resume(host, uid);
+    assertThat(hyperV.stateOf("prod_frozen")).contains("Running");
+    driver.resume(host, uid);
+    assertThat(simulator.scripts()).as("a running guest is not resumed").filteredOn(s -> s.contains("Resume-VM")).hasSize(1);
+
+    onHost("Save-VM", "prod_frozen");
+    driver.resume(host, uid);
+    driver.pause(host, uid);
+    assertThat(hyperV.stateOf("prod_frozen")).as("a saved guest is resumed by Start-VM only").contains("Saved");
+    assertThatThrownBy(() -> driver.pause(host, "no-such-uid")).isInstanceOf(io.polyvisor.driver.GuestNotFoundException.class);
+  }
+
+  @Test
   void aSavedGuestKeepsItsConfigurationIsNotCutOffAndIsUndefinedWithItsSavedState() {
     GuestSpec spec = running("keep", volume(local(), "keep-root", 64 * MIB));
     onHost("Save-VM", "prod_keep");
