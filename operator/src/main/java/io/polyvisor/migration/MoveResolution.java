@@ -38,6 +38,19 @@ import java.util.List;
  *   <tr><td>running / paused</td><td>paused by a person</td><td>Person</td><td>none: two copies that ran</td></tr>
  *   <tr><td>absent</td><td>absent</td><td>Lost</td><td>none</td></tr>
  * </table>
+ *
+ * <p>One fact outlives the pass that read it: the target was seen running the guest after the
+ * transfer ({@code targetHasRun}, kept in the migration's status before anything is done about
+ * it). From then on the source's copy is older than what ran on the target, so the rows that would
+ * resume it or delete the target's copy no longer apply (a pause of the source, a removal that
+ * failed, then the target's crash would otherwise bring the older memory back):
+ *
+ * <table>
+ *   <tr><th>source</th><th>target</th><th>outcome</th><th>actions</th></tr>
+ *   <tr><td>off / paused</td><td>off / paused</td><td>Succeeded</td><td>remove source copy, delete source volumes (resume target if paused by migration)</td></tr>
+ *   <tr><td>running / off / paused</td><td>absent</td><td>Person</td><td>none: the newer copy is gone, the older one is not brought back</td></tr>
+ *   <tr><td>running</td><td>off / paused</td><td>Person</td><td>none: both copies ran after the transfer</td></tr>
+ * </table>
  */
 public final class MoveResolution {
 
@@ -86,8 +99,11 @@ public final class MoveResolution {
 
   private MoveResolution() {}
 
-  /** @param sourceName and @param targetName only name the hosts in the reason */
-  public static Decision decide(Reading source, Reading target, String sourceName, String targetName) {
+  /**
+   * @param targetHasRun the target was seen running the guest after the transfer, in this pass or an earlier one
+   * @param sourceName and @param targetName only name the hosts in the reason
+   */
+  public static Decision decide(Reading source, Reading target, boolean targetHasRun, String sourceName, String targetName) {
     if (source instanceof Reading.Unreadable u) {
       return Decision.of(Outcome.WAIT, "cannot read " + sourceName + ": " + u.why());
     }
@@ -118,6 +134,9 @@ public final class MoveResolution {
             + " the source's copy was paused at once and removed, the target's kept",
             Action.PAUSE_SOURCE, Action.REMOVE_SOURCE_COPY, Action.DELETE_SOURCE_VOLUMES);
       };
+    }
+    if (targetHasRun && s != Kind.ABSENT) {
+      return afterTheTargetRan(s, t, sourceName, targetName);
     }
     boolean targetNeverRan = t == Kind.ABSENT || t == Kind.OFF || t == Kind.PAUSED_BY_MIGRATION;
     if (s == Kind.RUNNING && targetNeverRan) {
@@ -152,6 +171,33 @@ public final class MoveResolution {
     return Decision.of(Outcome.PERSON, "both " + sourceName + " and " + targetName + " hold a copy of the guest that has run"
         + " (" + describe(source) + " on " + sourceName + ", " + describe(target) + " on " + targetName
         + "): neither is touched; check both and remove the stale one by hand");
+  }
+
+  /** The second table: the target has run the guest, it does not run now, and the source holds a copy. */
+  private static Decision afterTheTargetRan(Kind s, Kind t, String sourceName, String targetName) {
+    if (t == Kind.ABSENT) {
+      return Decision.of(Outcome.PERSON, "the guest ran on " + targetName + " after the transfer and is gone from it; the copy"
+          + " on " + sourceName + " (" + s.name().toLowerCase().replace('_', ' ') + ") is older than what ran there, so it is not"
+          + " brought back: neither host is touched; check " + targetName + " and decide by hand");
+    }
+    if (s == Kind.RUNNING) {
+      return Decision.of(Outcome.PERSON, "both " + sourceName + " and " + targetName + " ran the guest after the transfer"
+          + " (it runs on " + sourceName + ", it is " + (t == Kind.OFF ? "stopped" : "paused") + " on " + targetName
+          + "): neither is touched; check both and remove the stale one by hand");
+    }
+    String reason = "the guest ran on " + targetName + " after the transfer and is " + (t == Kind.OFF ? "stopped" : "paused")
+        + " there now; the older copy left on " + sourceName + " is removed";
+    return t == Kind.PAUSED_BY_MIGRATION
+        ? Decision.of(Outcome.SUCCEEDED, reason + " and the target's resumed", Action.REMOVE_SOURCE_COPY,
+            Action.DELETE_SOURCE_VOLUMES, Action.RESUME_TARGET)
+        : Decision.of(Outcome.SUCCEEDED, reason, Action.REMOVE_SOURCE_COPY, Action.DELETE_SOURCE_VOLUMES);
+  }
+
+  /** Whether the target runs the guest in this reading: the fact the reconciler keeps for later passes. */
+  public static boolean targetRuns(Reading target) {
+    // Proof only: a state the hypervisor could not name is not evidence that the guest ran there.
+    return target instanceof Reading.Copy copy && copy.mark() == MigrationMark.NONE
+        && (copy.state() == GuestState.RUNNING || copy.state() == GuestState.SHUTTING_DOWN);
   }
 
   /** A copy as the table sees it. */

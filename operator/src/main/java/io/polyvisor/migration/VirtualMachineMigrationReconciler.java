@@ -436,7 +436,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       });
       Reading onSource = read(ends, ends.source);
       Reading onTarget = read(ends, ends.target);
-      Decision decision = MoveResolution.decide(onSource, onTarget, ends.source.name(), ends.target.name());
+      Decision decision = MoveResolution.decide(onSource, onTarget, targetHasRun(), ends.source.name(), ends.target.name());
       if (decision.outcome() == Outcome.WAIT && !(onSource instanceof Reading.Unreadable) && !(onTarget instanceof Reading.Unreadable)) {
         return Optional.of(Duration.ofMillis(200)); // the call returned, the job is still being wound up
       }
@@ -468,11 +468,36 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
           return Optional.of(HOST_RETRY);
         }
         events.warning(vm, "MigrationFailed", "restart migration to " + ends.target.name() + " failed: " + why);
-        return end(cancel.isPresent() ? MigrationPhase.Aborted : MigrationPhase.Failed, why);
+        return end(cancel.isPresent() ? MigrationPhase.Aborted : MigrationPhase.Failed, why + removePartialCopy(vm, ends));
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return Optional.of(POLL);
       }
+    }
+
+    /**
+     * A Restart move that failed may have copied disks to the target before it stopped. They are
+     * deleted only when both hosts, read now, prove them a partial copy: the target holds no copy
+     * of the guest and the source does (so the source's disks are the guest's). Returns what was
+     * done, for the migration's message.
+     */
+    private String removePartialCopy(VirtualMachine vm, Ends ends) {
+      Reading onSource = read(ends, ends.source);
+      Reading onTarget = read(ends, ends.target);
+      String target = ends.target.name();
+      if (onSource instanceof Reading.Copy && onTarget instanceof Reading.Absent) {
+        try {
+          deleteVolumes(vm, ends, ends.target.host());
+          return "; the guest stays on " + ends.source.name() + ", and what was copied of its disks to " + target + " was deleted";
+        } catch (HypervisorException e) {
+          return "; what was copied of its disks to " + target + " is left there: " + e.getMessage();
+        }
+      }
+      String why = onTarget instanceof Reading.Unreadable u ? target + " cannot be read (" + u.why() + ")"
+          : onTarget instanceof Reading.Copy ? target + " holds a copy of the guest"
+          : onSource instanceof Reading.Unreadable u ? ends.source.name() + " cannot be read (" + u.why() + ")"
+          : ends.source.name() + " holds no copy of the guest";
+      return "; nothing was deleted on " + target + ": " + why;
     }
 
     /** Running with no job in this process: the previous leader's move (see the class table). */
@@ -519,7 +544,13 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     /** Decides from both hosts' copies and carries the decision out (see {@link MoveResolution}). */
     private Optional<Duration> resolve(VirtualMachine vm, Ends ends, Reading onSource, Reading onTarget, Optional<String> cancel,
         Optional<String> hint) {
-      Decision decision = MoveResolution.decide(onSource, onTarget, ends.source.name(), ends.target.name());
+      if (MoveResolution.targetRuns(onTarget) && !targetHasRun()) {
+        Optional<Duration> unrecorded = rememberThatTheTargetRan(ends, onSource);
+        if (unrecorded.isPresent()) {
+          return unrecorded;
+        }
+      }
+      Decision decision = MoveResolution.decide(onSource, onTarget, targetHasRun(), ends.source.name(), ends.target.name());
       switch (decision.outcome()) {
         case WAIT -> {
           boolean hostTrouble = onSource instanceof Reading.Unreadable || onTarget instanceof Reading.Unreadable;
@@ -560,6 +591,36 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
           events.warning(vm, "MigrationNeedsAPerson", decision.reason());
           return end(MigrationPhase.Failed, decision.reason());
         }
+      }
+    }
+
+    private boolean targetHasRun() {
+      return Boolean.TRUE.equals(status.targetHasRun);
+    }
+
+    /**
+     * Stores that the target ran the guest before any copy is paused or removed: a later pass
+     * that finds the target stopped or gone must not take the source's older copy for the guest
+     * (see {@link MoveResolution}). When the API server does not take it, a source that runs too
+     * is only paused (that loses nothing and can be undone), and the rest waits.
+     */
+    private Optional<Duration> rememberThatTheTargetRan(Ends ends, Reading onSource) {
+      status.targetHasRun = true;
+      try {
+        recordNow();
+        return Optional.empty();
+      } catch (KubernetesClientException | HypervisorException e) {
+        status.targetHasRun = null;
+        String why = "the guest runs on " + ends.target.name() + ", but that cannot be recorded (" + e.getMessage() + ")";
+        if (onSource instanceof Reading.Copy copy && copy.state() == GuestState.RUNNING) {
+          ends.driver.pause(ends.source.host(), vmUid);
+          why += "; its copy on " + ends.source.name() + " was paused and is removed once it is";
+        } else {
+          why += "; the copy on " + ends.source.name() + " is removed once it is";
+        }
+        log.warn("{}", why);
+        status.message = why;
+        return Optional.of(HOST_RETRY);
       }
     }
 
@@ -761,18 +822,28 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     /** For a migration being deleted, whose cleanup cannot return a status update. */
     void writeStatus() {
       if (!Serialization.asJson(status).equals(before) && mayRecord()) {
-        VirtualMachineMigration patch = new VirtualMachineMigration();
-        patch.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(migration.getMetadata().getName())
-            .withNamespace(migration.getMetadata().getNamespace()).build());
-        patch.setStatus(status);
         try {
-          client.resource(patch).subresource("status").patch(
-              io.fabric8.kubernetes.client.dsl.base.PatchContext.of(io.fabric8.kubernetes.client.dsl.base.PatchType.JSON_MERGE),
-              Serialization.asJson(Map.of("status", status)));
+          patchStatus();
         } catch (KubernetesClientException e) {
           log.warn("cannot record the status of a migration being deleted: {}", e.getMessage());
         }
       }
+    }
+
+    /** Writes the status now, mid-pass, or throws: for a fact that must be stored before the hosts are touched. */
+    private void recordNow() {
+      lease.checkHeld("recording the status of migration " + migration.getMetadata().getName());
+      patchStatus();
+    }
+
+    private void patchStatus() {
+      VirtualMachineMigration patch = new VirtualMachineMigration();
+      patch.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(migration.getMetadata().getName())
+          .withNamespace(migration.getMetadata().getNamespace()).build());
+      patch.setStatus(status);
+      client.resource(patch).subresource("status").patch(
+          io.fabric8.kubernetes.client.dsl.base.PatchContext.of(io.fabric8.kubernetes.client.dsl.base.PatchType.JSON_MERGE),
+          Serialization.asJson(Map.of("status", status)));
     }
 
     /** The class, driver and both ends of a scheduled migration. */

@@ -570,6 +570,39 @@ class MigrationIT {
   }
 
   @Test
+  void aSourcePausedOnceTheTargetRanIsNotResumedWhenTheTargetCrashesBeforeTheSourceIsRemoved() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "crashed-target").get(0);
+    operator.kill();
+    // An earlier pass found the guest running on both hosts after the transfer, recorded that the
+    // target ran, paused the source and failed to remove it (its host stopped answering); then the
+    // guest crashed on the target. The paused source holds memory older than what ran on the target.
+    VirtualMachineMigration migration = movedBehindTheOperatorsBack(vm, "mig-1", "mig-2", MigrationPhase.Running);
+    libvirt.define(nodes.host("mig-1"), new GuestSpec(new GuestId(namespace, "crashed-target", uid(vm)), 1,
+        GuestMemory.fixed(32L << 20), NumaPlacement.None, List.of(), List.of(), Optional.empty()));
+    Virsh.startPaused(nodes.host("mig-1"), uid(vm));
+    Virsh.run(nodes.host("mig-2"), "destroy", uid(vm));
+    VirtualMachineMigration recorded = client.resource(migration).get();
+    recorded.getStatus().targetHasRun = true;
+    client.resource(recorded).updateStatus();
+    assertThat(volumeFile("mig-2", vm)).as("the target's disk, newer than the source's").exists();
+
+    operator = startOperator();
+
+    VirtualMachineMigration done = awaitEnd(migration);
+    assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Succeeded);
+    assertThat(done.getStatus().message).contains("the older copy left on mig-1 is removed");
+    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).as("the older, paused copy").isEmpty();
+    assertThat(volumeFile("mig-1", vm)).as("the source's older disk").doesNotExist();
+    assertThat(volumeFile("mig-2", vm)).as("the target's disk").exists();
+    // Its runStrategy (Always) starts it again where it last ran.
+    await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
+      assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-2");
+      assertExactlyOneRunningCopyWhereStatusSays(vm);
+    });
+    assertNeverTwoRunningCopiesFor(vm, Duration.ofSeconds(5));
+  }
+
+  @Test
   void aNodeThatLeavesTheClassKeepsItsGuestAndNoSecondCopyIsStarted() throws Exception {
     VirtualMachine vm = vmsOn("mig-1", "relabelled").get(0);
 
@@ -667,6 +700,31 @@ class MigrationIT {
     Path console = work.resolve(namespace + "_" + vm.getMetadata().getName() + ".log");
     await().atMost(Duration.ofSeconds(30)).until(() -> countAfterRestart(CounterGuest.readCount(console)).size() >= 10);
     CounterGuest.assertContinuous(countAfterRestart(CounterGuest.readCount(console)));
+  }
+
+  @Test
+  void aRestartMoveThatFailsAfterCopyingTheDisksDeletesTheCopyAndTheGuestRunsOnOnItsSource() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "squatted").get(0);
+    // A stale definition under the VM's name (an earlier VM of that name, deleted while mig-2 did
+    // not answer) makes libvirt refuse the moved definition, once the disks are copied.
+    String stale = java.util.UUID.randomUUID().toString();
+    libvirt.define(nodes.host("mig-2"), new GuestSpec(new GuestId(namespace, "squatted", stale), 1,
+        GuestMemory.fixed(32L << 20), NumaPlacement.None, List.of(), List.of(), Optional.empty()));
+    try {
+      VirtualMachineMigration migration = migrate(vm, "mig-2", "Restart");
+
+      VirtualMachineMigration done = awaitEnd(migration);
+      assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Failed);
+      assertThat(done.getStatus().message).contains("already exists")
+          .endsWith("; the guest stays on mig-1, and what was copied of its disks to mig-2 was deleted");
+      assertThat(volumeFile("mig-2", vm)).as("the partial copy on the target").doesNotExist();
+      assertThat(volumeFile("mig-1", vm)).as("the guest's own disk").exists();
+      // Shut down for the move, it is started again where it is, by its runStrategy.
+      await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertExactlyOneRunningCopyWhereStatusSays(vm));
+      assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-1");
+    } finally {
+      libvirt.undefine(nodes.host("mig-2"), stale);
+    }
   }
 
   @Test

@@ -107,6 +107,48 @@ class MoveResolutionTest {
   }
 
   @Test
+  void onceTheTargetHasRunAStoppedOrPausedSourceIsRemovedNotResumed() {
+    // The source paused by the operator (both ran), its removal failed, then the target crashed.
+    assertDecision(decideAfterTheTargetRan(PAUSED, OFF), Outcome.SUCCEEDED, REMOVE_SOURCE_COPY, DELETE_SOURCE_VOLUMES);
+    assertDecision(decideAfterTheTargetRan(PAUSED_BY_MIGRATION, OFF), Outcome.SUCCEEDED, REMOVE_SOURCE_COPY, DELETE_SOURCE_VOLUMES);
+    assertDecision(decideAfterTheTargetRan(OFF, PAUSED), Outcome.SUCCEEDED, REMOVE_SOURCE_COPY, DELETE_SOURCE_VOLUMES);
+    assertDecision(decideAfterTheTargetRan(PAUSED, PAUSED_BY_MIGRATION), Outcome.SUCCEEDED, REMOVE_SOURCE_COPY,
+        DELETE_SOURCE_VOLUMES, RESUME_TARGET);
+    assertThat(decideAfterTheTargetRan(PAUSED, OFF).reason())
+        .isEqualTo("the guest ran on kvm-2 after the transfer and is stopped there now; the older copy left on kvm-1 is removed");
+    // Without that memory the same reading resumes the source: the row this table replaces.
+    assertDecision(decide(PAUSED, OFF), Outcome.FAILED, REMOVE_TARGET_COPY, DELETE_TARGET_VOLUMES, RESUME_SOURCE);
+  }
+
+  @Test
+  void onceTheTargetHasRunItsLossOrARunningSourceIsLeftToAPerson() {
+    for (Reading source : List.of(RUNNING, PAUSED, PAUSED_BY_MIGRATION, OFF)) {
+      Decision d = decideAfterTheTargetRan(source, ABSENT);
+      assertThat(d.outcome()).as("%s / absent", source).isEqualTo(Outcome.PERSON);
+      assertThat(d.actions()).isEmpty();
+    }
+    assertThat(decideAfterTheTargetRan(PAUSED, ABSENT).reason()).startsWith("the guest ran on kvm-2 after the transfer and is gone"
+        + " from it; the copy on kvm-1 (paused) is older than what ran there");
+    for (Reading target : List.of(OFF, PAUSED, PAUSED_BY_MIGRATION)) {
+      assertThat(decideAfterTheTargetRan(RUNNING, target).outcome()).as("running / %s", target).isEqualTo(Outcome.PERSON);
+    }
+    // The rows where the target runs, or where the source holds nothing, are the same as before.
+    assertDecision(decideAfterTheTargetRan(PAUSED, RUNNING), Outcome.SUCCEEDED, REMOVE_SOURCE_COPY, DELETE_SOURCE_VOLUMES);
+    assertDecision(decideAfterTheTargetRan(ABSENT, OFF), Outcome.SUCCEEDED, DELETE_SOURCE_VOLUMES);
+    assertThat(decideAfterTheTargetRan(JOB, ABSENT).outcome()).isEqualTo(Outcome.WAIT);
+  }
+
+  @Test
+  void onlyARunningTargetWithNoJobIsRememberedAsHavingRun() {
+    assertThat(MoveResolution.targetRuns(RUNNING)).isTrue();
+    assertThat(MoveResolution.targetRuns(copy(GuestState.SHUTTING_DOWN, MigrationMark.NONE))).isTrue();
+    for (Reading other : List.of(ABSENT, PAUSED, PAUSED_BY_MIGRATION, OFF, JOB, INCOMING, SPLIT, UNREADABLE,
+        copy(GuestState.UNKNOWN, MigrationMark.NONE))) {
+      assertThat(MoveResolution.targetRuns(other)).as("%s", other).isFalse();
+    }
+  }
+
+  @Test
   void noDecisionEverResumesOrStartsTwoCopiesOrDestroysTheOnlyOne() {
     List<Reading> all = List.of(ABSENT, RUNNING, PAUSED, PAUSED_BY_MIGRATION, OFF, JOB, INCOMING, SPLIT, UNREADABLE,
         copy(GuestState.CRASHED, MigrationMark.NONE), copy(GuestState.SAVED, MigrationMark.NONE),
@@ -114,6 +156,12 @@ class MoveResolutionTest {
     for (Reading s : all) {
       for (Reading t : all) {
         Decision d = decide(s, t);
+        Decision after = decideAfterTheTargetRan(s, t);
+        assertThat(after.actions()).as("after the target ran, %s / %s", s, t)
+            .doesNotContain(RESUME_SOURCE, REMOVE_TARGET_COPY, DELETE_TARGET_VOLUMES);
+        if (!after.actions().isEmpty()) {
+          assertThat(after.outcome()).isEqualTo(Outcome.SUCCEEDED);
+        }
         List<Action> a = d.actions();
         assertThat(a.contains(RESUME_SOURCE) && a.contains(RESUME_TARGET)).isFalse();
         assertThat(a.contains(REMOVE_SOURCE_COPY) && a.contains(REMOVE_TARGET_COPY)).as("%s / %s", s, t).isFalse();
@@ -128,7 +176,11 @@ class MoveResolutionTest {
   }
 
   private static Decision decide(Reading source, Reading target) {
-    return MoveResolution.decide(source, target, "kvm-1", "kvm-2");
+    return MoveResolution.decide(source, target, false, "kvm-1", "kvm-2");
+  }
+
+  private static Decision decideAfterTheTargetRan(Reading source, Reading target) {
+    return MoveResolution.decide(source, target, true, "kvm-1", "kvm-2");
   }
 
   private static Decision wait(String reason) {

@@ -31,6 +31,12 @@ public class VirtualMachineMigrationStatus {
           + " from the source; from then on the migration can no longer be aborted.")
   public Boolean postCopy;
 
+  @JsonPropertyDescription(
+      "True once the target was seen running the guest after the transfer, recorded before anything"
+          + " is done about it: from then on the source's copy is older than what ran on the target and"
+          + " is never resumed, whatever happens to the target.")
+  public Boolean targetHasRun;
+
   @JsonPropertyDescription("How long the guest was paused during the switch-over, in milliseconds.")
   public Long downtimeMillis;
 
