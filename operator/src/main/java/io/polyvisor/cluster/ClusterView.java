@@ -120,7 +120,8 @@ public final class ClusterView implements ClusterState {
   }
 
   /** The parts of a Node that placement and evacuation read; heartbeat-only updates are ignored. */
-  private record NodeFacts(Object labels, Object annotations, Boolean unschedulable, Object allocatable, Object ready) {
+  private record NodeFacts(Object labels, Object annotations, Boolean unschedulable, boolean outOfService, Object allocatable,
+      Object ready) {
     static NodeFacts of(Node node) {
       Object ready =
           node.getStatus() == null || node.getStatus().getConditions() == null
@@ -134,6 +135,7 @@ public final class ClusterView implements ClusterState {
           node.getMetadata().getLabels(),
           node.getMetadata().getAnnotations(),
           node.getSpec() == null ? null : node.getSpec().getUnschedulable(),
+          HypervisorNode.outOfService(node),
           node.getStatus() == null ? null : node.getStatus().getAllocatable(),
           ready);
     }

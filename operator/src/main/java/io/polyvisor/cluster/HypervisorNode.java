@@ -12,10 +12,19 @@ import java.util.Optional;
 
 /**
  * A Kubernetes Node as the operator sees a hypervisor host: whether it may take VMs, how much
- * memory it offers, its labels and its management endpoint.
+ * memory it offers, its labels, its management endpoint, and whether a person has declared it out
+ * of service.
+ *
+ * @param outOfService the Node carries Kubernetes' {@value #OUT_OF_SERVICE} taint: a person has
+ *     checked that the host is down (powered off, or cut off for good). A guest that it held and that
+ *     cannot be read there is then taken as not running, and may be started elsewhere; a host that
+ *     answers is still believed over the taint.
  */
-public record HypervisorNode(
-    String name, boolean ready, boolean cordoned, Map<String, String> labels, long allocatableMemoryBytes, Host host) {
+public record HypervisorNode(String name, boolean ready, boolean cordoned, boolean outOfService, Map<String, String> labels,
+    long allocatableMemoryBytes, Host host) {
+
+  /** The taint with which a person declares a node's host down, as Kubernetes defines it for pods. */
+  public static final String OUT_OF_SERVICE = "node.kubernetes.io/out-of-service";
 
   /** Reads a Node; the endpoint comes from the node's annotation or the class's template. */
   public static HypervisorNode of(Node node, HypervisorClass hypervisorClass) {
@@ -26,6 +35,7 @@ public record HypervisorNode(
             && node.getStatus().getConditions().stream()
                 .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
     boolean cordoned = node.getSpec() != null && Boolean.TRUE.equals(node.getSpec().getUnschedulable());
+    boolean outOfService = outOfService(node);
     Quantity memory =
         node.getStatus() == null || node.getStatus().getAllocatable() == null
             ? null
@@ -34,8 +44,15 @@ public record HypervisorNode(
     Map<String, String> labels = node.getMetadata().getLabels() == null ? Map.of() : node.getMetadata().getLabels();
     var secret = Optional.ofNullable(hypervisorClass.getSpec().connection.credentialsSecretRef)
         .map(ref -> new Host.SecretName(ref.namespace, ref.name));
-    return new HypervisorNode(
-        name, ready, cordoned, labels, allocatable, new Host(name, endpoint(node, hypervisorClass), secret));
+    // A node declared down takes no VM, whatever its Ready condition still says.
+    return new HypervisorNode(name, ready && !outOfService, cordoned, outOfService, labels, allocatable,
+        new Host(name, endpoint(node, hypervisorClass), secret));
+  }
+
+  /** Whether the Node carries the out-of-service taint, with any value and effect. */
+  public static boolean outOfService(Node node) {
+    return node.getSpec() != null && node.getSpec().getTaints() != null
+        && node.getSpec().getTaints().stream().anyMatch(t -> OUT_OF_SERVICE.equals(t.getKey()));
   }
 
   /**
@@ -45,7 +62,7 @@ public record HypervisorNode(
   public static HypervisorNode gone(String name, String endpoint, HypervisorClass hypervisorClass) {
     var secret = Optional.ofNullable(hypervisorClass.getSpec().connection.credentialsSecretRef)
         .map(ref -> new Host.SecretName(ref.namespace, ref.name));
-    return new HypervisorNode(name, false, true, Map.of(), 0, new Host(name, endpoint, secret));
+    return new HypervisorNode(name, false, true, false, Map.of(), 0, new Host(name, endpoint, secret));
   }
 
   /** Whether the node's labels satisfy a selector (every key with its value). */

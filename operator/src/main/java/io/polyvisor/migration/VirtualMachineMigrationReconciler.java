@@ -51,6 +51,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.stream.Stream;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import org.slf4j.Logger;
@@ -456,7 +457,9 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       } catch (ExecutionException e) {
         String why = e.getCause().getMessage();
         Instant started = status.startTime == null ? now : Instant.parse(status.startTime);
-        if (e.getCause() instanceof HostUnreachableException && Duration.between(started, now).compareTo(RESTART_MOVE_PATIENCE) < 0) {
+        boolean declaredDown = ends.source.outOfService() || ends.target.outOfService();
+        if (e.getCause() instanceof HostUnreachableException && !declaredDown
+            && Duration.between(started, now).compareTo(RESTART_MOVE_PATIENCE) < 0) {
           // A host of the move did not answer. The guest may be down already, and the move is
           // the way back to a running guest: it is run again (it reads both hosts and carries on)
           // until the host answers or the patience runs out.
@@ -554,6 +557,17 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       switch (decision.outcome()) {
         case WAIT -> {
           boolean hostTrouble = onSource instanceof Reading.Unreadable || onTarget instanceof Reading.Unreadable;
+          Optional<HypervisorNode> declaredDown = Stream.of(ends.source, ends.target)
+              .filter(n -> n.outOfService() && (n == ends.source ? onSource : onTarget) instanceof Reading.Unreadable).findFirst();
+          if (declaredDown.isPresent()) {
+            // A person says that host is down for good: the move cannot be resolved from both
+            // ends, and waiting would keep the VM's own reconciler off it for ever.
+            String why = "node " + declaredDown.get().name() + " is declared out of service (taint " + HypervisorNode.OUT_OF_SERVICE
+                + ") and does not answer: the move is given up, touching neither host; the VirtualMachine decides from the hosts"
+                + " that answer";
+            events.warning(vm, "MigrationFailed", why);
+            return end(MigrationPhase.Failed, why);
+          }
           if (hostTrouble) {
             String message = "waiting, touching neither host: " + decision.reason();
             if (!message.equals(status.message)) {

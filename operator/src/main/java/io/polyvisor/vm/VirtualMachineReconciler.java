@@ -235,13 +235,19 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
 
     private Optional<Duration> reconcileOn(
         HypervisorClass hvc, HypervisorDriver driver, List<DiskPlan> disks, List<HypervisorNode> nodes) {
+      removeWhatWasAbandoned(hvc, driver, disks);
       Set<String> required = mustAnswer();
       List<HypervisorNode> hosts = hostsThatCouldHoldIt(hvc, nodes, required);
       GuestCensus census = census(driver, hosts);
       if (census.copies().size() > 1) {
         return severalCopies(census);
       }
-      Map<String, String> unanswered = census.unreadableAmong(required);
+      Map<String, String> unanswered = new java.util.LinkedHashMap<>(census.unreadableAmong(required));
+      Set<String> declaredDown = declaredDown(hosts, unanswered.keySet());
+      unanswered.keySet().removeAll(declaredDown);
+      if (!declaredDown.isEmpty()) {
+        abandon(declaredDown, disks);
+      }
       if (!unanswered.isEmpty()) {
         // A host that may hold the guest did not answer: nothing is adopted, defined or started
         // elsewhere, since its copy may be the running or the newest one.
@@ -258,7 +264,8 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
           status.nodeName = node.name();
         }
       } else {
-        Optional<HypervisorNode> recorded = nodes.stream().filter(n -> n.name().equals(status.nodeName)).findFirst();
+        Optional<HypervisorNode> recorded =
+            nodes.stream().filter(n -> n.name().equals(status.nodeName) && !declaredDown.contains(n.name())).findFirst();
         if (recorded.isEmpty()) {
           // The guest runs on no node: placeholders elsewhere guard nothing.
           drainGuard.releaseAll(vm);
@@ -400,6 +407,80 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
         }
       }
       return GuestCensus.take(driver, hosts, vm.getMetadata().getUid());
+    }
+
+    /** Among the hosts that did not answer, those a person has declared down (see {@link HypervisorNode#outOfService}). */
+    private Set<String> declaredDown(List<HypervisorNode> hosts, Set<String> unanswered) {
+      return hosts.stream().filter(h -> h.outOfService() && unanswered.contains(h.name())).map(HypervisorNode::name)
+          .collect(java.util.stream.Collectors.toCollection(java.util.LinkedHashSet::new));
+    }
+
+    /**
+     * Gives up the copy that declared-down hosts may hold: it is taken as not running, and they are
+     * recorded (before anything is defined or started elsewhere: the placement ends the pass) so
+     * that what is left there is removed once they answer.
+     */
+    private void abandon(Set<String> declaredDown, List<DiskPlan> disks) {
+      List<String> abandoned = status.abandonedNodes == null ? new ArrayList<>() : new ArrayList<>(status.abandonedNodes);
+      for (String name : declaredDown) {
+        if (!abandoned.contains(name)) {
+          abandoned.add(name);
+          boolean localDisks = disks.stream().anyMatch(d -> !d.pool().shared());
+          events.warning(vm, "HostDeclaredDown", "node " + name + " is declared out of service (taint "
+              + HypervisorNode.OUT_OF_SERVICE + ") and does not answer: its copy of the guest is taken as not running, and the"
+              + " guest may be started on another node" + (localDisks ? "; its local disks start again from their sources there,"
+              + " what was written to them on " + name + " is not recovered" : ""));
+        }
+      }
+      status.abandonedNodes = abandoned;
+    }
+
+    /**
+     * What is left of the guest on nodes given up while declared down, removed once they answer
+     * and are no longer declared down: a stopped copy there is older than the one started since, so
+     * it goes with its local volumes; a copy that runs or is paused there is never touched (it is
+     * reported: the declaration was wrong). A node that does not answer yet is tried again next pass.
+     */
+    private void removeWhatWasAbandoned(HypervisorClass hvc, HypervisorDriver driver, List<DiskPlan> disks) {
+      if (status.abandonedNodes == null || status.abandonedNodes.isEmpty()) {
+        return;
+      }
+      String uid = vm.getMetadata().getUid();
+      List<String> left = new ArrayList<>();
+      for (String name : status.abandonedNodes) {
+        HypervisorNode node = host(hvc, name);
+        if (node.outOfService() || cluster.node(name).isEmpty()) {
+          left.add(name);
+          continue;
+        }
+        try {
+          Optional<GuestInfo> copy = driver.find(node.host(), uid);
+          GuestState state = copy.map(GuestInfo::state).orElse(GuestState.SHUT_OFF);
+          if (state != GuestState.SHUT_OFF && state != GuestState.CRASHED) {
+            left.add(name);
+            String message = "node " + name + ", given up while declared out of service, holds a copy of the guest that is "
+                + copy.get().state().name().toLowerCase().replace('_', ' ') + ": it is not touched; stop and remove the stale"
+                + " copy by hand";
+            if (condition(VirtualMachineStatus.READY, "Unknown", "CopiesOnSeveralHosts", message)) {
+              events.warning(vm, "CopiesOnSeveralHosts", message);
+            }
+            continue;
+          }
+          if (copy.isPresent()) {
+            driver.undefine(node.host(), uid);
+          }
+          for (DiskPlan disk : disks) {
+            if (!disk.pool().shared()) {
+              driver.deleteVolume(node.host(), disk.pool(), disk.volumeName());
+            }
+          }
+          events.normal(vm, "RemovedStaleCopy", "node " + name + " answers again: removed "
+              + (copy.isPresent() ? "the stopped copy of the guest and " : "") + "the volumes left there when it was given up");
+        } catch (HypervisorException e) {
+          left.add(name); // not answering yet
+        }
+      }
+      status.abandonedNodes = left.isEmpty() ? null : left;
     }
 
     /** Copies on two hosts: which one is current is not for the operator to guess. */
@@ -689,12 +770,12 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
     }
 
     /**
-     * The host holding the guest is unreachable. A node that no longer exists will never answer:
-     * let the VM go. Otherwise wait, up to the host-gone timeout, then let it go with a warning
+     * The host holding the guest is unreachable. A node that no longer exists, or that a person
+     * declared down, will never answer: let the VM go. Otherwise wait, up to the host-gone timeout, then let it go with a warning
      * that names what may be left behind.
      */
     private DeleteControl hostTrouble(String recorded, String why) {
-      boolean nodeGone = recorded == null || cluster.node(recorded).isEmpty();
+      boolean nodeGone = recorded == null || cluster.node(recorded).map(HypervisorNode::outOfService).orElse(true);
       Instant deleted = Instant.parse(vm.getMetadata().getDeletionTimestamp());
       boolean waitedEnough = Duration.between(deleted, clock.instant()).compareTo(settings.hostGoneTimeout()) >= 0;
       if (nodeGone || waitedEnough) {

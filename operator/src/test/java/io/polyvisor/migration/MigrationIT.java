@@ -728,6 +728,65 @@ class MigrationIT {
   }
 
   @Test
+  void aHostDeclaredOutOfServiceHasItsGuestStartedElsewhereAndWhatIsLeftThereRemovedOnceItAnswers() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "host-died").get(0);
+    nodes.stopNode("mig-1"); // the host dies: its daemon and its guest
+    try {
+      await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(condition(vm, "Ready").getReason()).isEqualTo("HostUnreachable"));
+      Thread.sleep(5000);
+      assertThat(List.of("mig-2", "mig-3")).as("nothing started elsewhere while mig-1 cannot be read")
+          .allSatisfy(n -> assertThat(libvirt.find(nodes.host(n), uid(vm))).isEmpty());
+
+      outOfService("mig-1", true);
+
+      await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
+        String node = get(vm).getStatus().nodeName;
+        assertThat(node).isIn("mig-2", "mig-3");
+        assertThat(libvirt.find(nodes.host(node), uid(vm))).map(GuestInfo::state).contains(GuestState.RUNNING);
+      });
+      assertThat(get(vm).getStatus().abandonedNodes).containsExactly("mig-1");
+      assertThat(client.v1().events().inNamespace(namespace).list().getItems()).anySatisfy(e -> {
+        assertThat(e.getReason()).isEqualTo("HostDeclaredDown");
+        assertThat(e.getMessage()).startsWith("node mig-1 is declared out of service (taint node.kubernetes.io/out-of-service)");
+      });
+    } finally {
+      nodes.startNode("mig-1");
+    }
+    // Back, but still declared down: what it holds is left alone.
+    Thread.sleep(3000);
+    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).as("the stale, stopped copy").map(GuestInfo::state)
+        .hasValueSatisfying(state -> assertThat(state.isActive()).isFalse());
+    assertThat(volumeFile("mig-1", vm)).exists();
+
+    outOfService("mig-1", false);
+
+    await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
+      assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).isEmpty();
+      assertThat(volumeFile("mig-1", vm)).doesNotExist();
+      assertThat(get(vm).getStatus().abandonedNodes).isNull();
+    });
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    // Started cold on its new node: the count begins again once, then runs on.
+    Path console = work.resolve(namespace + "_" + vm.getMetadata().getName() + ".log");
+    await().atMost(Duration.ofSeconds(30)).until(() -> countAfterRestart(CounterGuest.readCount(console)).size() >= 10);
+    CounterGuest.assertContinuous(countAfterRestart(CounterGuest.readCount(console)));
+  }
+
+  private static void outOfService(String node, boolean declared) {
+    client.nodes().withName(node).edit(n -> {
+      List<io.fabric8.kubernetes.api.model.Taint> taints = n.getSpec().getTaints() == null ? new ArrayList<>()
+          : new ArrayList<>(n.getSpec().getTaints());
+      taints.removeIf(t -> "node.kubernetes.io/out-of-service".equals(t.getKey()));
+      if (declared) {
+        taints.add(new io.fabric8.kubernetes.api.model.TaintBuilder().withKey("node.kubernetes.io/out-of-service")
+            .withValue("nodeshutdown").withEffect("NoExecute").build());
+      }
+      n.getSpec().setTaints(taints);
+      return n;
+    });
+  }
+
+  @Test
   void twoMigrationsCreatedAtOnceOnlyOneMovesTheVm() throws Exception {
     VirtualMachine vm = vmsOn("mig-1", "contested").get(0);
     operator.kill();

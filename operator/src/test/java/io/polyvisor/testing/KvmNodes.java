@@ -103,6 +103,11 @@ public final class KvmNodes implements AutoCloseable {
     }
   }
 
+  /** Stops the node's libvirtd and kills its guests' QEMU processes: the host dies, its definitions stay. */
+  public void stopNode(String name) {
+    script("stop", name);
+  }
+
   /** Starts the node's libvirtd again on the same port and state; it reattaches to its guests. */
   public void startNode(String name) {
     script("start", name, String.valueOf(ports.get(name)));

@@ -273,6 +273,44 @@ class VirtualMachineReconcilerTest {
     assertThat(driver.calls).containsExactly("start unbothered on " + vm.getStatus().nodeName);
   }
 
+  @Test
+  void aNodeDeclaredOutOfServiceThatStillAnswersIsBelievedOverTheTaint() {
+    VirtualMachine vm = running(vm("believed", "256Mi"));
+    String recorded = vm.getStatus().nodeName;
+    cluster.nodes.replaceAll(n -> n.name().equals(recorded)
+        ? new HypervisorNode(n.name(), false, n.cordoned(), true, n.labels(), n.allocatableMemoryBytes(), n.host()) : n);
+    driver.calls.clear();
+
+    reconcile(vm);
+
+    assertThat(driver.calls).as("the guest runs there: nothing is started elsewhere").isEmpty();
+    assertThat(vm.getStatus().nodeName).isEqualTo(recorded);
+    assertThat(vm.getStatus().abandonedNodes).isNull();
+    assertThat(vm.getStatus().phase).isEqualTo(VirtualMachinePhase.Running);
+  }
+
+  @Test
+  void aNodeDeclaredOutOfServiceThatDoesNotAnswerIsGivenUpAndTheGuestPlacedElsewhere() {
+    VirtualMachine vm = running(vm("given-up", "256Mi"));
+    String recorded = vm.getStatus().nodeName;
+    String other = recorded.equals("n1") ? "n2" : "n1";
+    driver.unreachable.add(recorded);
+    reconcile(vm);
+    assertThat(vm.getStatus().nodeName).as("not declared yet: it waits").isEqualTo(recorded);
+
+    cluster.nodes.replaceAll(n -> n.name().equals(recorded)
+        ? new HypervisorNode(n.name(), false, n.cordoned(), true, n.labels(), n.allocatableMemoryBytes(), n.host()) : n);
+    driver.calls.clear();
+    reconcile(vm);
+    assertThat(vm.getStatus().nodeName).isEqualTo(other);
+    assertThat(vm.getStatus().abandonedNodes).containsExactly(recorded);
+    assertThat(events).contains("HostDeclaredDown");
+    assertThat(driver.calls).as("placed first; defined on the next pass").isEmpty();
+
+    reconcile(vm);
+    assertThat(driver.calls).containsExactly("define given-up on " + other, "start given-up on " + other);
+  }
+
   private static VirtualMachineMigration finishedMove(String name, String source, String target) {
     VirtualMachineMigration migration = new VirtualMachineMigration();
     migration.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(name)

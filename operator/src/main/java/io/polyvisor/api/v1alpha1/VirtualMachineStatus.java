@@ -29,6 +29,13 @@ public class VirtualMachineStatus {
           + " the host can still be checked for the guest after its Node is deleted.")
   public String hostEndpoint;
 
+  @JsonPropertyDescription(
+      "Nodes that held the guest when a person declared them down (taint"
+          + " node.kubernetes.io/out-of-service) and that did not answer, so that the guest was started"
+          + " elsewhere. What is left of it there is older: once such a node answers again, a stopped copy"
+          + " and the volumes there are removed, and a copy that runs there is reported, not touched.")
+  public List<String> abandonedNodes;
+
   @JsonPropertyDescription("The metadata.generation this status describes.")
   public Long observedGeneration;
 
