@@ -27,6 +27,7 @@ import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.migration.MigrationLabels;
+import io.polyvisor.migration.VmMigrations;
 import io.polyvisor.vm.EventRecorder;
 import io.polyvisor.vm.MemoryRequest;
 import io.polyvisor.vm.Placement;
@@ -37,7 +38,6 @@ import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -70,12 +70,14 @@ public final class EvacuationReconciler implements Reconciler<Node> {
   private static final Duration JUST_LEFT = Duration.ofSeconds(60);
 
   private final KubernetesClient client;
+  private final VmMigrations migrations;
   private final ClusterState cluster;
   private final Clock clock;
   private final EventRecorder events;
 
   public EvacuationReconciler(KubernetesClient client, ClusterState cluster, Clock clock) {
     this.client = client;
+    this.migrations = new VmMigrations(client);
     this.cluster = cluster;
     this.clock = clock;
     this.events = new EventRecorder(client);
@@ -132,13 +134,7 @@ public final class EvacuationReconciler implements Reconciler<Node> {
     private UpdateControl<Node> uncordoned() {
       int cancelled = 0;
       for (VirtualMachineMigration m : evacuationMigrations()) {
-        if (ClusterState.isActive(m) && !cancelRequested(m)) {
-          client.resource(m).edit(e -> {
-            Map<String, String> annotations = new HashMap<>(e.getMetadata().getAnnotations() == null ? Map.of() : e.getMetadata().getAnnotations());
-            annotations.put(MigrationLabels.CANCEL, "node " + name + " was uncordoned");
-            e.getMetadata().setAnnotations(annotations);
-            return e;
-          });
+        if (ClusterState.isActive(m) && migrations.cancel(m, "node " + name + " was uncordoned")) {
           cancelled++;
         }
       }
@@ -334,7 +330,4 @@ public final class EvacuationReconciler implements Reconciler<Node> {
     }
   }
 
-  private static boolean cancelRequested(VirtualMachineMigration m) {
-    return m.getMetadata().getAnnotations() != null && m.getMetadata().getAnnotations().containsKey(MigrationLabels.CANCEL);
-  }
 }

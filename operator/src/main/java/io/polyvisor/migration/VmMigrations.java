@@ -19,11 +19,18 @@ public class VmMigrations {
     this.client = client;
   }
 
-  /** Asks the migration to stop (annotation {@link MigrationLabels#CANCEL}); a move past its point of no return finishes. */
-  public void cancel(VirtualMachineMigration migration, String reason) {
-    if (client == null || (migration.getMetadata().getAnnotations() != null
-        && migration.getMetadata().getAnnotations().containsKey(MigrationLabels.CANCEL))) {
-      return;
+  /** Whether someone has asked the migration to stop already (annotation {@link MigrationLabels#CANCEL}). */
+  public static boolean cancelRequested(VirtualMachineMigration migration) {
+    return migration.getMetadata().getAnnotations() != null && migration.getMetadata().getAnnotations().containsKey(MigrationLabels.CANCEL);
+  }
+
+  /**
+   * Asks the migration to stop (annotation {@link MigrationLabels#CANCEL}); a move past its point
+   * of no return finishes. Returns whether it was asked now (false: it had been asked already).
+   */
+  public boolean cancel(VirtualMachineMigration migration, String reason) {
+    if (client == null || cancelRequested(migration)) {
+      return false;
     }
     client.resource(migration).edit(m -> {
       Map<String, String> annotations = new HashMap<>(m.getMetadata().getAnnotations() == null ? Map.of() : m.getMetadata().getAnnotations());
@@ -31,6 +38,7 @@ public class VmMigrations {
       m.getMetadata().setAnnotations(annotations);
       return m;
     });
+    return true;
   }
 
   /**

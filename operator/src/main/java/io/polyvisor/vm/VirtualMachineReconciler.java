@@ -691,9 +691,6 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
 
   }
 
-  private static boolean cancelRequested(VirtualMachineMigration m) {
-    return m.getMetadata().getAnnotations() != null && m.getMetadata().getAnnotations().containsKey(io.polyvisor.migration.MigrationLabels.CANCEL);
-  }
 
   /** Deleting a VM: guest off and undefined, volumes deleted, then the finalizer goes. */
   private final class Removal {
@@ -713,7 +710,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       if (moving.isPresent()) {
         // A move in progress owns the guest: removing it under the move would let the move start
         // a copy on the target after we looked. Cancel it and wait for its end.
-        if (!cancelRequested(moving.get())) {
+        if (!VmMigrations.cancelRequested(moving.get())) {
           events.normal(vm, "DeletionWaitsForMigration", "migration " + moving.get().getMetadata().getName()
               + " is cancelled; the guest and its volumes are removed once it has ended");
         }
