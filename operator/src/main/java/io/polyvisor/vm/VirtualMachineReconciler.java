@@ -243,7 +243,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
         return severalCopies(census);
       }
       Map<String, String> unanswered = new java.util.LinkedHashMap<>(census.unreadableAmong(required));
-      Set<String> declaredDown = declaredDown(hosts, unanswered.keySet());
+      Set<String> declaredDown = declaredDown(hosts, required, census);
       unanswered.keySet().removeAll(declaredDown);
       if (!declaredDown.isEmpty()) {
         abandon(declaredDown, disks);
@@ -409,27 +409,41 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       return GuestCensus.take(driver, hosts, vm.getMetadata().getUid());
     }
 
-    /** Among the hosts that did not answer, those a person has declared down (see {@link HypervisorNode#outOfService}). */
-    private Set<String> declaredDown(List<HypervisorNode> hosts, Set<String> unanswered) {
-      return hosts.stream().filter(h -> h.outOfService() && unanswered.contains(h.name())).map(HypervisorNode::name)
+    /**
+     * The hosts that must answer and that a person has declared down (see {@link
+     * HypervisorNode#outOfService}), except one where a copy was found: a host that answers is
+     * believed over the taint.
+     */
+    private Set<String> declaredDown(List<HypervisorNode> hosts, Set<String> required, GuestCensus census) {
+      return hosts.stream().filter(h -> h.outOfService() && required.contains(h.name()))
+          .filter(h -> census.copies().stream().noneMatch(c -> c.node().name().equals(h.name())))
+          .map(HypervisorNode::name)
           .collect(java.util.stream.Collectors.toCollection(java.util.LinkedHashSet::new));
     }
 
     /**
-     * Gives up the copy that declared-down hosts may hold: it is taken as not running, and they are
-     * recorded (before anything is defined or started elsewhere: the placement ends the pass) so
-     * that what is left there is removed once they answer.
+     * Gives up what declared-down hosts may hold of the guest: a copy there is taken as not
+     * running, and they are recorded (before anything is defined or started elsewhere: the
+     * placement ends the pass) so that what is left there is removed once they answer. The node
+     * the guest was last seen on is worth a warning; an end of its last move that does not hold it
+     * is only noted.
      */
     private void abandon(Set<String> declaredDown, List<DiskPlan> disks) {
       List<String> abandoned = status.abandonedNodes == null ? new ArrayList<>() : new ArrayList<>(status.abandonedNodes);
       for (String name : declaredDown) {
-        if (!abandoned.contains(name)) {
-          abandoned.add(name);
+        if (abandoned.contains(name)) {
+          continue;
+        }
+        abandoned.add(name);
+        String declared = "node " + name + " is declared out of service (taint " + HypervisorNode.OUT_OF_SERVICE + ")";
+        if (name.equals(status.nodeName)) {
           boolean localDisks = disks.stream().anyMatch(d -> !d.pool().shared());
-          events.warning(vm, "HostDeclaredDown", "node " + name + " is declared out of service (taint "
-              + HypervisorNode.OUT_OF_SERVICE + ") and does not answer: its copy of the guest is taken as not running, and the"
-              + " guest may be started on another node" + (localDisks ? "; its local disks start again from their sources there,"
-              + " what was written to them on " + name + " is not recovered" : ""));
+          events.warning(vm, "HostDeclaredDown", declared + " and does not answer: its copy of the guest is taken as not running,"
+              + " and the guest may be started on another node" + (localDisks ? "; its local disks start again from their sources"
+              + " there, what was written to them on " + name + " is not recovered" : ""));
+        } else {
+          events.normal(vm, "HostDeclaredDown", declared + "; what it holds of the guest from its last move is removed once it"
+              + " answers again");
         }
       }
       status.abandonedNodes = abandoned;

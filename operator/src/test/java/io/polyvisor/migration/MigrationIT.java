@@ -760,6 +760,46 @@ class MigrationIT {
     assertBootedOnceMoreAndCountsOn(vm); // started cold on its new node
   }
 
+  @Test
+  void aMigrationWhoseTargetIsDeclaredDownEndsTouchingNeitherHostAndWhatItLeftGoesOnceTheTargetIsBack() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "target-died").get(0);
+    slowMigrations(1);
+    try {
+      VirtualMachineMigration migration = migrate(vm, "mig-2");
+      await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200)).until(() -> phase(migration) == MigrationPhase.Running);
+      await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(volumeFile("mig-2", vm)));
+      nodes.stopNode("mig-2"); // the target dies mid-transfer
+      try {
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(client.resource(migration).get().getStatus().message)
+            .startsWith("waiting, touching neither host: cannot read mig-2"));
+
+        outOfService("mig-2", true);
+
+        VirtualMachineMigration done = awaitEnd(migration);
+        assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Failed);
+        assertThat(done.getStatus().message).startsWith("node mig-2 is declared out of service (taint node.kubernetes.io/out-of-service)"
+            + " and does not answer: the move is given up, touching neither host");
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(get(vm).getStatus().abandonedNodes).containsExactly("mig-2"));
+        assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-1");
+        assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).map(GuestInfo::state).contains(GuestState.RUNNING);
+      } finally {
+        nodes.startNode("mig-2");
+      }
+    } finally {
+      slowMigrations(0);
+    }
+    assertThat(volumeFile("mig-2", vm)).as("left by the move, removed only once mig-2 is no longer declared down").exists();
+
+    outOfService("mig-2", false);
+
+    await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
+      assertThat(volumeFile("mig-2", vm)).doesNotExist();
+      assertThat(get(vm).getStatus().abandonedNodes).isNull();
+    });
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertSerialContinues(vm);
+  }
+
   private static void outOfService(String node, boolean declared) {
     client.nodes().withName(node).edit(n -> {
       List<io.fabric8.kubernetes.api.model.Taint> taints = n.getSpec().getTaints() == null ? new ArrayList<>()
