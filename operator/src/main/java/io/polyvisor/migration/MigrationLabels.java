@@ -17,5 +17,12 @@ public final class MigrationLabels {
   /** Set (to the reason) on a migration that should stop: queued ones end Aborted, running ones are aborted. */
   public static final String CANCEL = ApiGroup.GROUP + "/cancel";
 
+  /**
+   * Set (to the reason) on a migration that ended needing a person: what the hosts hold cannot be
+   * resolved safely by the operator, so the VM's own reconciler leaves the guest alone (it starts,
+   * stops and removes nothing) until a person has looked and removes this annotation.
+   */
+  public static final String HOLD = ApiGroup.GROUP + "/hold";
+
   private MigrationLabels() {}
 }

@@ -30,7 +30,8 @@ import java.util.List;
  *   <tr><td>running</td><td>running</td><td>Succeeded</td><td>pause source, remove it, delete its volumes (the target finished the incoming move)</td></tr>
  *   <tr><td>running</td><td>absent</td><td>Failed</td><td>delete target volumes</td></tr>
  *   <tr><td>running</td><td>off / paused by migration</td><td>Failed</td><td>remove target copy, delete target volumes</td></tr>
- *   <tr><td>paused</td><td>absent / off / paused by migration</td><td>Failed</td><td>remove target copy, delete target volumes, resume source</td></tr>
+ *   <tr><td>paused by migration</td><td>absent / off / paused by migration</td><td>Failed</td><td>remove target copy, delete target volumes, resume source</td></tr>
+ *   <tr><td>paused by a person</td><td>absent / off / paused by migration</td><td>Failed</td><td>remove target copy, delete target volumes (the source stays paused)</td></tr>
  *   <tr><td>absent</td><td>paused by migration</td><td>Succeeded</td><td>resume target, delete source volumes</td></tr>
  *   <tr><td>absent</td><td>off / paused by a person</td><td>Succeeded</td><td>delete source volumes (the guest is on the target, not running)</td></tr>
  *   <tr><td>off</td><td>absent</td><td>Failed</td><td>delete target volumes (the guest is on the source, not running)</td></tr>
@@ -145,7 +146,16 @@ public final class MoveResolution {
           : Decision.of(Outcome.FAILED, "the guest runs on " + sourceName + "; the copy on " + targetName + " never ran and is removed",
               Action.REMOVE_TARGET_COPY, Action.DELETE_TARGET_VOLUMES);
     }
-    if ((s == Kind.PAUSED || s == Kind.PAUSED_BY_MIGRATION) && targetNeverRan) {
+    if (s == Kind.PAUSED && targetNeverRan) {
+      // Paused, but not by the move: by a person, or the host (Hyper-V pauses a guest whose
+      // storage is lost). It is the guest's copy; resuming it is not the move's to decide.
+      String reason = "the guest is on " + sourceName + ", paused (not by the move), and stays so";
+      return t == Kind.ABSENT
+          ? Decision.of(Outcome.FAILED, reason, Action.DELETE_TARGET_VOLUMES)
+          : Decision.of(Outcome.FAILED, reason + "; the copy on " + targetName + " never ran and is removed",
+              Action.REMOVE_TARGET_COPY, Action.DELETE_TARGET_VOLUMES);
+    }
+    if (s == Kind.PAUSED_BY_MIGRATION && targetNeverRan) {
       return t == Kind.ABSENT
           ? Decision.of(Outcome.FAILED, "the guest was left paused on " + sourceName + " and is resumed there",
               Action.DELETE_TARGET_VOLUMES, Action.RESUME_SOURCE)
@@ -195,9 +205,9 @@ public final class MoveResolution {
 
   /** Whether the target runs the guest in this reading: the fact the reconciler keeps for later passes. */
   public static boolean targetRuns(Reading target) {
-    // Proof only: a state the hypervisor could not name is not evidence that the guest ran there.
-    return target instanceof Reading.Copy copy && copy.mark() == MigrationMark.NONE
-        && (copy.state() == GuestState.RUNNING || copy.state() == GuestState.SHUTTING_DOWN);
+    // As the table counts a copy as running (a state the hypervisor could not name included):
+    // whatever it lets the first table do to the source, later passes must remember.
+    return kind(target) == Kind.RUNNING && mark(target) == MigrationMark.NONE;
   }
 
   /** A copy as the table sees it. */

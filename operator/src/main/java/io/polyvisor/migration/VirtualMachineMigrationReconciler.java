@@ -52,6 +52,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.stream.Stream;
+import java.util.ArrayList;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import org.slf4j.Logger;
@@ -305,8 +306,17 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       if (target != null && target.equals(source)) {
         return end(MigrationPhase.Failed, "spec.targetNode " + target + " is the node the VM already runs on");
       }
+      // A node given up while declared down may still hold an older copy of this guest: it takes
+      // the guest again only once the VM has removed what is left there.
+      Set<String> abandoned = vm.getStatus().abandonedNodes == null ? Set.of() : Set.copyOf(vm.getStatus().abandonedNodes);
+      if (target != null && abandoned.contains(target)) {
+        return end(MigrationPhase.Failed, "spec.targetNode " + target + " still holds what was left of this VM when it was declared"
+            + " out of service (status.abandonedNodes); it can take the VM once that is removed");
+      }
+      Set<String> excluded = new java.util.HashSet<>(abandoned);
+      excluded.add(source);
       List<HypervisorNode> candidates = target == null ? nodes : nodes.stream().filter(n -> n.name().equals(target)).toList();
-      Placement.Decision decision = Placement.place(vm, hvc, candidates, reserved(vm), Set.of(source));
+      Placement.Decision decision = Placement.place(vm, hvc, candidates, reserved(vm), excluded);
       if (decision instanceof Placement.Unschedulable u) {
         return end(MigrationPhase.Failed, "no target for the migration: " + u.message());
       }
@@ -488,10 +498,13 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       Reading onSource = read(ends, ends.source);
       Reading onTarget = read(ends, ends.target);
       String target = ends.target.name();
-      if (onSource instanceof Reading.Copy && onTarget instanceof Reading.Absent) {
+      // A source declared down is taken as holding the guest's only disks, whatever they are now:
+      // what reached the target is a copy that no definition followed, and the VM starts afresh.
+      if ((onSource instanceof Reading.Copy || declaredDown(ends.source, onSource)) && onTarget instanceof Reading.Absent) {
         try {
           deleteVolumes(vm, ends, ends.target.host());
-          return "; the guest stays on " + ends.source.name() + ", and what was copied of its disks to " + target + " was deleted";
+          return (onSource instanceof Reading.Copy ? "; the guest stays on " + ends.source.name() + ", and" : "; the source is declared"
+              + " out of service, and") + " what was copied of its disks to " + target + " was deleted";
         } catch (HypervisorException e) {
           return "; what was copied of its disks to " + target + " is left there: " + e.getMessage();
         }
@@ -548,7 +561,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     private Optional<Duration> resolve(VirtualMachine vm, Ends ends, Reading onSource, Reading onTarget, Optional<String> cancel,
         Optional<String> hint) {
       if (MoveResolution.targetRuns(onTarget) && !targetHasRun()) {
-        Optional<Duration> unrecorded = rememberThatTheTargetRan(ends, onSource);
+        Optional<Duration> unrecorded = rememberThatTheTargetRan(ends);
         if (unrecorded.isPresent()) {
           return unrecorded;
         }
@@ -557,16 +570,11 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       switch (decision.outcome()) {
         case WAIT -> {
           boolean hostTrouble = onSource instanceof Reading.Unreadable || onTarget instanceof Reading.Unreadable;
-          Optional<HypervisorNode> declaredDown = Stream.of(ends.source, ends.target)
-              .filter(n -> n.outOfService() && (n == ends.source ? onSource : onTarget) instanceof Reading.Unreadable).findFirst();
-          if (declaredDown.isPresent()) {
-            // A person says that host is down for good: the move cannot be resolved from both
-            // ends, and waiting would keep the VM's own reconciler off it for ever.
-            String why = "node " + declaredDown.get().name() + " is declared out of service (taint " + HypervisorNode.OUT_OF_SERVICE
-                + ") and does not answer: the move is given up, touching neither host; the VirtualMachine decides from the hosts"
-                + " that answer";
-            events.warning(vm, "MigrationFailed", why);
-            return end(MigrationPhase.Failed, why);
+          if (declaredDown(ends.source, onSource) || declaredDown(ends.target, onTarget)) {
+            Optional<Optional<Duration>> givenUp = resolveWithoutDeclaredHosts(vm, ends, onSource, onTarget, cancel);
+            if (givenUp.isPresent()) {
+              return givenUp.get();
+            }
           }
           if (hostTrouble) {
             String message = "waiting, touching neither host: " + decision.reason();
@@ -601,11 +609,29 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
           return end(MigrationPhase.Failed, decision.reason() + "; the VirtualMachine's runStrategy decides what happens next");
         }
         default -> {
+          // The hold first: once the migration is final, the VM's reconciler would act on the
+          // copy it finds, which may be the older one.
+          hold(decision.reason());
           events.warning(migration, Boolean.TRUE.equals(status.postCopy) ? "PostCopyFailed" : "NeedsAPerson", decision.reason());
-          events.warning(vm, "MigrationNeedsAPerson", decision.reason());
+          events.warning(vm, "MigrationNeedsAPerson", decision.reason() + "; the VM is held until a person removes the annotation "
+              + MigrationLabels.HOLD + " from migration " + migration.getMetadata().getName());
           return end(MigrationPhase.Failed, decision.reason());
         }
       }
+    }
+
+    /** Marks the migration {@link MigrationLabels#HOLD}: its VM is left alone until a person removes the mark. */
+    private void hold(String reason) {
+      if (migration.getMetadata().getAnnotations() != null && migration.getMetadata().getAnnotations().containsKey(MigrationLabels.HOLD)) {
+        return;
+      }
+      lease.checkHeld("holding the VM of migration " + migration.getMetadata().getName());
+      client.resource(migration).edit(m -> {
+        Map<String, String> annotations = new java.util.HashMap<>(m.getMetadata().getAnnotations() == null ? Map.of() : m.getMetadata().getAnnotations());
+        annotations.put(MigrationLabels.HOLD, reason);
+        m.getMetadata().setAnnotations(annotations);
+        return m;
+      });
     }
 
     private boolean targetHasRun() {
@@ -615,27 +641,83 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     /**
      * Stores that the target ran the guest before any copy is paused or removed: a later pass
      * that finds the target stopped or gone must not take the source's older copy for the guest
-     * (see {@link MoveResolution}). When the API server does not take it, a source that runs too
-     * is only paused (that loses nothing and can be undone), and the rest waits.
+     * (see {@link MoveResolution}). While the API server does not take it, nothing is done: a
+     * copy paused or removed without that record could later be taken for the current one. (A
+     * process that cannot write to the API server cannot prove it leads either.)
      */
-    private Optional<Duration> rememberThatTheTargetRan(Ends ends, Reading onSource) {
+    private Optional<Duration> rememberThatTheTargetRan(Ends ends) {
       status.targetHasRun = true;
       try {
         recordNow();
         return Optional.empty();
       } catch (KubernetesClientException | HypervisorException e) {
         status.targetHasRun = null;
-        String why = "the guest runs on " + ends.target.name() + ", but that cannot be recorded (" + e.getMessage() + ")";
-        if (onSource instanceof Reading.Copy copy && copy.state() == GuestState.RUNNING) {
-          ends.driver.pause(ends.source.host(), vmUid);
-          why += "; its copy on " + ends.source.name() + " was paused and is removed once it is";
-        } else {
-          why += "; the copy on " + ends.source.name() + " is removed once it is";
-        }
+        String why = "the guest runs on " + ends.target.name() + ", but that cannot be recorded yet (" + e.getMessage()
+            + "); neither host is touched until it is";
         log.warn("{}", why);
         status.message = why;
         return Optional.of(HOST_RETRY);
       }
+    }
+
+    /** A host of the move that did not answer and that a person has declared down (taint {@link HypervisorNode#OUT_OF_SERVICE}). */
+    private static boolean declaredDown(HypervisorNode node, Reading reading) {
+      return node.outOfService() && reading instanceof Reading.Unreadable;
+    }
+
+    /**
+     * Decides with each declared-down host taken as holding nothing, as the person declared it,
+     * and carries out only what touches the host that answered. Empty when that still means
+     * waiting: the other host does not answer either, or it shows the transfer under way (which
+     * proves the declared host alive).
+     */
+    private Optional<Optional<Duration>> resolveWithoutDeclaredHosts(VirtualMachine vm, Ends ends, Reading onSource,
+        Reading onTarget, Optional<String> cancel) {
+      boolean sourceDown = declaredDown(ends.source, onSource);
+      boolean targetDown = declaredDown(ends.target, onTarget);
+      Reading source = sourceDown ? new Reading.Absent() : onSource;
+      Reading target = targetDown ? new Reading.Absent() : onTarget;
+      Decision decision = MoveResolution.decide(source, target, targetHasRun(), ends.source.name(), ends.target.name());
+      if (decision.outcome() == Outcome.WAIT) {
+        return Optional.empty();
+      }
+      List<Action> actions = new ArrayList<>(decision.actions().stream()
+          .filter(a -> !(sourceDown && touchesSource(a)) && !(targetDown && touchesTarget(a))).toList());
+      if (sourceDown && !targetDown && target instanceof Reading.Absent && !targetHasRun()) {
+        // What the move had copied to the target is no guest's: the VM starts afresh elsewhere.
+        actions.add(Action.DELETE_TARGET_VOLUMES);
+      }
+      String declared = String.join(" and ", Stream.of(sourceDown ? ends.source.name() : null, targetDown ? ends.target.name() : null)
+          .filter(java.util.Objects::nonNull).toList());
+      String why = "node " + declared + " is declared out of service (taint " + HypervisorNode.OUT_OF_SERVICE + ") and does not"
+          + " answer, so it is taken as holding nothing and left untouched; " + decision.reason();
+      if (decision.outcome() == Outcome.PERSON) {
+        hold(why);
+        events.warning(vm, "MigrationNeedsAPerson", why);
+        return Optional.of(end(MigrationPhase.Failed, why));
+      }
+      carryOut(vm, ends, actions);
+      boolean moved = decision.outcome() == Outcome.SUCCEEDED;
+      if (moved) {
+        events.normal(vm, "Migrated", why);
+      } else {
+        events.warning(vm, "MigrationFailed", why);
+      }
+      return Optional.of(end(moved ? MigrationPhase.Succeeded : cancel.isPresent() ? MigrationPhase.Aborted : MigrationPhase.Failed, why));
+    }
+
+    private static boolean touchesSource(Action action) {
+      return switch (action) {
+        case PAUSE_SOURCE, REMOVE_SOURCE_COPY, DELETE_SOURCE_VOLUMES, RESUME_SOURCE -> true;
+        default -> false;
+      };
+    }
+
+    private static boolean touchesTarget(Action action) {
+      return switch (action) {
+        case REMOVE_TARGET_COPY, DELETE_TARGET_VOLUMES, RESUME_TARGET -> true;
+        default -> false;
+      };
     }
 
     /** The decision's actions, in order; a failure leaves the rest for the next pass, which reads the hosts again. */
@@ -802,6 +884,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
           migrationsOf(migration.getMetadata().getNamespace(), migration.getSpec().vmName).stream()
               .filter(m -> !m.getMetadata().getUid().equals(migration.getMetadata().getUid()))
               .filter(m -> m.getStatus() != null && m.getStatus().phase != null && m.getStatus().phase.isFinal())
+              .filter(m -> !VmMigrations.held(m)) // a person has yet to look at it
               // Newest finish first: completion time has whole seconds, the resourceVersion of
               // the final status write breaks ties in the order the writes happened.
               .sorted(Comparator.comparing((VirtualMachineMigration m) -> m.getStatus().completionTime == null ? "" : m.getStatus().completionTime)

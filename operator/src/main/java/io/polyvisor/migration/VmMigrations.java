@@ -24,6 +24,11 @@ public class VmMigrations {
     return migration.getMetadata().getAnnotations() != null && migration.getMetadata().getAnnotations().containsKey(MigrationLabels.CANCEL);
   }
 
+  /** Whether the migration holds its VM for a person (annotation {@link MigrationLabels#HOLD}). */
+  public static boolean held(VirtualMachineMigration migration) {
+    return migration.getMetadata().getAnnotations() != null && migration.getMetadata().getAnnotations().containsKey(MigrationLabels.HOLD);
+  }
+
   /**
    * Asks the migration to stop (annotation {@link MigrationLabels#CANCEL}); a move past its point
    * of no return finishes. Returns whether it was asked now (false: it had been asked already).

@@ -30,7 +30,7 @@ public final class Placement {
 
   /**
    * @param reservedBytes memory already promised to VMs on each node, by node name
-   * @param excluded nodes not to consider (the source of a migration)
+   * @param excluded nodes not to consider (the source of a migration, nodes the VM was given up on while they were declared down)
    */
   public static Decision place(
       VirtualMachine vm,

@@ -36,6 +36,7 @@ import io.polyvisor.driver.HostUnreachableException;
 import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.driver.Volume;
+import io.polyvisor.migration.MigrationLabels;
 import io.polyvisor.migration.VmMigrations;
 import io.polyvisor.operator.OperatorSettings;
 import java.time.Clock;
@@ -197,6 +198,10 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       if (migration.isPresent()) {
         return handsOff(migration.get());
       }
+      Optional<VirtualMachineMigration> held = cluster.migrationsOf(vm).stream().filter(VmMigrations::held).findFirst();
+      if (held.isPresent()) {
+        return heldForAPerson(held.get());
+      }
       condition(VirtualMachineStatus.MIGRATING, "False", "NotMigrating", "no live migration under way");
       status.migration = null;
       List<HypervisorNode> nodes = cluster.nodesOf(hvc);
@@ -235,7 +240,6 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
 
     private Optional<Duration> reconcileOn(
         HypervisorClass hvc, HypervisorDriver driver, List<DiskPlan> disks, List<HypervisorNode> nodes) {
-      removeWhatWasAbandoned(hvc, driver, disks);
       Set<String> required = mustAnswer();
       List<HypervisorNode> hosts = hostsThatCouldHoldIt(hvc, nodes, required);
       GuestCensus census = census(driver, hosts);
@@ -246,7 +250,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       Set<String> declaredDown = declaredDown(hosts, required, census);
       unanswered.keySet().removeAll(declaredDown);
       if (!declaredDown.isEmpty()) {
-        abandon(declaredDown, disks);
+        abandon(declaredDown, disks, census.copies().isEmpty());
       }
       if (!unanswered.isEmpty()) {
         // A host that may hold the guest did not answer: nothing is adopted, defined or started
@@ -254,6 +258,20 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
         return unverifiable(unanswered);
       }
       Optional<Located> located = census.only();
+      if (located.isPresent() && status.abandonedNodes != null) {
+        if (status.abandonedNodes.contains(located.get().node().name())) {
+          // The node came back holding the only copy, and no other was started: it is the guest's.
+          status.abandonedNodes = without(status.abandonedNodes, located.get().node().name());
+        } else if (located.get().guest().state() == GuestState.RUNNING) {
+          Optional<String> staleRuns = removeWhatWasAbandoned(hvc, driver, disks);
+          if (staleRuns.isPresent()) {
+            if (condition(VirtualMachineStatus.READY, "Unknown", "CopiesOnSeveralHosts", staleRuns.get())) {
+              events.warning(vm, "CopiesOnSeveralHosts", staleRuns.get());
+            }
+            return Optional.of(RETRY_ERROR);
+          }
+        }
+      }
       HypervisorNode node;
       if (located.isPresent()) {
         node = located.get().node();
@@ -428,39 +446,46 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
      * the guest was last seen on is worth a warning; an end of its last move that does not hold it
      * is only noted.
      */
-    private void abandon(Set<String> declaredDown, List<DiskPlan> disks) {
+    private void abandon(Set<String> declaredDown, List<DiskPlan> disks, boolean noCopyFound) {
       List<String> abandoned = status.abandonedNodes == null ? new ArrayList<>() : new ArrayList<>(status.abandonedNodes);
       for (String name : declaredDown) {
         if (abandoned.contains(name)) {
           continue;
         }
         abandoned.add(name);
-        String declared = "node " + name + " is declared out of service (taint " + HypervisorNode.OUT_OF_SERVICE + ")";
-        if (name.equals(status.nodeName)) {
+        String declared = "node " + name + " is declared out of service (taint " + HypervisorNode.OUT_OF_SERVICE + ") and does not"
+            + " answer, so what it holds of the guest is taken as not running";
+        if (noCopyFound) {
+          // Its copy may have been the only one, or the newest.
           boolean localDisks = disks.stream().anyMatch(d -> !d.pool().shared());
-          events.warning(vm, "HostDeclaredDown", declared + " and does not answer: its copy of the guest is taken as not running,"
-              + " and the guest may be started on another node" + (localDisks ? "; its local disks start again from their sources"
-              + " there, what was written to them on " + name + " is not recovered" : ""));
+          events.warning(vm, "HostDeclaredDown", declared + ", and the guest may be started on another node"
+              + (localDisks ? "; its local disks start again from their sources there, what was written to them on " + name
+              + " is not recovered" : ""));
         } else {
-          events.normal(vm, "HostDeclaredDown", declared + "; what it holds of the guest from its last move is removed once it"
-              + " answers again");
+          events.normal(vm, "HostDeclaredDown", declared + "; the guest is on another node, and what is left of it on " + name
+              + " is removed once it answers again");
         }
       }
       status.abandonedNodes = abandoned;
     }
 
+    private static List<String> without(List<String> names, String name) {
+      List<String> left = new ArrayList<>(names);
+      left.remove(name);
+      return left.isEmpty() ? null : left;
+    }
+
     /**
      * What is left of the guest on nodes given up while declared down, removed once they answer
-     * and are no longer declared down: a stopped copy there is older than the one started since, so
-     * it goes with its local volumes; a copy that runs or is paused there is never touched (it is
-     * reported: the declaration was wrong). A node that does not answer yet is tried again next pass.
+     * and are no longer declared down; called only while the guest runs on another node, so what
+     * is left there is older: a stopped copy goes with its local volumes, while a copy that runs or
+     * is paused there is never touched (it is reported: the declaration was wrong). A node that
+     * does not answer yet is tried again on a later pass.
      */
-    private void removeWhatWasAbandoned(HypervisorClass hvc, HypervisorDriver driver, List<DiskPlan> disks) {
-      if (status.abandonedNodes == null || status.abandonedNodes.isEmpty()) {
-        return;
-      }
+    private Optional<String> removeWhatWasAbandoned(HypervisorClass hvc, HypervisorDriver driver, List<DiskPlan> disks) {
       String uid = vm.getMetadata().getUid();
       List<String> left = new ArrayList<>();
+      Optional<String> staleRuns = Optional.empty();
       for (String name : status.abandonedNodes) {
         HypervisorNode node = host(hvc, name);
         if (node.outOfService() || cluster.node(name).isEmpty()) {
@@ -472,13 +497,13 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
           GuestState state = copy.map(GuestInfo::state).orElse(GuestState.SHUT_OFF);
           if (state != GuestState.SHUT_OFF && state != GuestState.CRASHED) {
             left.add(name);
-            String message = "node " + name + ", given up while declared out of service, holds a copy of the guest that is "
-                + copy.get().state().name().toLowerCase().replace('_', ' ') + ": it is not touched; stop and remove the stale"
-                + " copy by hand";
-            if (condition(VirtualMachineStatus.READY, "Unknown", "CopiesOnSeveralHosts", message)) {
-              events.warning(vm, "CopiesOnSeveralHosts", message);
-            }
+            staleRuns = Optional.of("node " + name + ", given up while it was declared out of service, holds a copy of the guest"
+                + " that is " + state.name().toLowerCase().replace('_', ' ') + " while the guest runs on " + status.nodeName
+                + ": neither is touched; stop and remove the stale copy on " + name + " by hand");
             continue;
+          }
+          if (migratingNow()) {
+            return Optional.empty(); // a move reads the hosts now; what is left waits for its end
           }
           if (copy.isPresent()) {
             driver.undefine(node.host(), uid);
@@ -491,10 +516,24 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
           events.normal(vm, "RemovedStaleCopy", "node " + name + " answers again: removed "
               + (copy.isPresent() ? "the stopped copy of the guest and " : "") + "the volumes left there when it was given up");
         } catch (HypervisorException e) {
-          left.add(name); // not answering yet
+          log.info("what is left of the guest on {} waits until it answers: {}", name, e.getMessage());
+          left.add(name);
         }
       }
       status.abandonedNodes = left.isEmpty() ? null : left;
+      return staleRuns;
+    }
+
+    /** A migration ended needing a person: the guest is left exactly as it is until the mark goes. */
+    private Optional<Duration> heldForAPerson(VirtualMachineMigration migration) {
+      String name = migration.getMetadata().getName();
+      String message = migration.getMetadata().getAnnotations().get(MigrationLabels.HOLD) + "; nothing is started, stopped or"
+          + " removed until a person has checked the hosts and removed the annotation " + MigrationLabels.HOLD + " from migration "
+          + name + " (kubectl annotate virtualmachinemigration " + name + " " + MigrationLabels.HOLD + "-)";
+      if (condition(VirtualMachineStatus.READY, "Unknown", "NeedsAPerson", message)) {
+        events.warning(vm, "NeedsAPerson", message);
+      }
+      return Optional.empty(); // removing the mark changes the migration, which wakes this VM
     }
 
     /** Copies on two hosts: which one is current is not for the operator to guess. */
@@ -635,7 +674,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
 
     private Optional<Duration> place(HypervisorClass hvc, List<HypervisorNode> nodes) {
       synchronized (placementLock) {
-        Placement.Decision decision = Placement.place(vm, hvc, nodes, reservedByNode(), Set.of());
+        // Not back onto a node given up while declared down before what is left there is removed.
+        Set<String> abandoned = status.abandonedNodes == null ? Set.of() : Set.copyOf(status.abandonedNodes);
+        Placement.Decision decision = Placement.place(vm, hvc, nodes, reservedByNode(), abandoned);
         if (decision instanceof Placement.Unschedulable u) {
           return unschedulable(u.reason(), u.message());
         }
@@ -744,7 +785,11 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       Set<String> required = pass.mustAnswer();
       List<HypervisorNode> hosts = pass.hostsThatCouldHoldIt(hvc, nodes, required);
       GuestCensus census = GuestCensus.take(driver.get(), hosts, uid);
-      Map<String, String> unanswered = census.unreadableAmong(required);
+      // Hosts that will never answer (a Node deleted, one declared down) do not hold the removal
+      // up; any other that may hold the guest is waited for. The hosts that answer are cleaned
+      // either way, and the Event names those that could not be.
+      Map<String, String> unanswered = new java.util.LinkedHashMap<>(census.unreadableAmong(required));
+      unanswered.keySet().removeIf(name -> cluster.node(name).map(HypervisorNode::outOfService).orElse(true));
       if (!unanswered.isEmpty()) {
         String host = unanswered.keySet().iterator().next();
         return hostTrouble(host, GuestCensus.describe(unanswered));
@@ -763,7 +808,12 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
             driver.get().deleteVolume(node.host(), disk.pool(), disk.volumeName());
           }
         }
-        if (!census.complete()) {
+        Map<String, String> gone = census.unreadableAmong(required);
+        if (!gone.isEmpty()) {
+          // Hosts that may hold the guest and will never answer (their Node deleted, or declared down).
+          events.warning(vm, "HostGone", "could not remove the guest from " + GuestCensus.describe(gone) + "; removing the VM"
+              + " anyway: check " + (gone.size() == 1 ? "that host" : "those hosts") + " for a leftover guest and volumes");
+        } else if (!census.complete()) {
           events.warning(vm, "VolumesMayBeLeft", "could not check " + census.unreadableHosts() + " for a leftover copy of the guest;"
               + " check " + (census.unreadable().size() == 1 ? "that host" : "those hosts"));
         }

@@ -558,6 +558,7 @@ class MigrationIT {
     VirtualMachineMigration done = awaitEnd(migration);
     assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Succeeded);
     assertThat(done.getStatus().message).contains("the copy left paused on mig-1 is removed");
+    assertThat(done.getStatus().targetHasRun).as("recorded before the source's copy was removed").isTrue();
     assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).as("the paused source copy").isEmpty();
     await().atMost(Duration.ofSeconds(30)).until(() -> "mig-2".equals(get(vm).getStatus().nodeName));
     assertExactlyOneRunningCopyWhereStatusSays(vm);
@@ -595,6 +596,43 @@ class MigrationIT {
       assertExactlyOneRunningCopyWhereStatusSays(vm);
     });
     assertNeverTwoRunningCopiesFor(vm, Duration.ofSeconds(5));
+  }
+
+  @Test
+  void aMoveThatNeedsAPersonHoldsTheVmSoItsOlderCopyIsNotStarted() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "held").get(0);
+    operator.kill();
+    // The guest moved to mig-2 and ran there (recorded); a stopped copy stayed defined on mig-1;
+    // then the copy on mig-2 vanished. What is left on mig-1 is older than what ran on mig-2.
+    VirtualMachineMigration migration = movedBehindTheOperatorsBack(vm, "mig-1", "mig-2", MigrationPhase.Running);
+    libvirt.define(nodes.host("mig-1"), new GuestSpec(new GuestId(namespace, "held", uid(vm)), 1,
+        GuestMemory.fixed(32L << 20), NumaPlacement.None, List.of(), List.of(), Optional.empty()));
+    libvirt.forceStop(nodes.host("mig-2"), uid(vm));
+    libvirt.undefine(nodes.host("mig-2"), uid(vm));
+    VirtualMachineMigration recorded = client.resource(migration).get();
+    recorded.getStatus().targetHasRun = true;
+    client.resource(recorded).updateStatus();
+
+    operator = startOperator();
+
+    VirtualMachineMigration done = awaitEnd(migration);
+    assertThat(done.getStatus().phase).isEqualTo(MigrationPhase.Failed);
+    assertThat(done.getStatus().message).startsWith("the guest ran on mig-2 after the transfer and is gone from it; the copy on"
+        + " mig-1 (off) is older than what ran there, so it is not brought back");
+    assertThat(done.getMetadata().getAnnotations()).containsKey("polyvisor.io/hold");
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      var ready = condition(vm, "Ready");
+      assertThat(ready.getReason()).isEqualTo("NeedsAPerson");
+      assertThat(ready.getMessage()).contains("until a person has checked the hosts and removed the annotation polyvisor.io/hold");
+    });
+    Thread.sleep(5000);
+    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).as("not started by its runStrategy (Always)").map(GuestInfo::state)
+        .contains(GuestState.SHUT_OFF);
+
+    // A person has looked and lets the VM go on with the copy that is left.
+    client.resource(done).edit(m -> { m.getMetadata().getAnnotations().remove("polyvisor.io/hold"); return m; });
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertExactlyOneRunningCopyWhereStatusSays(vm));
+    assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-1");
   }
 
   @Test
@@ -777,8 +815,8 @@ class MigrationIT {
 
         VirtualMachineMigration done = awaitEnd(migration);
         assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Failed);
-        assertThat(done.getStatus().message).startsWith("node mig-2 is declared out of service (taint node.kubernetes.io/out-of-service)"
-            + " and does not answer: the move is given up, touching neither host");
+        assertThat(done.getStatus().message).isEqualTo("node mig-2 is declared out of service (taint node.kubernetes.io/out-of-service)"
+            + " and does not answer, so it is taken as holding nothing and left untouched; the guest runs on mig-1");
         await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(get(vm).getStatus().abandonedNodes).containsExactly("mig-2"));
         assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-1");
         assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).map(GuestInfo::state).contains(GuestState.RUNNING);

@@ -79,7 +79,10 @@ class MoveResolutionTest {
   @Test
   void aSourceLeftPausedIsResumedWhenTheTargetNeverRan() {
     assertDecision(decide(PAUSED_BY_MIGRATION, ABSENT), Outcome.FAILED, DELETE_TARGET_VOLUMES, RESUME_SOURCE);
-    assertDecision(decide(PAUSED, ABSENT), Outcome.FAILED, DELETE_TARGET_VOLUMES, RESUME_SOURCE);
+    // Paused by a person (or the host), not by the move: it stays paused.
+    assertDecision(decide(PAUSED, ABSENT), Outcome.FAILED, DELETE_TARGET_VOLUMES);
+    assertDecision(decide(PAUSED, OFF), Outcome.FAILED, REMOVE_TARGET_COPY, DELETE_TARGET_VOLUMES);
+    assertThat(decide(PAUSED, ABSENT).reason()).isEqualTo("the guest is on kvm-1, paused (not by the move), and stays so");
     assertDecision(decide(PAUSED_BY_MIGRATION, PAUSED_BY_MIGRATION), Outcome.FAILED, REMOVE_TARGET_COPY, DELETE_TARGET_VOLUMES, RESUME_SOURCE);
     assertDecision(decide(PAUSED_BY_MIGRATION, OFF), Outcome.FAILED, REMOVE_TARGET_COPY, DELETE_TARGET_VOLUMES, RESUME_SOURCE);
   }
@@ -116,8 +119,8 @@ class MoveResolutionTest {
         DELETE_SOURCE_VOLUMES, RESUME_TARGET);
     assertThat(decideAfterTheTargetRan(PAUSED, OFF).reason())
         .isEqualTo("the guest ran on kvm-2 after the transfer and is stopped there now; the older copy left on kvm-1 is removed");
-    // Without that memory the same reading resumes the source: the row this table replaces.
-    assertDecision(decide(PAUSED, OFF), Outcome.FAILED, REMOVE_TARGET_COPY, DELETE_TARGET_VOLUMES, RESUME_SOURCE);
+    // Without that memory the same reading removes the target's copy: the row this table replaces.
+    assertDecision(decide(PAUSED_BY_MIGRATION, OFF), Outcome.FAILED, REMOVE_TARGET_COPY, DELETE_TARGET_VOLUMES, RESUME_SOURCE);
   }
 
   @Test
@@ -139,11 +142,11 @@ class MoveResolutionTest {
   }
 
   @Test
-  void onlyARunningTargetWithNoJobIsRememberedAsHavingRun() {
+  void aTargetTheTableCountsAsRunningWithNoJobIsRememberedAsHavingRun() {
     assertThat(MoveResolution.targetRuns(RUNNING)).isTrue();
     assertThat(MoveResolution.targetRuns(copy(GuestState.SHUTTING_DOWN, MigrationMark.NONE))).isTrue();
-    for (Reading other : List.of(ABSENT, PAUSED, PAUSED_BY_MIGRATION, OFF, JOB, INCOMING, SPLIT, UNREADABLE,
-        copy(GuestState.UNKNOWN, MigrationMark.NONE))) {
+    assertThat(MoveResolution.targetRuns(copy(GuestState.UNKNOWN, MigrationMark.NONE))).as("counted as running by the table").isTrue();
+    for (Reading other : List.of(ABSENT, PAUSED, PAUSED_BY_MIGRATION, OFF, JOB, INCOMING, SPLIT, UNREADABLE)) {
       assertThat(MoveResolution.targetRuns(other)).as("%s", other).isFalse();
     }
   }

@@ -193,8 +193,10 @@ class VirtualMachineReconcilerIT {
   void changingCoresOfARunningVmRequiresARestart() {
     VirtualMachine vm = awaitPhase(apply("resized", "Always", "32Mi"), VirtualMachinePhase.Running);
 
-    client.resources(VirtualMachine.class).inNamespace(namespace).withName("resized")
-        .edit(v -> { v.getSpec().cpu.cores = 2; return v; });
+    // A merge patch, as kubectl applies it: a read-modify-write would race the operator's status writes.
+    client.resources(VirtualMachine.class).inNamespace(namespace).withName("resized").patch(
+        io.fabric8.kubernetes.client.dsl.base.PatchContext.of(io.fabric8.kubernetes.client.dsl.base.PatchType.JSON_MERGE),
+        "{\"spec\":{\"cpu\":{\"cores\":2}}}");
 
     await().atMost(Duration.ofSeconds(30)).until(
         () -> "True".equals(condition(get(vm), VirtualMachineStatus.RESTART_REQUIRED).getStatus()));

@@ -311,6 +311,32 @@ class VirtualMachineReconcilerTest {
     assertThat(driver.calls).containsExactly("define given-up on " + other, "start given-up on " + other);
   }
 
+  @Test
+  void aDeclaredNodeThatComesBackWithTheOnlyCopyKeepsItWhenNoOtherWasStarted() {
+    VirtualMachine vm = running(vm("kept", "256Mi"));
+    String recorded = vm.getStatus().nodeName;
+    String other = recorded.equals("n1") ? "n2" : "n1";
+    stopBehindTheBack(vm, GuestState.CRASHED); // the host went down with it
+    driver.unreachable.add(recorded);
+    // Declared down, with no other node ready to take the guest: it stays Pending.
+    cluster.nodes.replaceAll(n -> n.name().equals(recorded)
+        ? new HypervisorNode(n.name(), false, n.cordoned(), true, n.labels(), n.allocatableMemoryBytes(), n.host())
+        : Fixtures.node(other, "4Gi", false, false));
+    reconcile(vm);
+    assertThat(vm.getStatus().abandonedNodes).containsExactly(recorded);
+    assertThat(vm.getStatus().phase).isEqualTo(VirtualMachinePhase.Pending);
+
+    // It answers again, no longer declared, with the guest's only copy.
+    driver.unreachable.clear();
+    cluster.nodes.replaceAll(n -> n.name().equals(recorded) ? Fixtures.node(recorded, "4Gi", true, false) : n);
+    driver.calls.clear();
+    reconcile(vm);
+
+    assertThat(driver.calls).as("started where it is, nothing removed").containsExactly("start kept on " + recorded);
+    assertThat(vm.getStatus().abandonedNodes).isNull();
+    assertThat(vm.getStatus().nodeName).isEqualTo(recorded);
+  }
+
   private static VirtualMachineMigration finishedMove(String name, String source, String target) {
     VirtualMachineMigration migration = new VirtualMachineMigration();
     migration.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(name)

@@ -98,8 +98,8 @@ public final class HyperVDriver implements HypervisorDriver {
     return listed(host).stream().map(Listed::info).toList();
   }
 
-  /** A guest of ours with the VMId Hyper-V gave it. */
-  private record Listed(String vmId, GuestInfo info) {}
+  /** A guest of ours with the VMId Hyper-V gave it, and its state as Hyper-V names it. */
+  private record Listed(String vmId, String hyperVState, GuestInfo info) {}
 
   private List<Listed> listed(Host host) {
     List<Listed> ours = new ArrayList<>();
@@ -108,7 +108,7 @@ public final class HyperVDriver implements HypervisorDriver {
         GuestState state = state(vm.path("State").asText());
         long assigned = vm.path("MemoryAssigned").asLong();
         long current = assigned > 0 ? assigned : vm.path("MemoryStartup").asLong();
-        ours.add(new Listed(vm.path("Id").asText(),
+        ours.add(new Listed(vm.path("Id").asText(), vm.path("State").asText(),
             new GuestInfo(notes.id(), state, current, vm.path("MemoryMaximum").asLong(), notes.revision())));
       });
     }
@@ -203,10 +203,17 @@ public final class HyperVDriver implements HypervisorDriver {
     }
   }
 
-  /** Resume-VM; only a paused guest is resumed (a saved one is resumed by Start-VM). */
+  /**
+   * Resume-VM; only a paused guest is resumed (a saved one is resumed by Start-VM). One that Hyper-V
+   * paused because its storage is unreachable (PausedCritical) is refused: it would stop again.
+   */
   @Override
   public void resume(Host host, String uid) {
     Listed guest = guest(host, uid);
+    if (guest.hyperVState().endsWith("Critical")) {
+      throw new HypervisorException("STORAGE_LOST", "guest " + uid + " on " + host.nodeName() + " is " + guest.hyperVState()
+          + ": Hyper-V paused it because its storage cannot be reached; it is resumed once that is fixed");
+    }
     if (guest.info().state() == GuestState.PAUSED) {
       run(host, HyperVScripts.RESUME.with(Map.of("id", guest.vmId())), "resume guest " + uid);
     }

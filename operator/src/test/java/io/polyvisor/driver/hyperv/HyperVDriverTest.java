@@ -196,6 +196,18 @@ class HyperVDriverTest {
   }
 
   @Test
+  void aGuestHyperVPausedForLostStorageIsReportedPausedAndNotResumed() {
+    GuestSpec spec = running("stranded", volume(local(), "stranded-root", 64 * MIB));
+    hyperV.loseStorageOf("prod_stranded");
+
+    assertThat(driver.find(host, spec.id().uid())).map(GuestInfo::state).contains(GuestState.PAUSED);
+    assertThatThrownBy(() -> driver.resume(host, spec.id().uid()))
+        .hasMessageContaining("is PausedCritical: Hyper-V paused it because its storage cannot be reached");
+    assertThat(hyperV.stateOf("prod_stranded")).contains("PausedCritical");
+    assertThat(simulator.scripts()).noneMatch(s -> s.contains("Resume-VM"));
+  }
+
+  @Test
   void aSavedGuestKeepsItsConfigurationIsNotCutOffAndIsUndefinedWithItsSavedState() {
     GuestSpec spec = running("keep", volume(local(), "keep-root", 64 * MIB));
     onHost("Save-VM", "prod_keep");

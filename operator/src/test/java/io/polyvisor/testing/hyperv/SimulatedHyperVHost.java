@@ -110,6 +110,12 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     return vms.stream().filter(vm -> vm.name.equals(vmName)).map(vm -> vm.state.name()).findFirst();
   }
 
+  /** The VM's storage becomes unreachable: Hyper-V pauses a running VM (PausedCritical). */
+  public void loseStorageOf(String vmName) {
+    vms.stream().filter(vm -> vm.name.equals(vmName) && vm.state == SimulatedVm.State.Running)
+        .forEach(vm -> vm.state = SimulatedVm.State.PausedCritical);
+  }
+
   public Optional<Map<String, Object>> propertiesOf(String vmName) {
     return vms.stream().filter(vm -> vm.name.equals(vmName)).map(SimulatedVm::properties).findFirst();
   }

@@ -10,7 +10,8 @@ import java.util.UUID;
 final class SimulatedVm implements PsObject {
 
   /** Hyper-V's VMState names, those the simulator's VMs pass through. */
-  enum State { Off, Running, Stopping, Starting, Saved, Paused }
+  /** PausedCritical: paused by Hyper-V itself, the VM's storage being unreachable. */
+  enum State { Off, Running, Stopping, Starting, Saved, Paused, PausedCritical }
 
   final UUID id = UUID.randomUUID();
   volatile String name;
