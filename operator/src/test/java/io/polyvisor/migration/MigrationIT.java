@@ -250,8 +250,7 @@ class MigrationIT {
     operator.kill();
     // What an interrupted attempt leaves: a shut-off definition of the guest on the target, and
     // the migration recorded in Scheduling.
-    libvirt.define(nodes.host("mig-2"), new GuestSpec(new GuestId(namespace, "leftover", uid(vm)), 1,
-        GuestMemory.fixed(32L << 20), NumaPlacement.None, List.of(), List.of(), Optional.empty()));
+    defineCopy(vm, "mig-2");
     VirtualMachineMigration migration = migrate(vm, "mig-2");
     await().until(() -> client.resource(migration).get() != null);
     setStatus(migration, MigrationPhase.Scheduling, "mig-1", "mig-2");
@@ -547,8 +546,7 @@ class MigrationIT {
     VirtualMachineMigration migration = migrate(vm, "mig-2");
     await().until(() -> client.resource(migration).get() != null);
     moveBehindTheOperatorsBack(vm, "mig-1", "mig-2");
-    libvirt.define(nodes.host("mig-1"), new GuestSpec(new GuestId(namespace, "paused-source", uid(vm)), 1,
-        GuestMemory.fixed(32L << 20), NumaPlacement.None, List.of(), List.of(), Optional.empty()));
+    defineCopy(vm, "mig-1");
     Virsh.startPaused(nodes.host("mig-1"), uid(vm));
     assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).map(GuestInfo::state).contains(GuestState.PAUSED);
     setStatus(migration, MigrationPhase.Running, "mig-1", "mig-2");
@@ -573,13 +571,10 @@ class MigrationIT {
     // target ran, paused the source and failed to remove it (its host stopped answering); then the
     // guest crashed on the target. The paused source holds memory older than what ran on the target.
     VirtualMachineMigration migration = movedBehindTheOperatorsBack(vm, "mig-1", "mig-2", MigrationPhase.Running);
-    libvirt.define(nodes.host("mig-1"), new GuestSpec(new GuestId(namespace, "crashed-target", uid(vm)), 1,
-        GuestMemory.fixed(32L << 20), NumaPlacement.None, List.of(), List.of(), Optional.empty()));
+    defineCopy(vm, "mig-1");
     Virsh.startPaused(nodes.host("mig-1"), uid(vm));
     Virsh.run(nodes.host("mig-2"), "destroy", uid(vm));
-    VirtualMachineMigration recorded = client.resource(migration).get();
-    recorded.getStatus().targetHasRun = true;
-    client.resource(recorded).updateStatus();
+    recordThatTheTargetRan(migration);
     assertThat(volumeFile("mig-2", vm)).as("the target's disk, newer than the source's").exists();
 
     operator = startOperator();
@@ -605,13 +600,10 @@ class MigrationIT {
     // The guest moved to mig-2 and ran there (recorded); a stopped copy stayed defined on mig-1;
     // then the copy on mig-2 vanished. What is left on mig-1 is older than what ran on mig-2.
     VirtualMachineMigration migration = movedBehindTheOperatorsBack(vm, "mig-1", "mig-2", MigrationPhase.Running);
-    libvirt.define(nodes.host("mig-1"), new GuestSpec(new GuestId(namespace, "held", uid(vm)), 1,
-        GuestMemory.fixed(32L << 20), NumaPlacement.None, List.of(), List.of(), Optional.empty()));
+    defineCopy(vm, "mig-1");
     libvirt.forceStop(nodes.host("mig-2"), uid(vm));
     libvirt.undefine(nodes.host("mig-2"), uid(vm));
-    VirtualMachineMigration recorded = client.resource(migration).get();
-    recorded.getStatus().targetHasRun = true;
-    client.resource(recorded).updateStatus();
+    recordThatTheTargetRan(migration);
 
     operator = startOperator();
 
@@ -972,6 +964,19 @@ class MigrationIT {
     moveBehindTheOperatorsBack(vm, source, target);
     setStatus(migration, phase, source, target);
     return migration;
+  }
+
+  /** A stopped copy of the VM's guest defined on {@code node} behind the operator's back (no disks). */
+  private void defineCopy(VirtualMachine vm, String node) {
+    libvirt.define(nodes.host(node), new GuestSpec(new GuestId(namespace, vm.getMetadata().getName(), uid(vm)), 1,
+        GuestMemory.fixed(32L << 20), NumaPlacement.None, List.of(), List.of(), Optional.empty()));
+  }
+
+  /** What an earlier pass of the migration stores once it sees the target run the guest. */
+  private void recordThatTheTargetRan(VirtualMachineMigration migration) {
+    VirtualMachineMigration recorded = client.resource(migration).get();
+    recorded.getStatus().targetHasRun = true;
+    client.resource(recorded).updateStatus();
   }
 
   /** A live migration made straight through libvirt, while no operator runs. */
