@@ -318,7 +318,8 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
           return Optional.of(RETRY_ERROR);
         }
       }
-      GuestSpec spec = GuestSpecs.build(vm, disks, volumes, settings.consoleLogDir());
+      String cpuModel = hvc.getSpec().cpuModel == null ? GuestSpec.HOST_MODEL : hvc.getSpec().cpuModel;
+      GuestSpec spec = GuestSpecs.build(vm, cpuModel, disks, volumes, settings.consoleLogDir());
       GuestInfo guest = located.map(Located::guest).orElse(null);
       boolean firstDefinition = guest == null;
       if (guest == null && migratingNow()) {
@@ -607,6 +608,14 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
               : guest.state() == GuestState.SAVED ? "the guest is saved to disk on " + node.name() + " and does not run"
                   + (strategy == RunStrategy.Always ? "; starting it resumes it" : "")
               : "the guest is " + guest.state().name().toLowerCase().replace('_', ' ') + " on " + node.name());
+      String accelerated = guest.emulated()
+          ? "node " + node.name() + " offers no hardware virtualisation (KVM, /dev/kvm): the guest runs under software emulation,"
+              + " many times slower; enable virtualisation in the host's firmware and load the kvm module, then restart the guest"
+          : "the guest runs with hardware virtualisation on " + node.name();
+      if (condition(VirtualMachineStatus.ACCELERATED, Conditions.status(!guest.emulated()),
+          guest.emulated() ? "Emulated" : "HardwareVirtualization", accelerated) && guest.emulated()) {
+        events.warning(vm, "Emulated", accelerated);
+      }
       condition(VirtualMachineStatus.LIVE_MIGRATABLE, Conditions.status(running), running ? "Migratable" : "NotRunning",
           running ? "the guest can be live-migrated to another node of its class" : "only a running guest can be live-migrated");
       boolean restartRequired = running && !spec.revision().equals(guest.revision());

@@ -33,11 +33,36 @@ public final class LibvirtDomainXml {
    *     placement
    */
   public static String render(GuestSpec spec, Predicate<String> isNetwork, Optional<String> numaNodeset) {
+    return render(spec, isNetwork, numaNodeset, new Hardware("qemu", "pc"));
+  }
+
+  /**
+   * The virtual hardware a domain is defined with: its type ({@code kvm}, or {@code qemu} for
+   * software emulation) and machine type. A guest defined once keeps both when it is defined
+   * again, so that a change of its configuration never changes the hardware it boots on.
+   */
+  record Hardware(String domainType, String machine) {
+
+    /** What the domain XML already says, else what the host offers. */
+    static Hardware of(Optional<String> existingXml, HostCapabilities host) {
+      if (existingXml.isPresent()) {
+        Element root = Xml.parse(existingXml.get()).getDocumentElement();
+        var types = root.getElementsByTagName("type");
+        String machine = types.getLength() == 0 ? "" : ((Element) types.item(0)).getAttribute("machine");
+        if (!root.getAttribute("type").isEmpty() && !machine.isEmpty()) {
+          return new Hardware(root.getAttribute("type"), machine);
+        }
+      }
+      return new Hardware(host.domainType(), host.machine());
+    }
+  }
+
+  /** Renders the domain on the given virtual hardware. */
+  static String render(GuestSpec spec, Predicate<String> isNetwork, Optional<String> numaNodeset, Hardware hardware) {
     Document doc = Xml.newDocument();
     Element domain = doc.createElement("domain");
     doc.appendChild(domain);
-    // No /dev/kvm on every host (nor in tests): 'qemu' is plain emulation, 'kvm' needs the module.
-    domain.setAttribute("type", "qemu");
+    domain.setAttribute("type", hardware.domainType());
     Xml.text(domain, "name", spec.id().guestName());
     Xml.text(domain, "uuid", spec.id().uid());
     owner(Xml.child(domain, "metadata"), spec);
@@ -54,12 +79,13 @@ public final class LibvirtDomainXml {
     Element os = Xml.child(domain, "os");
     Element type = Xml.text(os, "type", "hvm");
     type.setAttribute("arch", "x86_64");
-    type.setAttribute("machine", "pc");
+    type.setAttribute("machine", hardware.machine());
     spec.kernelBoot().ifPresent(boot -> {
       Xml.text(os, "kernel", boot.kernel().toString());
       Xml.text(os, "initrd", boot.initrd().toString());
       Xml.text(os, "cmdline", boot.cmdline());
     });
+    cpu(domain, spec.cpuModel());
     Element features = Xml.child(domain, "features");
     Xml.child(features, "acpi"); // a guest shuts down gracefully on an ACPI power button press
     Xml.child(features, "apic");
@@ -77,6 +103,26 @@ public final class LibvirtDomainXml {
     serial(devices, spec);
     balloon(devices, spec.memory());
     return Xml.serialize(doc);
+  }
+
+  /**
+   * host-model and host-passthrough as libvirt names them; any other value is a named model that
+   * must run as asked (no fallback to another model, no feature silently dropped).
+   */
+  private static void cpu(Element domain, String model) {
+    Element cpu = Xml.child(domain, "cpu");
+    if (GuestSpec.HOST_MODEL.equals(model) || GuestSpec.HOST_PASSTHROUGH.equals(model)) {
+      cpu.setAttribute("mode", model);
+      return;
+    }
+    cpu.setAttribute("mode", "custom");
+    cpu.setAttribute("match", "exact");
+    Xml.text(cpu, "model", model).setAttribute("fallback", "forbid");
+  }
+
+  /** Whether a domain runs under software emulation (type {@code qemu}) rather than KVM. */
+  static boolean emulated(String domainXml) {
+    return "qemu".equals(Xml.parse(domainXml).getDocumentElement().getAttribute("type"));
   }
 
   /** Who owns a domain, read from its XML; empty when the domain is not one of ours. */

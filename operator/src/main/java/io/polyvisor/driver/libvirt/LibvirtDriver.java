@@ -126,8 +126,12 @@ public final class LibvirtDriver implements HypervisorDriver {
         throw new HypervisorException(
             "NOT_OWNED", "a domain with uuid " + spec.id().uid() + " on " + host + " was not created by Polyvisor; leaving it alone");
       }
+      // KVM where the host offers it; a guest defined before keeps its type and machine.
+      LibvirtDomainXml.Hardware hardware = LibvirtDomainXml.Hardware.of(
+          existing.isPresent() ? Optional.of(existing.get().getXMLDesc(XML_INACTIVE)) : Optional.empty(),
+          HostCapabilities.parse(c.getCapabilities()));
       String xml =
-          LibvirtDomainXml.render(spec, network -> isNetwork(c, network), numaNodeset(c, spec.numa()));
+          LibvirtDomainXml.render(spec, network -> isNetwork(c, network), numaNodeset(c, spec.numa()), hardware);
       Domain domain = c.domainDefineXML(xml);
       return describe(c, domain).orElseThrow();
     });
@@ -417,7 +421,8 @@ public final class LibvirtDriver implements HypervisorDriver {
       state = GuestState.CRASHED;
     }
     return Optional.of(
-        new GuestInfo(owner.get(), state, info.memory * 1024, info.maxMem * 1024, LibvirtDomainXml.revision(xml)));
+        new GuestInfo(owner.get(), state, info.memory * 1024, info.maxMem * 1024, LibvirtDomainXml.revision(xml),
+            LibvirtDomainXml.emulated(xml)));
   }
 
   /** Whether a shut-off domain stopped because it crashed: the reason is only in virDomainGetState. */
