@@ -12,6 +12,14 @@ import java.util.function.Consumer;
  */
 public interface HypervisorDriver extends AutoCloseable {
 
+  /**
+   * What is wrong with the driver itself, if anything (not with a host: those are reported per
+   * VM): a problem here means the process cannot work and should be restarted.
+   */
+  default Optional<String> problem() {
+    return Optional.empty();
+  }
+
   /** Memory and CPUs of the host, as the hypervisor reports them. */
   HostCapacity capacity(Host host);
 

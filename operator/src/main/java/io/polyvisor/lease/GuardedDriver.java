@@ -35,6 +35,11 @@ public final class GuardedDriver implements HypervisorDriver {
   }
 
   @Override
+  public Optional<String> problem() {
+    return driver.problem();
+  }
+
+  @Override
   public HostCapacity capacity(Host host) {
     return driver.capacity(host);
   }

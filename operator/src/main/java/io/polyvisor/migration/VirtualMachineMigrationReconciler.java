@@ -852,6 +852,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       status.phase = phase;
       status.message = message;
       status.completionTime = timestamp(now);
+      MigrationMetrics.ended(migration, status, phase, now);
       if (phase == MigrationPhase.Succeeded) {
         events.normal(migration, "Succeeded", message);
       } else {

@@ -20,6 +20,15 @@ import io.polyvisor.migration.VirtualMachineMigrationReconciler;
 import io.polyvisor.driver.hyperv.HyperVDriver;
 import io.polyvisor.driver.libvirt.LibvirtDriver;
 import io.polyvisor.vm.VirtualMachineReconciler;
+import io.javaoperatorsdk.operator.monitoring.micrometer.MicrometerMetrics;
+import io.micrometer.core.instrument.Metrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.polyvisor.observability.OperatorEndpoints;
 import java.time.Clock;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -37,11 +46,14 @@ public final class PolyvisorOperator implements AutoCloseable {
   private final Operator operator;
   private final Drivers drivers;
   private final LeaseGuard guard;
+  private final PrometheusMeterRegistry registry;
+  private OperatorEndpoints endpoints;
 
-  private PolyvisorOperator(Operator operator, Drivers drivers, LeaseGuard guard) {
+  private PolyvisorOperator(Operator operator, Drivers drivers, LeaseGuard guard, PrometheusMeterRegistry registry) {
     this.operator = operator;
     this.drivers = drivers;
     this.guard = guard;
+    this.registry = registry;
   }
 
   /** Starts reconciling with the given client; {@code leaseNamespace} null runs without leader election. */
@@ -53,9 +65,19 @@ public final class PolyvisorOperator implements AutoCloseable {
     Drivers drivers = new Drivers(Map.of(
         Driver.LIBVIRT, new GuardedDriver(new LibvirtDriver(settings.hypervisorCallTimeout()), guard),
         Driver.HYPERV, new GuardedDriver(new HyperVDriver(new WinRmSecrets(client), settings.hypervisorCallTimeout()), guard)));
+    // One registry for JOSDK's reconciliation metrics and Polyvisor's own (which go through
+    // Micrometer's global registry, so that drivers need no handle on it).
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    Metrics.addRegistry(registry);
+    new JvmMemoryMetrics().bindTo(registry);
+    new JvmGcMetrics().bindTo(registry);
+    new JvmThreadMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
     Operator operator =
         new Operator(o -> {
-          o.withKubernetesClient(client).withCloseClientOnStop(false);
+          o.withKubernetesClient(client).withCloseClientOnStop(false)
+              // Per-resource metrics would make one series per VM: counts by controller only.
+              .withMetrics(MicrometerMetrics.withoutPerResourceMetrics(registry));
           if (leaseNamespace != null) {
             o.withLeaderElectionConfiguration(LeaderElectionConfigurationBuilder.aLeaderElectionConfiguration(LEASE)
                 .withLeaseNamespace(leaseNamespace)
@@ -87,12 +109,20 @@ public final class PolyvisorOperator implements AutoCloseable {
         c -> c.withReconciliationMaxInterval(settings.resyncPeriod()).withGenerationAware(false));
     operator.start();
     log.info("Polyvisor operator started as {} ({})", identity, settings);
-    return new PolyvisorOperator(operator, drivers, guard);
+    return new PolyvisorOperator(operator, drivers, guard, registry);
+  }
+
+  /** Serves the probes and the metrics on {@code port} (see {@link OperatorEndpoints}). */
+  void serveEndpoints(int port) throws java.io.IOException {
+    endpoints = OperatorEndpoints.start(port, operator::getRuntimeInfo, drivers, registry);
   }
 
   @Override
   public void close() {
     guard.stop("the operator is stopping");
+    if (endpoints != null) {
+      endpoints.close();
+    }
     operator.stop();
     drivers.close();
   }
@@ -109,6 +139,12 @@ public final class PolyvisorOperator implements AutoCloseable {
     OperatorSettings settings = OperatorSettings.fromEnvironment();
     KubernetesClient client = new KubernetesClientBuilder().build();
     PolyvisorOperator running = start(client, settings, System.getenv("POLYVISOR_NAMESPACE"));
+    try {
+      running.serveEndpoints(OperatorEndpoints.port(System.getenv()));
+    } catch (java.io.IOException e) {
+      running.close();
+      throw new IllegalStateException("cannot serve the HTTP endpoints: " + e.getMessage(), e);
+    }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       running.close();
       client.close();

@@ -37,6 +37,7 @@ import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.driver.Volume;
 import io.polyvisor.migration.MigrationLabels;
+import io.polyvisor.observability.VmGauges;
 import io.polyvisor.migration.VmMigrations;
 import io.polyvisor.operator.OperatorSettings;
 import java.time.Clock;
@@ -90,6 +91,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
   private ClusterState cluster;
   private EventRecorder events;
   private DrainGuard drainGuard = DrainGuard.NONE;
+  private VmGauges gauges = VmGauges.NONE;
   /**
    * The VM's migration that is not final, read from the API server rather than the informer cache
    * right before a guest is defined or started: a migration created a moment ago must stop that.
@@ -121,6 +123,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
   public List<EventSource<?, VirtualMachine>> prepareEventSources(EventSourceContext<VirtualMachine> context) {
     ClusterView view = new ClusterView(context);
     cluster = view;
+    gauges = new VmGauges(view::virtualMachines);
     events = new EventRecorder(context.getClient());
     LiveClusterState live = new LiveClusterState(context.getClient());
     activeMigrationNow = live::activeMigration;
@@ -745,6 +748,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
     private boolean setPhase(VirtualMachinePhase phase) {
       boolean changed = status.phase != phase;
       status.phase = phase;
+      gauges.seen(vm.getSpec().hypervisorClassName, phase);
       return changed;
     }
 

@@ -119,6 +119,12 @@ public final class LibvirtDriver implements HypervisorDriver {
   }
 
   @Override
+  public Optional<String> problem() {
+    return LibvirtConnections.eventLoopRuns() ? Optional.empty()
+        : Optional.of("libvirt's event loop stopped: no guest event or keepalive is received any more");
+  }
+
+  @Override
   public GuestInfo define(Host host, GuestSpec spec) {
     return connections.call(host, "define guest " + spec.id(), c -> {
       Optional<Domain> existing = lookup(c, spec.id().uid());
