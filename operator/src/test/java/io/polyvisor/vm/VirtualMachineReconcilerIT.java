@@ -320,6 +320,9 @@ class VirtualMachineReconcilerIT {
       await().atMost(Duration.ofSeconds(60)).until(() -> get(vm) == null);
       assertThat(Duration.between(deleted, Instant.now())).isGreaterThanOrEqualTo(Duration.ofSeconds(20));
       assertThat(client.nodes().withName("it-kvm-doomed").get()).isNotNull();
+      // Retried every few seconds meanwhile, said once: one Event whose count grew.
+      assertThat(events(vm)).filteredOn(e -> "CleanupBlocked".equals(e.getReason())).singleElement()
+          .satisfies(e -> assertThat(e.getCount()).isGreaterThan(1));
       assertHostGoneWarning(vm);
     } finally {
       doomed.close();
