@@ -20,6 +20,14 @@ public interface HypervisorDriver extends AutoCloseable {
     return Optional.empty();
   }
 
+  /**
+   * Why the guest, as it runs on {@code source}, could not run on {@code target} (its CPU model
+   * needs features the target lacks, say); empty when it can, or when the driver cannot tell.
+   */
+  default Optional<String> whyTargetCannotRunIt(Host source, Host target, String uid) {
+    return Optional.empty();
+  }
+
   /** Memory and CPUs of the host, as the hypervisor reports them. */
   HostCapacity capacity(Host host);
 

@@ -120,6 +120,23 @@ public final class LibvirtDomainXml {
     Xml.text(cpu, "model", model).setAttribute("fallback", "forbid");
   }
 
+  /** A guest's CPU as its live definition states it, with the type and machine it runs on. */
+  record GuestCpu(Optional<String> xml, String model, String domainType, String machine) {}
+
+  static GuestCpu guestCpu(String domainXml) {
+    Element root = Xml.parse(domainXml).getDocumentElement();
+    var types = root.getElementsByTagName("type");
+    String machine = types.getLength() == 0 ? null : ((Element) types.item(0)).getAttribute("machine");
+    var cpus = root.getElementsByTagName("cpu");
+    if (cpus.getLength() == 0) {
+      return new GuestCpu(Optional.empty(), "default", root.getAttribute("type"), machine);
+    }
+    Element cpu = (Element) cpus.item(0);
+    var models = cpu.getElementsByTagName("model");
+    String model = models.getLength() > 0 ? models.item(0).getTextContent().trim() : cpu.getAttribute("mode");
+    return new GuestCpu(Optional.of(Xml.serialize(cpu)), model, root.getAttribute("type"), machine);
+  }
+
   /** Whether a domain runs under software emulation (type {@code qemu}) rather than KVM. */
   static boolean emulated(String domainXml) {
     return "qemu".equals(Xml.parse(domainXml).getDocumentElement().getAttribute("type"));

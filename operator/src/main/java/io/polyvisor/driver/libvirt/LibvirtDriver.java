@@ -124,6 +124,35 @@ public final class LibvirtDriver implements HypervisorDriver {
         : Optional.of("libvirt's event loop stopped: no guest event or keepalive is received any more");
   }
 
+  /**
+   * Compares the CPU the guest runs with (its live definition: host-model expanded to a named
+   * model and features) with what the target's hypervisor can give a guest of that type and
+   * machine, as libvirt does before a migration; asked before one is started, so that a target
+   * that cannot run it is never chosen.
+   */
+  @Override
+  public Optional<String> whyTargetCannotRunIt(Host source, Host target, String uid) {
+    String live = connections.call(source, "read the CPU of guest " + uid, c -> owned(c, source, uid).getXMLDesc(0));
+    LibvirtDomainXml.GuestCpu cpu = LibvirtDomainXml.guestCpu(live);
+    if (cpu.xml().isEmpty()) {
+      return Optional.empty(); // no CPU element: QEMU's default model, which every host runs
+    }
+    return compare(target, cpu, "guest " + uid);
+  }
+
+  /** Why {@code target} cannot give a guest this CPU; empty when it can. */
+  Optional<String> compare(Host target, LibvirtDomainXml.GuestCpu cpu, String whose) {
+    return connections.call(target, "compare the CPU of " + whose, c -> {
+      int result = LibvirtNative.INSTANCE.virConnectCompareHypervisorCPU(c.pointer(), null, HostCapabilities.ARCH, cpu.machine(),
+          cpu.domainType(), cpu.xml().orElseThrow(), LibvirtNative.COMPARE_CPU_FAIL_INCOMPATIBLE);
+      if (result > 0) {
+        return Optional.<String>empty();
+      }
+      return Optional.of("the CPU of " + whose + " (" + cpu.model() + ") cannot run on " + target.nodeName() + ": "
+          + LibvirtErrors.lastMessage());
+    });
+  }
+
   @Override
   public GuestInfo define(Host host, GuestSpec spec) {
     return connections.call(host, "define guest " + spec.id(), c -> {
