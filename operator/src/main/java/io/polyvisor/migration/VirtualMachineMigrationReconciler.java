@@ -388,7 +388,12 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     private Optional<String> cpuMismatch(HypervisorClass hvc, String source, HypervisorNode target, VirtualMachine vm) {
       HypervisorDriver driver = drivers.get(hvc.getSpec().driver)
           .orElseThrow(() -> new HypervisorException("NO_DRIVER", "no " + hvc.getSpec().driver + " driver"));
-      return driver.whyTargetCannotRunIt(node(hvc, source).host(), target.host(), uid(vm));
+      try {
+        return driver.whyTargetCannotRunIt(node(hvc, source).host(), target.host(), uid(vm));
+      } catch (HypervisorException e) {
+        // One node that cannot be asked does not hold up the others: it is passed over, and said.
+        return Optional.of("cannot tell whether " + target.name() + " can run the guest's CPU: " + e.getMessage());
+      }
     }
 
     private boolean restart() {

@@ -47,10 +47,19 @@ public final class OperatorEndpoints implements AutoCloseable {
     this.registry = registry;
   }
 
-  /** Listens on {@code port} on every address (0: a free port, said in the log). */
-  public static OperatorEndpoints start(int port, Supplier<RuntimeInfo> runtime, Drivers drivers, PrometheusMeterRegistry registry)
+  /** Where to listen: POLYVISOR_HTTP_ADDRESS (every address) and POLYVISOR_HTTP_PORT (8080; 0 takes a free one). */
+  public record Listen(String address, int port) {
+
+    public static Listen from(Map<String, String> env) {
+      String address = env.getOrDefault("POLYVISOR_HTTP_ADDRESS", "").trim();
+      return new Listen(address.isEmpty() ? "0.0.0.0" : address, OperatorEndpoints.port(env));
+    }
+  }
+
+  /** Listens where told (port 0: a free port, said in the log). */
+  public static OperatorEndpoints start(Listen listen, Supplier<RuntimeInfo> runtime, Drivers drivers, PrometheusMeterRegistry registry)
       throws IOException {
-    HttpServer server = HttpServer.create(new InetSocketAddress(port), 0);
+    HttpServer server = HttpServer.create(new InetSocketAddress(listen.address(), listen.port()), 0);
     OperatorEndpoints endpoints = new OperatorEndpoints(server, runtime, drivers, registry);
     server.createContext("/healthz", e -> endpoints.answer(e, endpoints.liveness()));
     server.createContext("/readyz", e -> endpoints.answer(e, endpoints.readiness()));
@@ -70,7 +79,7 @@ public final class OperatorEndpoints implements AutoCloseable {
   }
 
   /** POLYVISOR_HTTP_PORT (8080); 0 takes a free port, which the log says. */
-  public static int port(Map<String, String> env) {
+  static int port(Map<String, String> env) {
     String value = env.getOrDefault("POLYVISOR_HTTP_PORT", "").trim();
     if (value.isEmpty()) {
       return 8080;

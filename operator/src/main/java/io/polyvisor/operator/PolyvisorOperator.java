@@ -31,6 +31,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.polyvisor.observability.OperatorEndpoints;
 import java.time.Clock;
 import java.util.Map;
+import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -58,6 +59,19 @@ public final class PolyvisorOperator implements AutoCloseable {
 
   /** Starts reconciling with the given client; {@code leaseNamespace} null runs without leader election. */
   public static PolyvisorOperator start(KubernetesClient client, OperatorSettings settings, String leaseNamespace) {
+    try {
+      return start(client, settings, leaseNamespace, Optional.empty());
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException(e); // no endpoints to bind
+    }
+  }
+
+  /**
+   * As above, serving the probes and the metrics where {@code endpoints} says, from before the
+   * informers start (so that a slow start is answered "not ready", not left unanswered).
+   */
+  public static PolyvisorOperator start(KubernetesClient client, OperatorSettings settings, String leaseNamespace,
+      Optional<OperatorEndpoints.Listen> endpoints) throws java.io.IOException {
     // Unique per process: two replicas on one host (or one restarted) must not pass for each other.
     String identity = hostname() + "-" + ProcessHandle.current().pid() + "-" + UUID.randomUUID().toString().substring(0, 8);
     LeaseGuard guard = leaseNamespace == null ? LeaseGuard.unguarded()
@@ -107,14 +121,19 @@ public final class PolyvisorOperator implements AutoCloseable {
         new EvacuationReconciler(client, live, Clock.systemUTC()),
         // Cordoning changes a Node's spec, but Nodes keep no generation to compare.
         c -> c.withReconciliationMaxInterval(settings.resyncPeriod()).withGenerationAware(false));
+    PolyvisorOperator running = new PolyvisorOperator(operator, drivers, guard, registry);
+    if (endpoints.isPresent()) {
+      try {
+        running.endpoints = OperatorEndpoints.start(endpoints.get(), operator::getRuntimeInfo, drivers, registry);
+      } catch (java.io.IOException e) {
+        running.close();
+        throw new java.io.IOException("cannot serve the HTTP endpoints on " + endpoints.get().address() + ":"
+            + endpoints.get().port() + " (POLYVISOR_HTTP_ADDRESS, POLYVISOR_HTTP_PORT): " + e.getMessage(), e);
+      }
+    }
     operator.start();
     log.info("Polyvisor operator started as {} ({})", identity, settings);
-    return new PolyvisorOperator(operator, drivers, guard, registry);
-  }
-
-  /** Serves the probes and the metrics on {@code port} (see {@link OperatorEndpoints}). */
-  void serveEndpoints(int port) throws java.io.IOException {
-    endpoints = OperatorEndpoints.start(port, operator::getRuntimeInfo, drivers, registry);
+    return running;
   }
 
   @Override
@@ -123,6 +142,11 @@ public final class PolyvisorOperator implements AutoCloseable {
     if (endpoints != null) {
       endpoints.close();
     }
+    // The gauges read this process's caches: gone with it, so that another operator in the same
+    // JVM (the tests) registers its own.
+    Metrics.removeRegistry(registry);
+    Metrics.globalRegistry.find("polyvisor.vms").meters().forEach(Metrics.globalRegistry::remove);
+    registry.close();
     operator.stop();
     drivers.close();
   }
@@ -138,12 +162,19 @@ public final class PolyvisorOperator implements AutoCloseable {
   public static void main(String[] args) {
     OperatorSettings settings = OperatorSettings.fromEnvironment();
     KubernetesClient client = new KubernetesClientBuilder().build();
-    PolyvisorOperator running = start(client, settings, System.getenv("POLYVISOR_NAMESPACE"));
+    String format = System.getenv().getOrDefault("POLYVISOR_LOG_FORMAT", "text").trim();
+    if (!format.isEmpty() && !format.equals("text") && !format.equals("json")) {
+      // logback has found no appender of that name: nothing would ever be logged.
+      System.err.println("POLYVISOR_LOG_FORMAT must be text or json, not '" + format + "'");
+      System.exit(2);
+    }
+    PolyvisorOperator running;
     try {
-      running.serveEndpoints(OperatorEndpoints.port(System.getenv()));
+      running = start(client, settings, System.getenv("POLYVISOR_NAMESPACE"),
+          Optional.of(OperatorEndpoints.Listen.from(System.getenv())));
     } catch (java.io.IOException e) {
-      running.close();
-      throw new IllegalStateException("cannot serve the HTTP endpoints: " + e.getMessage(), e);
+      client.close();
+      throw new IllegalStateException(e.getMessage(), e);
     }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       running.close();

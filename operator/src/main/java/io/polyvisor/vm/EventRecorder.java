@@ -21,7 +21,8 @@ import org.slf4j.LoggerFactory;
  * Emits core/v1 Events about an object, as {@code kubectl describe} shows them. Like Kubernetes'
  * own recorder, an Event said again (same object, type, reason and message) bumps the count and
  * last timestamp of the one already written instead of adding another, so a condition that lasts
- * (a host that stays unreachable) is one line with a count, not one Event per pass.
+ * (a host that stays unreachable) is one line with a count, not one Event per pass. Two threads
+ * saying the same Event at the same instant may count it once: a count is information too.
  */
 public class EventRecorder {
 
@@ -71,7 +72,9 @@ public class EventRecorder {
       Event created = client.v1().events().inNamespace(namespace).resource(event(object, namespace, type, reason, message, now)).create();
       written.put(said, new Written(created.getMetadata().getName(), 1));
     } catch (KubernetesClientException e) {
-      // An Event is information, never a reason to fail a reconciliation.
+      // An Event is information, never a reason to fail a reconciliation. Forgotten, so that the
+      // next time it is said it is written anew rather than patched in vain.
+      written.remove(said);
       log.warn("cannot record event {} on {}: {}", reason, object.getMetadata().getName(), e.getMessage());
     }
   }

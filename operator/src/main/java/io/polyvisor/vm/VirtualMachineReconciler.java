@@ -321,7 +321,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
           return Optional.of(RETRY_ERROR);
         }
       }
-      String cpuModel = hvc.getSpec().cpuModel == null ? GuestSpec.HOST_MODEL : hvc.getSpec().cpuModel;
+      // Hyper-V gives its guests the host's CPU: a model set on its class changes nothing there.
+      String cpuModel = hvc.getSpec().cpuModel == null || hvc.getSpec().driver != io.polyvisor.api.v1alpha1.Driver.LIBVIRT
+          ? GuestSpec.HOST_MODEL : hvc.getSpec().cpuModel;
       GuestSpec spec = GuestSpecs.build(vm, cpuModel, disks, volumes, settings.consoleLogDir());
       GuestInfo guest = located.map(Located::guest).orElse(null);
       boolean firstDefinition = guest == null;
@@ -359,6 +361,11 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       if (start) {
         if (state == GuestState.CRASHED) {
           events.warning(vm, "Crashed", "the guest crashed on " + node.name() + "; starting it again (" + strategy + ")");
+        }
+        if (guest.emulated()) {
+          // Defined for emulation (before the host offered KVM, perhaps): defined again first,
+          // which gives it KVM where the host has it now.
+          guest = driver.define(host, spec);
         }
         driver.start(host, guest.id().uid());
         events.normal(vm, "Started", "started the guest on " + node.name());
@@ -612,8 +619,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
                   + (strategy == RunStrategy.Always ? "; starting it resumes it" : "")
               : "the guest is " + guest.state().name().toLowerCase().replace('_', ' ') + " on " + node.name());
       String accelerated = guest.emulated()
-          ? "node " + node.name() + " offers no hardware virtualisation (KVM, /dev/kvm): the guest runs under software emulation,"
-              + " many times slower; enable virtualisation in the host's firmware and load the kvm module, then restart the guest"
+          ? "the guest runs under software emulation on " + node.name() + ", many times slower: it was defined when the host"
+              + " offered no KVM (/dev/kvm). If the host has it now, the guest is accelerated from its next start; if not, enable"
+              + " virtualisation in the host's firmware and load the kvm module"
           : "the guest runs with hardware virtualisation on " + node.name();
       if (condition(VirtualMachineStatus.ACCELERATED, Conditions.status(!guest.emulated()),
           guest.emulated() ? "Emulated" : "HardwareVirtualization", accelerated) && guest.emulated()) {

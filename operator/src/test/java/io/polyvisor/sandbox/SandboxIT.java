@@ -41,6 +41,7 @@ class SandboxIT {
             "POLYVISOR_SANDBOX_DIR", state.resolve("sandbox").toString(),
             "POLYVISOR_SANDBOX_PORT", String.valueOf(apiPort),
             "POLYVISOR_SANDBOX_ETCD_PORT", String.valueOf(etcdPort),
+            "POLYVISOR_SANDBOX_HTTP_PORT", String.valueOf(freePort()),
             "POLYVISOR_SANDBOX_LIBVIRT_PORT", String.valueOf(freePort()));
     Result result = run("testbed/sandbox", "up");
     assertThat(result.exitCode).as("sandbox up:\n%s", result.output).isZero();
@@ -126,7 +127,7 @@ class SandboxIT {
         .contains(hostHasKvm ? "<domain type='kvm'" : "<domain type='qemu'").contains("machine='pc-i440fx-").contains("<cpu mode='host-model'");
     assertThat(placed[2]).as("Accelerated").isEqualTo(hostHasKvm ? "True" : "False");
 
-    int port = Integer.parseInt(environment.get("POLYVISOR_SANDBOX_PORT")) + 2000;
+    int port = Integer.parseInt(environment.get("POLYVISOR_SANDBOX_HTTP_PORT"));
     HttpClient http = HttpClient.newHttpClient();
     assertThat(get(http, port, "/healthz")).isEqualTo("200 ok\n");
     assertThat(get(http, port, "/readyz")).isEqualTo("200 ok\n");
@@ -157,6 +158,7 @@ class SandboxIT {
             "POLYVISOR_SANDBOX_PORT", String.valueOf(freePort()),
             "POLYVISOR_SANDBOX_ETCD_PORT", String.valueOf(freePort()),
             "POLYVISOR_SANDBOX_LIBVIRT_PORT", String.valueOf(freePort()),
+            "POLYVISOR_SANDBOX_HTTP_PORT", String.valueOf(freePort()),
             "POLYVISOR_SANDBOX_KVM_NODES", "1");
     assertThat(run(second, "testbed/sandbox", "up").exitCode).isZero();
     List<Long> pids = new ArrayList<>();

@@ -38,23 +38,22 @@ public final class LibvirtDomainXml {
 
   /**
    * The virtual hardware a domain is defined with: its type ({@code kvm}, or {@code qemu} for
-   * software emulation) and machine type. A guest defined once keeps both when it is defined
-   * again, so that a change of its configuration never changes the hardware it boots on.
+   * software emulation), from what the host offers now, and its machine type. A guest defined
+   * once keeps its machine when it is defined again, so that a change of its configuration never
+   * changes the virtual hardware its operating system sees; its type follows the host, so that a
+   * guest defined before KVM was available is accelerated from its next boot.
    */
   record Hardware(String domainType, String machine) {
 
-    /** What the domain XML already says, else what the host offers. */
     static Hardware of(Optional<String> existingXml, HostCapabilities host) {
-      if (existingXml.isPresent()) {
-        Element root = Xml.parse(existingXml.get()).getDocumentElement();
-        var types = root.getElementsByTagName("type");
-        String machine = types.getLength() == 0 ? "" : ((Element) types.item(0)).getAttribute("machine");
-        if (!root.getAttribute("type").isEmpty() && !machine.isEmpty()) {
-          return new Hardware(root.getAttribute("type"), machine);
-        }
-      }
-      return new Hardware(host.domainType(), host.machine());
+      String machine = existingXml.map(LibvirtDomainXml::machine).filter(m -> !m.isEmpty()).orElse(host.machine());
+      return new Hardware(host.domainType(), machine);
     }
+  }
+
+  private static String machine(String domainXml) {
+    var types = Xml.parse(domainXml).getDocumentElement().getElementsByTagName("type");
+    return types.getLength() == 0 ? "" : ((Element) types.item(0)).getAttribute("machine");
   }
 
   /** Renders the domain on the given virtual hardware. */

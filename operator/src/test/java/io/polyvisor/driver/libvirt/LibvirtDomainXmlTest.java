@@ -69,11 +69,12 @@ class LibvirtDomainXmlTest {
     assertThat(text(n, "model")).isEqualTo("Skylake-Client-IBRS");
     assertThat(attribute(n, "model", 0, "fallback")).isEqualTo("forbid");
 
-    // Defined before on an emulating host with an older machine: it keeps both.
+    // Defined before, emulated, on an older machine: it keeps its machine (the hardware its
+    // operating system knows) and gets KVM now that the host offers it.
     String earlier = LibvirtDomainXml.render(base, x -> true, Optional.empty(), new LibvirtDomainXml.Hardware("qemu", "pc-i440fx-6.2"));
     Element again = Xml.parse(LibvirtDomainXml.render(withCpu(base, "host-passthrough"), x -> true, Optional.empty(),
         LibvirtDomainXml.Hardware.of(Optional.of(earlier), kvmHost))).getDocumentElement();
-    assertThat(again.getAttribute("type")).isEqualTo("qemu");
+    assertThat(again.getAttribute("type")).isEqualTo("kvm");
     assertThat(attribute(again, "type", 0, "machine")).isEqualTo("pc-i440fx-6.2");
     assertThat(attribute(again, "cpu", 0, "mode")).isEqualTo("host-passthrough");
     assertThat(LibvirtDomainXml.emulated(earlier)).isTrue();
