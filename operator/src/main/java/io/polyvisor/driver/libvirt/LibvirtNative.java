@@ -52,6 +52,16 @@ interface LibvirtNative extends Library {
 
   int virDomainMigrateStartPostCopy(Pointer domain, int flags);
 
+  /**
+   * Whether a host can run a guest CPU, as its hypervisor (not its bare CPU) sees it: 0
+   * incompatible, 1 identical, 2 superset, -1 error. With {@link #COMPARE_CPU_FAIL_INCOMPATIBLE},
+   * an incompatible CPU is an error whose message names the missing features.
+   */
+  int virConnectCompareHypervisorCPU(Pointer conn, String emulator, String arch, String machine, String virttype,
+      String xmlCPU, int flags);
+
+  int COMPARE_CPU_FAIL_INCOMPATIBLE = 1;
+
   /** The message of this thread's last libvirt error. */
   String virGetLastErrorMessage();
 
