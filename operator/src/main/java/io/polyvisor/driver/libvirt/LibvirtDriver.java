@@ -26,6 +26,8 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 import org.libvirt.Domain;
@@ -120,6 +122,26 @@ public final class LibvirtDriver implements HypervisorDriver {
     });
   }
 
+  /** How long a host's capabilities are believed: they change when its hardware or QEMU does. */
+  private static final Duration CAPABILITIES_KEPT = Duration.ofMinutes(10);
+
+  private record Read(HostCapabilities capabilities, Instant at) {}
+
+  /**
+   * Each host's capabilities, read at most every {@link #CAPABILITIES_KEPT}: libvirtd rebuilds
+   * them on every request (it probes the host and QEMU), which takes seconds on a busy host.
+   */
+  private final Map<String, Read> capabilities = new ConcurrentHashMap<>();
+
+  private HostCapabilities capabilities(Host host, LibvirtConnection c) throws LibvirtException {
+    Read read = capabilities.get(host.endpoint());
+    if (read == null || read.at().plus(CAPABILITIES_KEPT).isBefore(Instant.now())) {
+      read = new Read(HostCapabilities.parse(c.getCapabilities()), Instant.now());
+      capabilities.put(host.endpoint(), read);
+    }
+    return read.capabilities();
+  }
+
   @Override
   public Optional<String> problem() {
     return LibvirtConnections.eventLoopRuns() ? Optional.empty()
@@ -173,7 +195,7 @@ public final class LibvirtDriver implements HypervisorDriver {
       // KVM where the host offers it; a guest defined before keeps its type and machine.
       LibvirtDomainXml.Hardware hardware = LibvirtDomainXml.Hardware.of(
           existing.isPresent() ? Optional.of(existing.get().getXMLDesc(XML_INACTIVE)) : Optional.empty(),
-          HostCapabilities.parse(c.getCapabilities()));
+          capabilities(host, c));
       String xml =
           LibvirtDomainXml.render(spec, network -> isNetwork(c, network), numaNodeset(c, spec.numa()), hardware);
       Domain domain = c.domainDefineXML(xml);
