@@ -39,6 +39,17 @@ record HostCapabilities(boolean kvm, String machine) {
     return new HostCapabilities(kvm, machine);
   }
 
+  /**
+   * From the domain capabilities of type {@code kvm} ({@code virsh domcapabilities --virttype
+   * kvm}), or, where KVM is not offered, of type {@code qemu}: the machine named there is the
+   * versioned one that {@code pc} stands for.
+   */
+  static HostCapabilities fromDomainCapabilities(boolean kvm, String domainCapabilitiesXml) {
+    NodeList machines = Xml.parse(domainCapabilitiesXml).getDocumentElement().getElementsByTagName("machine");
+    String machine = machines.getLength() == 0 ? DEFAULT_MACHINE : machines.item(0).getTextContent().trim();
+    return new HostCapabilities(kvm, machine.isEmpty() ? DEFAULT_MACHINE : machine);
+  }
+
   /** The domain type to define guests with: {@code kvm} where the host offers it, else emulation. */
   String domainType() {
     return kvm ? "kvm" : "qemu";

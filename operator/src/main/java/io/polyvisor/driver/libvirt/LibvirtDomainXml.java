@@ -84,7 +84,11 @@ public final class LibvirtDomainXml {
       Xml.text(os, "initrd", boot.initrd().toString());
       Xml.text(os, "cmdline", boot.cmdline());
     });
-    cpu(domain, spec.cpuModel());
+    // Under emulation host-model is no host's CPU, only a slower one to emulate: QEMU's default
+    // model serves. A model named by the class is given as named.
+    if (!("qemu".equals(hardware.domainType()) && GuestSpec.HOST_MODEL.equals(spec.cpuModel()))) {
+      cpu(domain, spec.cpuModel());
+    }
     Element features = Xml.child(domain, "features");
     Xml.child(features, "acpi"); // a guest shuts down gracefully on an ACPI power button press
     Xml.child(features, "apic");

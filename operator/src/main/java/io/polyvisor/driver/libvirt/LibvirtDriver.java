@@ -1,5 +1,6 @@
 package io.polyvisor.driver.libvirt;
 
+import com.sun.jna.Pointer;
 import io.polyvisor.api.v1alpha1.NumaPlacement;
 import io.polyvisor.driver.GuestEvent;
 import io.polyvisor.driver.GuestId;
@@ -136,10 +137,28 @@ public final class LibvirtDriver implements HypervisorDriver {
   private HostCapabilities capabilities(Host host, LibvirtConnection c) throws LibvirtException {
     Read read = capabilities.get(host.endpoint());
     if (read == null || read.at().plus(CAPABILITIES_KEPT).isBefore(Instant.now())) {
-      read = new Read(HostCapabilities.parse(c.getCapabilities()), Instant.now());
+      Optional<String> kvm = domainCapabilities(c, "kvm");
+      HostCapabilities offered = kvm.isPresent() ? HostCapabilities.fromDomainCapabilities(true, kvm.get())
+          : HostCapabilities.fromDomainCapabilities(false, domainCapabilities(c, "qemu").orElseThrow(() -> new HypervisorException(
+              "NO_QEMU", host + " offers neither KVM nor QEMU emulation for " + HostCapabilities.ARCH + " guests: "
+                  + LibvirtErrors.lastMessage())));
+      read = new Read(offered, Instant.now());
       capabilities.put(host.endpoint(), read);
     }
     return read.capabilities();
+  }
+
+  private static Optional<String> domainCapabilities(LibvirtConnection c, String type) {
+    LibvirtNative lib = LibvirtNative.INSTANCE;
+    Pointer xml = lib.virConnectGetDomainCapabilities(c.pointer(), null, HostCapabilities.ARCH, null, type, 0);
+    if (xml == null) {
+      return Optional.empty();
+    }
+    try {
+      return Optional.of(xml.getString(0, "UTF-8"));
+    } finally {
+      com.sun.jna.Native.free(Pointer.nativeValue(xml));
+    }
   }
 
   @Override

@@ -62,6 +62,14 @@ interface LibvirtNative extends Library {
 
   int COMPARE_CPU_FAIL_INCOMPATIBLE = 1;
 
+  /**
+   * What the hypervisor offers guests of one architecture and type (an XML document the caller
+   * frees with {@code Native.free}), or null when it offers none (no KVM, say). Unlike the host's whole capabilities, it
+   * probes only the one QEMU binary, which defining a guest probes anyway.
+   */
+  Pointer virConnectGetDomainCapabilities(Pointer conn, String emulatorbin, String arch, String machine, String virttype,
+      int flags);
+
   /** The message of this thread's last libvirt error. */
   String virGetLastErrorMessage();
 

@@ -78,6 +78,8 @@ class LibvirtDomainXmlTest {
     assertThat(attribute(again, "type", 0, "machine")).isEqualTo("pc-i440fx-6.2");
     assertThat(attribute(again, "cpu", 0, "mode")).isEqualTo("host-passthrough");
     assertThat(LibvirtDomainXml.emulated(earlier)).isTrue();
+    assertThat(Xml.parse(earlier).getDocumentElement().getElementsByTagName("cpu").getLength())
+        .as("emulated with the default model: QEMU's own CPU").isZero();
   }
 
   private static GuestSpec withCpu(GuestSpec spec, String model) {
