@@ -37,8 +37,7 @@ final class Xml {
     }
   }
 
-  /** A document, or one element of it with what it holds. */
-  static String serialize(org.w3c.dom.Node document) {
+  static String serialize(Document document) {
     try {
       TransformerFactory factory = TransformerFactory.newInstance();
       factory.setFeature(XMLConstants.FEATURE_SECURE_PROCESSING, true);
