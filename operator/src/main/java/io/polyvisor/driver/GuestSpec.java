@@ -14,6 +14,8 @@ import java.util.Optional;
  *     one ({@link GuestInfo#revision()})
  * @param consoleLog where the guest's first serial port is appended on the host, when wanted
  * @param kernelBoot a kernel to boot directly instead of booting from the disks, when wanted
+ * @param cpuModel the CPU the guest sees: {@value #HOST_MODEL}, {@value #HOST_PASSTHROUGH} or a
+ *     named model (see the HypervisorClass's {@code cpuModel})
  */
 public record GuestSpec(
     GuestId id,
@@ -24,11 +26,21 @@ public record GuestSpec(
     List<GuestDisk> disks,
     List<GuestNic> nics,
     Optional<Path> consoleLog,
-    Optional<KernelBoot> kernelBoot) {
+    Optional<KernelBoot> kernelBoot,
+    String cpuModel) {
+
+  public static final String HOST_MODEL = "host-model";
+  public static final String HOST_PASSTHROUGH = "host-passthrough";
 
   public GuestSpec {
     disks = List.copyOf(disks);
     nics = List.copyOf(nics);
+  }
+
+  /** With the default CPU model, {@value #HOST_MODEL}. */
+  public GuestSpec(GuestId id, String revision, int cores, GuestMemory memory, NumaPlacement numa, List<GuestDisk> disks,
+      List<GuestNic> nics, Optional<Path> consoleLog, Optional<KernelBoot> kernelBoot) {
+    this(id, revision, cores, memory, numa, disks, nics, consoleLog, kernelBoot, HOST_MODEL);
   }
 
   /** A guest booted from disk with no revision to track, as tests of the driver define them. */

@@ -73,6 +73,21 @@ public final class HostCalls implements AutoCloseable {
    *     the timeout, or when an earlier call to it is still unanswered past its own
    */
   public <T> T call(Host host, String what, Supplier<T> work) {
+    long started = System.nanoTime();
+    String outcome = "error";
+    try {
+      T result = callOnLane(host, what, work);
+      outcome = "ok";
+      return result;
+    } catch (HostUnreachableException e) {
+      outcome = "unreachable";
+      throw e;
+    } finally {
+      HypervisorCallMetrics.record(daemon, host, outcome, System.nanoTime() - started);
+    }
+  }
+
+  private <T> T callOnLane(Host host, String what, Supplier<T> work) {
     Lane lane = lane(host);
     refuseWhileHung(lane, host, what);
     // Aged from now, not from when a thread takes it: the caller's wait and the call's age must

@@ -12,6 +12,22 @@ import java.util.function.Consumer;
  */
 public interface HypervisorDriver extends AutoCloseable {
 
+  /**
+   * What is wrong with the driver itself, if anything (not with a host: those are reported per
+   * VM): a problem here means the process cannot work and should be restarted.
+   */
+  default Optional<String> problem() {
+    return Optional.empty();
+  }
+
+  /**
+   * Why the guest, as it runs on {@code source}, could not run on {@code target} (its CPU model
+   * needs features the target lacks, say); empty when it can, or when the driver cannot tell.
+   */
+  default Optional<String> whyTargetCannotRunIt(Host source, Host target, String uid) {
+    return Optional.empty();
+  }
+
   /** Memory and CPUs of the host, as the hypervisor reports them. */
   HostCapacity capacity(Host host);
 

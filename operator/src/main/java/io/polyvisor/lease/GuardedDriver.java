@@ -35,6 +35,16 @@ public final class GuardedDriver implements HypervisorDriver {
   }
 
   @Override
+  public Optional<String> problem() {
+    return driver.problem();
+  }
+
+  @Override
+  public Optional<String> whyTargetCannotRunIt(Host source, Host target, String uid) {
+    return driver.whyTargetCannotRunIt(source, target, uid);
+  }
+
+  @Override
   public HostCapacity capacity(Host host) {
     return driver.capacity(host);
   }

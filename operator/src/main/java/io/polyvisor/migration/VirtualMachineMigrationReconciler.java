@@ -316,11 +316,23 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       Set<String> excluded = new java.util.HashSet<>(abandoned);
       excluded.add(source);
       List<HypervisorNode> candidates = target == null ? nodes : nodes.stream().filter(n -> n.name().equals(target)).toList();
-      Placement.Decision decision = Placement.place(vm, hvc, candidates, reserved(vm), excluded);
-      if (decision instanceof Placement.Unschedulable u) {
-        return end(MigrationPhase.Failed, "no target for the migration: " + u.message());
+      // A live move keeps the guest's CPU: a target that cannot give it that CPU is passed over.
+      List<String> refused = new ArrayList<>();
+      HypervisorNode chosen;
+      while (true) {
+        Placement.Decision decision = Placement.place(vm, hvc, candidates, reserved(vm), excluded);
+        if (decision instanceof Placement.Unschedulable u) {
+          return end(MigrationPhase.Failed, "no target for the migration: " + u.message()
+              + (refused.isEmpty() ? "" : "; " + String.join("; ", refused)));
+        }
+        chosen = ((Placement.Placed) decision).node();
+        Optional<String> cannot = restart() ? Optional.empty() : cpuMismatch(hvc, source, chosen, vm);
+        if (cannot.isEmpty()) {
+          break;
+        }
+        refused.add(cannot.get());
+        excluded.add(chosen.name());
       }
-      HypervisorNode chosen = ((Placement.Placed) decision).node();
       status.phase = MigrationPhase.Scheduling;
       status.sourceNode = source;
       status.targetNode = chosen.name();
@@ -371,6 +383,17 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         return end(MigrationPhase.Failed, "the guest is not running on " + ends.source.name());
       }
       return resolve(vm, ends, onSource, onTarget, cancel, Optional.empty());
+    }
+
+    private Optional<String> cpuMismatch(HypervisorClass hvc, String source, HypervisorNode target, VirtualMachine vm) {
+      HypervisorDriver driver = drivers.get(hvc.getSpec().driver)
+          .orElseThrow(() -> new HypervisorException("NO_DRIVER", "no " + hvc.getSpec().driver + " driver"));
+      try {
+        return driver.whyTargetCannotRunIt(node(hvc, source).host(), target.host(), uid(vm));
+      } catch (HypervisorException e) {
+        // One node that cannot be asked does not hold up the others: it is passed over, and said.
+        return Optional.of("cannot tell whether " + target.name() + " can run the guest's CPU: " + e.getMessage());
+      }
     }
 
     private boolean restart() {
@@ -852,6 +875,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       status.phase = phase;
       status.message = message;
       status.completionTime = timestamp(now);
+      MigrationMetrics.ended(migration, status, phase, now);
       if (phase == MigrationPhase.Succeeded) {
         events.normal(migration, "Succeeded", message);
       } else {

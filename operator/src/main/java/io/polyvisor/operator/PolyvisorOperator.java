@@ -20,8 +20,18 @@ import io.polyvisor.migration.VirtualMachineMigrationReconciler;
 import io.polyvisor.driver.hyperv.HyperVDriver;
 import io.polyvisor.driver.libvirt.LibvirtDriver;
 import io.polyvisor.vm.VirtualMachineReconciler;
+import io.javaoperatorsdk.operator.monitoring.micrometer.MicrometerMetrics;
+import io.micrometer.core.instrument.Metrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.polyvisor.observability.OperatorEndpoints;
 import java.time.Clock;
 import java.util.Map;
+import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,15 +47,31 @@ public final class PolyvisorOperator implements AutoCloseable {
   private final Operator operator;
   private final Drivers drivers;
   private final LeaseGuard guard;
+  private final PrometheusMeterRegistry registry;
+  private OperatorEndpoints endpoints;
 
-  private PolyvisorOperator(Operator operator, Drivers drivers, LeaseGuard guard) {
+  private PolyvisorOperator(Operator operator, Drivers drivers, LeaseGuard guard, PrometheusMeterRegistry registry) {
     this.operator = operator;
     this.drivers = drivers;
     this.guard = guard;
+    this.registry = registry;
   }
 
   /** Starts reconciling with the given client; {@code leaseNamespace} null runs without leader election. */
   public static PolyvisorOperator start(KubernetesClient client, OperatorSettings settings, String leaseNamespace) {
+    try {
+      return start(client, settings, leaseNamespace, Optional.empty());
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException(e); // no endpoints to bind
+    }
+  }
+
+  /**
+   * As above, serving the probes and the metrics where {@code endpoints} says, from before the
+   * informers start (so that a slow start is answered "not ready", not left unanswered).
+   */
+  public static PolyvisorOperator start(KubernetesClient client, OperatorSettings settings, String leaseNamespace,
+      Optional<OperatorEndpoints.Listen> endpoints) throws java.io.IOException {
     // Unique per process: two replicas on one host (or one restarted) must not pass for each other.
     String identity = hostname() + "-" + ProcessHandle.current().pid() + "-" + UUID.randomUUID().toString().substring(0, 8);
     LeaseGuard guard = leaseNamespace == null ? LeaseGuard.unguarded()
@@ -53,9 +79,19 @@ public final class PolyvisorOperator implements AutoCloseable {
     Drivers drivers = new Drivers(Map.of(
         Driver.LIBVIRT, new GuardedDriver(new LibvirtDriver(settings.hypervisorCallTimeout()), guard),
         Driver.HYPERV, new GuardedDriver(new HyperVDriver(new WinRmSecrets(client), settings.hypervisorCallTimeout()), guard)));
+    // One registry for JOSDK's reconciliation metrics and Polyvisor's own (which go through
+    // Micrometer's global registry, so that drivers need no handle on it).
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    Metrics.addRegistry(registry);
+    new JvmMemoryMetrics().bindTo(registry);
+    new JvmGcMetrics().bindTo(registry);
+    new JvmThreadMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
     Operator operator =
         new Operator(o -> {
-          o.withKubernetesClient(client).withCloseClientOnStop(false);
+          o.withKubernetesClient(client).withCloseClientOnStop(false)
+              // Per-resource metrics would make one series per VM: counts by controller only.
+              .withMetrics(MicrometerMetrics.withoutPerResourceMetrics(registry));
           if (leaseNamespace != null) {
             o.withLeaderElectionConfiguration(LeaderElectionConfigurationBuilder.aLeaderElectionConfiguration(LEASE)
                 .withLeaseNamespace(leaseNamespace)
@@ -85,14 +121,32 @@ public final class PolyvisorOperator implements AutoCloseable {
         new EvacuationReconciler(client, live, Clock.systemUTC()),
         // Cordoning changes a Node's spec, but Nodes keep no generation to compare.
         c -> c.withReconciliationMaxInterval(settings.resyncPeriod()).withGenerationAware(false));
+    PolyvisorOperator running = new PolyvisorOperator(operator, drivers, guard, registry);
+    if (endpoints.isPresent()) {
+      try {
+        running.endpoints = OperatorEndpoints.start(endpoints.get(), operator::getRuntimeInfo, drivers, registry);
+      } catch (java.io.IOException e) {
+        running.close();
+        throw new java.io.IOException("cannot serve the HTTP endpoints on " + endpoints.get().address() + ":"
+            + endpoints.get().port() + " (POLYVISOR_HTTP_ADDRESS, POLYVISOR_HTTP_PORT): " + e.getMessage(), e);
+      }
+    }
     operator.start();
     log.info("Polyvisor operator started as {} ({})", identity, settings);
-    return new PolyvisorOperator(operator, drivers, guard);
+    return running;
   }
 
   @Override
   public void close() {
     guard.stop("the operator is stopping");
+    if (endpoints != null) {
+      endpoints.close();
+    }
+    // The gauges read this process's caches: gone with it, so that another operator in the same
+    // JVM (the tests) registers its own.
+    Metrics.removeRegistry(registry);
+    Metrics.globalRegistry.find("polyvisor.vms").meters().forEach(Metrics.globalRegistry::remove);
+    registry.close();
     operator.stop();
     drivers.close();
   }
@@ -108,7 +162,20 @@ public final class PolyvisorOperator implements AutoCloseable {
   public static void main(String[] args) {
     OperatorSettings settings = OperatorSettings.fromEnvironment();
     KubernetesClient client = new KubernetesClientBuilder().build();
-    PolyvisorOperator running = start(client, settings, System.getenv("POLYVISOR_NAMESPACE"));
+    String format = System.getenv().getOrDefault("POLYVISOR_LOG_FORMAT", "text").trim();
+    if (!format.isEmpty() && !format.equals("text") && !format.equals("json")) {
+      // logback has found no appender of that name: nothing would ever be logged.
+      System.err.println("POLYVISOR_LOG_FORMAT must be text or json, not '" + format + "'");
+      System.exit(2);
+    }
+    PolyvisorOperator running;
+    try {
+      running = start(client, settings, System.getenv("POLYVISOR_NAMESPACE"),
+          Optional.of(OperatorEndpoints.Listen.from(System.getenv())));
+    } catch (java.io.IOException e) {
+      client.close();
+      throw new IllegalStateException(e.getMessage(), e);
+    }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       running.close();
       client.close();

@@ -34,6 +34,12 @@ public final class GuestSpecs {
    */
   public static GuestSpec build(
       VirtualMachine vm, List<DiskPlan> disks, Map<String, Volume> volumes, Optional<Path> consoleLogDir) {
+    return build(vm, GuestSpec.HOST_MODEL, disks, volumes, consoleLogDir);
+  }
+
+  /** @param cpuModel the class's {@code cpuModel} */
+  public static GuestSpec build(
+      VirtualMachine vm, String cpuModel, List<DiskPlan> disks, Map<String, Volume> volumes, Optional<Path> consoleLogDir) {
     MemorySpec memory = vm.getSpec().memory;
     GuestMemory guestMemory =
         new GuestMemory(
@@ -52,8 +58,8 @@ public final class GuestSpecs {
     NumaPlacement numa = memory.numa == null ? NumaPlacement.None : memory.numa;
     GuestId id = id(vm);
     Optional<Path> console = consoleLogDir.map(dir -> dir.resolve(id.guestName() + ".log"));
-    String revision = revision(cores, guestMemory, numa, guestDisks, nics);
-    return new GuestSpec(id, revision, cores, guestMemory, numa, guestDisks, nics, console, Optional.empty());
+    String revision = revision(cores, guestMemory, numa, guestDisks, nics, cpuModel);
+    return new GuestSpec(id, revision, cores, guestMemory, numa, guestDisks, nics, console, Optional.empty(), cpuModel);
   }
 
   private static GuestNic nic(NetworkSpec network) {
@@ -61,14 +67,17 @@ public final class GuestSpecs {
   }
 
   /**
-   * A fingerprint of what a running guest cannot change: CPUs, the memory it was booted with (the
-   * size of a Static VM, the maximum of a Dynamic one), NUMA placement, disks and NICs. Dynamic
-   * memory's startup size, minimum, buffer and priority are left out: they apply live.
+   * A fingerprint of what a running guest cannot change: CPUs and their model, the memory it was
+   * booted with (the size of a Static VM, the maximum of a Dynamic one), NUMA placement, disks and
+   * NICs. Dynamic memory's startup size, minimum, buffer and priority are left out: they apply
+   * live. The default CPU model adds nothing, so that guests defined before models were chosen
+   * keep their revision.
    */
-  static String revision(int cores, GuestMemory memory, NumaPlacement numa, List<GuestDisk> disks, List<GuestNic> nics) {
+  static String revision(int cores, GuestMemory memory, NumaPlacement numa, List<GuestDisk> disks, List<GuestNic> nics,
+      String cpuModel) {
     String canonical =
         "cores=" + cores + ";memory=" + (memory.dynamic() ? "dynamic:" : "static:") + memory.maximumBytes() + ";numa=" + numa
-            + ";disks=" + disks + ";nics=" + nics;
+            + ";disks=" + disks + ";nics=" + nics + (GuestSpec.HOST_MODEL.equals(cpuModel) ? "" : ";cpu=" + cpuModel);
     try {
       byte[] hash = MessageDigest.getInstance("SHA-256").digest(canonical.getBytes(StandardCharsets.UTF_8));
       return HexFormat.of().formatHex(hash, 0, 8);

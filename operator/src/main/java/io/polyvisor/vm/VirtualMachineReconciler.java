@@ -37,6 +37,7 @@ import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.driver.Volume;
 import io.polyvisor.migration.MigrationLabels;
+import io.polyvisor.observability.VmGauges;
 import io.polyvisor.migration.VmMigrations;
 import io.polyvisor.operator.OperatorSettings;
 import java.time.Clock;
@@ -90,6 +91,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
   private ClusterState cluster;
   private EventRecorder events;
   private DrainGuard drainGuard = DrainGuard.NONE;
+  private VmGauges gauges = VmGauges.NONE;
   /**
    * The VM's migration that is not final, read from the API server rather than the informer cache
    * right before a guest is defined or started: a migration created a moment ago must stop that.
@@ -121,6 +123,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
   public List<EventSource<?, VirtualMachine>> prepareEventSources(EventSourceContext<VirtualMachine> context) {
     ClusterView view = new ClusterView(context);
     cluster = view;
+    gauges = new VmGauges(view::virtualMachines);
     events = new EventRecorder(context.getClient());
     LiveClusterState live = new LiveClusterState(context.getClient());
     activeMigrationNow = live::activeMigration;
@@ -318,7 +321,10 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
           return Optional.of(RETRY_ERROR);
         }
       }
-      GuestSpec spec = GuestSpecs.build(vm, disks, volumes, settings.consoleLogDir());
+      // Hyper-V gives its guests the host's CPU: a model set on its class changes nothing there.
+      String cpuModel = hvc.getSpec().cpuModel == null || hvc.getSpec().driver != io.polyvisor.api.v1alpha1.Driver.LIBVIRT
+          ? GuestSpec.HOST_MODEL : hvc.getSpec().cpuModel;
+      GuestSpec spec = GuestSpecs.build(vm, cpuModel, disks, volumes, settings.consoleLogDir());
       GuestInfo guest = located.map(Located::guest).orElse(null);
       boolean firstDefinition = guest == null;
       if (guest == null && migratingNow()) {
@@ -355,6 +361,11 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       if (start) {
         if (state == GuestState.CRASHED) {
           events.warning(vm, "Crashed", "the guest crashed on " + node.name() + "; starting it again (" + strategy + ")");
+        }
+        if (guest.emulated()) {
+          // Defined for emulation (before the host offered KVM, perhaps): defined again first,
+          // which gives it KVM where the host has it now.
+          guest = driver.define(host, spec);
         }
         driver.start(host, guest.id().uid());
         events.normal(vm, "Started", "started the guest on " + node.name());
@@ -607,6 +618,15 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
               : guest.state() == GuestState.SAVED ? "the guest is saved to disk on " + node.name() + " and does not run"
                   + (strategy == RunStrategy.Always ? "; starting it resumes it" : "")
               : "the guest is " + guest.state().name().toLowerCase().replace('_', ' ') + " on " + node.name());
+      String accelerated = guest.emulated()
+          ? "the guest runs under software emulation on " + node.name() + ", many times slower: it was defined when the host"
+              + " offered no KVM (/dev/kvm). If the host has it now, the guest is accelerated from its next start; if not, enable"
+              + " virtualisation in the host's firmware and load the kvm module"
+          : "the guest runs with hardware virtualisation on " + node.name();
+      if (condition(VirtualMachineStatus.ACCELERATED, Conditions.status(!guest.emulated()),
+          guest.emulated() ? "Emulated" : "HardwareVirtualization", accelerated) && guest.emulated()) {
+        events.warning(vm, "Emulated", accelerated);
+      }
       condition(VirtualMachineStatus.LIVE_MIGRATABLE, Conditions.status(running), running ? "Migratable" : "NotRunning",
           running ? "the guest can be live-migrated to another node of its class" : "only a running guest can be live-migrated");
       boolean restartRequired = running && !spec.revision().equals(guest.revision());
@@ -736,6 +756,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
     private boolean setPhase(VirtualMachinePhase phase) {
       boolean changed = status.phase != phase;
       status.phase = phase;
+      gauges.seen(vm.getSpec().hypervisorClassName, phase);
       return changed;
     }
 

@@ -5,6 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -37,6 +41,7 @@ class SandboxIT {
             "POLYVISOR_SANDBOX_DIR", state.resolve("sandbox").toString(),
             "POLYVISOR_SANDBOX_PORT", String.valueOf(apiPort),
             "POLYVISOR_SANDBOX_ETCD_PORT", String.valueOf(etcdPort),
+            "POLYVISOR_SANDBOX_HTTP_PORT", String.valueOf(freePort()),
             "POLYVISOR_SANDBOX_LIBVIRT_PORT", String.valueOf(freePort()));
     Result result = run("testbed/sandbox", "up");
     assertThat(result.exitCode).as("sandbox up:\n%s", result.output).isZero();
@@ -105,6 +110,46 @@ class SandboxIT {
   }
 
   @Test
+  void theOperatorAnswersItsProbesServesMetricsAndRunsGuestsAcceleratedWhereTheHostCan() throws Exception {
+    String exports = run("testbed/sandbox", "env").output;
+    Result apply = shell(exports + "\ntestbed/sandbox example-vm probed | kubectl apply -n default -f -");
+    assertThat(apply.exitCode).as(apply.output).isZero();
+    Result running = shell(exports + "\nkubectl wait -n default pvm/probed --for=jsonpath='{.status.phase}'=Running --timeout=90s"
+        + " && kubectl get -n default pvm/probed -o jsonpath='{.status.nodeName} {.metadata.uid}"
+        + " {.status.conditions[?(@.type==\"Accelerated\")].status}'");
+    assertThat(running.exitCode).as(running.output).isZero();
+    String[] placed = running.output.lines().reduce((a, b) -> b).orElseThrow().trim().split(" ");
+    String endpoint = shell(exports + "\nkubectl get node " + placed[0] + " -o jsonpath='{.metadata.annotations.polyvisor\\.io/endpoint}'")
+        .output.trim();
+    // KVM where the host offers it (this machine may or may not have /dev/kvm), emulation where not.
+    boolean hostHasKvm = run("virsh", "-c", endpoint, "capabilities").output.contains("<domain type='kvm'/>");
+    // The definition, not the live XML, where libvirt has expanded host-model to the model it chose.
+    assertThat(run("virsh", "-c", endpoint, "dumpxml", "--inactive", placed[1]).output)
+        .contains(hostHasKvm ? "<domain type='kvm'" : "<domain type='qemu'").contains("machine='pc-i440fx-")
+        .satisfies(xml -> assertThat(xml.contains("<cpu mode='host-model'")).as("host-model under KVM only").isEqualTo(hostHasKvm));
+    assertThat(placed[2]).as("Accelerated").isEqualTo(hostHasKvm ? "True" : "False");
+
+    int port = Integer.parseInt(environment.get("POLYVISOR_SANDBOX_HTTP_PORT"));
+    HttpClient http = HttpClient.newHttpClient();
+    assertThat(get(http, port, "/healthz")).isEqualTo("200 ok\n");
+    assertThat(get(http, port, "/readyz")).isEqualTo("200 ok\n");
+    String metrics = get(http, port, "/metrics");
+    assertThat(metrics).startsWith("200 ")
+        .contains("polyvisor_vms{class=\"kvm\",phase=\"Running\"}")
+        .contains("polyvisor_hypervisor_call_seconds_count{daemon=\"libvirtd\",node=\"" + placed[0] + "\",outcome=\"ok\"}")
+        .contains("operator_sdk_").contains("jvm_memory_used_bytes");
+    assertThat(metrics).as("no series names a VM").doesNotContain("probed").doesNotContain(placed[1]);
+
+    assertThat(shell(exports + "\nkubectl delete -n default pvm/probed --timeout=60s").exitCode).isZero();
+  }
+
+  private static String get(HttpClient http, int port, String path) throws Exception {
+    HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
+        HttpResponse.BodyHandlers.ofString());
+    return response.statusCode() + " " + response.body();
+  }
+
+  @Test
   void downStopsEveryProcessItStarted() throws Exception {
     Path sandboxState = Path.of(environment.get("POLYVISOR_SANDBOX_DIR"));
     Path scratch = Files.createTempDirectory(state, "second");
@@ -115,6 +160,7 @@ class SandboxIT {
             "POLYVISOR_SANDBOX_PORT", String.valueOf(freePort()),
             "POLYVISOR_SANDBOX_ETCD_PORT", String.valueOf(freePort()),
             "POLYVISOR_SANDBOX_LIBVIRT_PORT", String.valueOf(freePort()),
+            "POLYVISOR_SANDBOX_HTTP_PORT", String.valueOf(freePort()),
             "POLYVISOR_SANDBOX_KVM_NODES", "1");
     assertThat(run(second, "testbed/sandbox", "up").exitCode).isZero();
     List<Long> pids = new ArrayList<>();

@@ -45,10 +45,12 @@ public final class OperatorProcess implements AutoCloseable {
             .redirectErrorStream(true)
             .redirectOutput(log.toFile());
     builder.environment().put("KUBECONFIG", kubeconfig.toString());
+    // Several operators run at once in the tests: each takes a free port for its endpoints.
+    builder.environment().put("POLYVISOR_HTTP_PORT", "0");
     builder.environment().putAll(environment);
     OperatorProcess operator = new OperatorProcess(builder.start(), log);
     try {
-      await().atMost(Duration.ofSeconds(60)).until(() -> operator.output().contains("Polyvisor operator started"));
+      await().atMost(Duration.ofSeconds(60)).until(() -> operator.output().contains("HTTP endpoints (/healthz, /readyz, /metrics) on port"));
     } catch (RuntimeException e) {
       operator.kill(); // never leave a process behind that the caller has no handle on
       throw e;

@@ -320,6 +320,10 @@ class VirtualMachineReconcilerIT {
       await().atMost(Duration.ofSeconds(60)).until(() -> get(vm) == null);
       assertThat(Duration.between(deleted, Instant.now())).isGreaterThanOrEqualTo(Duration.ofSeconds(20));
       assertThat(client.nodes().withName("it-kvm-doomed").get()).isNotNull();
+      // Retried every few seconds meanwhile: said again, an Event is counted, not written again
+      // (the first failure may read differently from the later ones).
+      List<Event> blocked = events(vm).stream().filter(e -> "CleanupBlocked".equals(e.getReason())).toList();
+      assertThat(blocked.stream().mapToInt(Event::getCount).sum()).isGreaterThan(blocked.size());
       assertHostGoneWarning(vm);
     } finally {
       doomed.close();

@@ -6,6 +6,7 @@ import io.fabric8.crd.generator.annotation.PrinterColumn;
 import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Max;
 import io.fabric8.generator.annotation.Min;
+import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
 import io.fabric8.generator.annotation.Size;
 import io.fabric8.generator.annotation.ValidationRule;
@@ -43,6 +44,17 @@ public class HypervisorClassSpec {
           + " no overcommit, 150 lets VMs claim 1.5 times the node's memory (KVM relies on the"
           + " Linux host to page; Hyper-V on Dynamic Memory). 100 to 1000, default 100.")
   public Integer memoryOvercommitPercent;
+
+  @Default("host-model")
+  @Pattern("^(host-model|host-passthrough|[A-Za-z0-9][A-Za-z0-9._-]{0,63})$")
+  @JsonPropertyDescription(
+      "The CPU that KVM guests of this class see: host-model (default: the host's CPU as a named"
+          + " model with its features, which live-migrates to hosts of the same or a newer CPU),"
+          + " host-passthrough (the host's CPU exactly: fastest, live-migrates only between identical"
+          + " hosts; needs KVM), or the name of a QEMU CPU model (Skylake-Client-IBRS, EPYC, ...)"
+          + " that every node must be able to run. A change applies at each guest's next boot."
+          + " Hyper-V gives its guests the host's CPU and ignores it.")
+  public String cpuModel;
 
   @Default("{}")
   @JsonPropertyDescription("How live migrations between this class's nodes are run and bounded.")

@@ -15,6 +15,8 @@ public class VirtualMachineStatus {
   public static final String LIVE_MIGRATABLE = "LiveMigratable";
   public static final String MIGRATING = "Migrating";
   public static final String RESTART_REQUIRED = "RestartRequired";
+  /** False when the guest runs under software emulation, its host offering no hardware virtualisation. */
+  public static final String ACCELERATED = "Accelerated";
 
   @JsonPropertyDescription(
       "Where the VM is in its life: Pending, Scheduled, Provisioning, Starting, Running, Paused"
@@ -40,7 +42,7 @@ public class VirtualMachineStatus {
   public Long observedGeneration;
 
   @JsonPropertyDescription(
-      "Ready, Scheduled, LiveMigratable, Migrating and RestartRequired, each with the"
+      "Ready, Scheduled, LiveMigratable, Migrating, RestartRequired and Accelerated, each with the"
           + " generation it was computed for.")
   public List<Condition> conditions = new ArrayList<>();
 

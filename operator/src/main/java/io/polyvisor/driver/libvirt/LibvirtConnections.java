@@ -184,6 +184,11 @@ final class LibvirtConnections implements AutoCloseable {
     }
   }
 
+  /** Whether libvirt's event loop, once started, still runs (without it no event or keepalive arrives). */
+  static synchronized boolean eventLoopRuns() {
+    return eventLoop == null || eventLoop.isAlive();
+  }
+
   /**
    * libvirt delivers domain events and keepalive probes only while an event loop runs; one per JVM,
    * registered before the first connection opens.

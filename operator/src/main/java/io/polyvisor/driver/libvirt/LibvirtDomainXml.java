@@ -33,11 +33,35 @@ public final class LibvirtDomainXml {
    *     placement
    */
   public static String render(GuestSpec spec, Predicate<String> isNetwork, Optional<String> numaNodeset) {
+    return render(spec, isNetwork, numaNodeset, new Hardware("qemu", "pc"));
+  }
+
+  /**
+   * The virtual hardware a domain is defined with: its type ({@code kvm}, or {@code qemu} for
+   * software emulation), from what the host offers now, and its machine type. A guest defined
+   * once keeps its machine when it is defined again, so that a change of its configuration never
+   * changes the virtual hardware its operating system sees; its type follows the host, so that a
+   * guest defined before KVM was available is accelerated from its next boot.
+   */
+  record Hardware(String domainType, String machine) {
+
+    static Hardware of(Optional<String> existingXml, HostCapabilities host) {
+      String machine = existingXml.map(LibvirtDomainXml::machine).filter(m -> !m.isEmpty()).orElse(host.machine());
+      return new Hardware(host.domainType(), machine);
+    }
+  }
+
+  private static String machine(String domainXml) {
+    var types = Xml.parse(domainXml).getDocumentElement().getElementsByTagName("type");
+    return types.getLength() == 0 ? "" : ((Element) types.item(0)).getAttribute("machine");
+  }
+
+  /** Renders the domain on the given virtual hardware. */
+  static String render(GuestSpec spec, Predicate<String> isNetwork, Optional<String> numaNodeset, Hardware hardware) {
     Document doc = Xml.newDocument();
     Element domain = doc.createElement("domain");
     doc.appendChild(domain);
-    // No /dev/kvm on every host (nor in tests): 'qemu' is plain emulation, 'kvm' needs the module.
-    domain.setAttribute("type", "qemu");
+    domain.setAttribute("type", hardware.domainType());
     Xml.text(domain, "name", spec.id().guestName());
     Xml.text(domain, "uuid", spec.id().uid());
     owner(Xml.child(domain, "metadata"), spec);
@@ -54,12 +78,17 @@ public final class LibvirtDomainXml {
     Element os = Xml.child(domain, "os");
     Element type = Xml.text(os, "type", "hvm");
     type.setAttribute("arch", "x86_64");
-    type.setAttribute("machine", "pc");
+    type.setAttribute("machine", hardware.machine());
     spec.kernelBoot().ifPresent(boot -> {
       Xml.text(os, "kernel", boot.kernel().toString());
       Xml.text(os, "initrd", boot.initrd().toString());
       Xml.text(os, "cmdline", boot.cmdline());
     });
+    // Under emulation host-model is no host's CPU, only a slower one to emulate: QEMU's default
+    // model serves. A model named by the class is given as named.
+    if (!("qemu".equals(hardware.domainType()) && GuestSpec.HOST_MODEL.equals(spec.cpuModel()))) {
+      cpu(domain, spec.cpuModel());
+    }
     Element features = Xml.child(domain, "features");
     Xml.child(features, "acpi"); // a guest shuts down gracefully on an ACPI power button press
     Xml.child(features, "apic");
@@ -77,6 +106,43 @@ public final class LibvirtDomainXml {
     serial(devices, spec);
     balloon(devices, spec.memory());
     return Xml.serialize(doc);
+  }
+
+  /**
+   * host-model and host-passthrough as libvirt names them; any other value is a named model that
+   * must run as asked (no fallback to another model, no feature silently dropped).
+   */
+  private static void cpu(Element domain, String model) {
+    Element cpu = Xml.child(domain, "cpu");
+    if (GuestSpec.HOST_MODEL.equals(model) || GuestSpec.HOST_PASSTHROUGH.equals(model)) {
+      cpu.setAttribute("mode", model);
+      return;
+    }
+    cpu.setAttribute("mode", "custom");
+    cpu.setAttribute("match", "exact");
+    Xml.text(cpu, "model", model).setAttribute("fallback", "forbid");
+  }
+
+  /** A guest's CPU as its live definition states it, with the type and machine it runs on. */
+  record GuestCpu(Optional<String> xml, String model, String domainType, String machine) {}
+
+  static GuestCpu guestCpu(String domainXml) {
+    Element root = Xml.parse(domainXml).getDocumentElement();
+    var types = root.getElementsByTagName("type");
+    String machine = types.getLength() == 0 ? null : ((Element) types.item(0)).getAttribute("machine");
+    var cpus = root.getElementsByTagName("cpu");
+    if (cpus.getLength() == 0) {
+      return new GuestCpu(Optional.empty(), "default", root.getAttribute("type"), machine);
+    }
+    Element cpu = (Element) cpus.item(0);
+    var models = cpu.getElementsByTagName("model");
+    String model = models.getLength() > 0 ? models.item(0).getTextContent().trim() : cpu.getAttribute("mode");
+    return new GuestCpu(Optional.of(Xml.serialize(cpu)), model, root.getAttribute("type"), machine);
+  }
+
+  /** Whether a domain runs under software emulation (type {@code qemu}) rather than KVM. */
+  static boolean emulated(String domainXml) {
+    return "qemu".equals(Xml.parse(domainXml).getDocumentElement().getAttribute("type"));
   }
 
   /** Who owns a domain, read from its XML; empty when the domain is not one of ours. */

@@ -1,5 +1,6 @@
 package io.polyvisor.driver.libvirt;
 
+import com.sun.jna.Pointer;
 import io.polyvisor.api.v1alpha1.NumaPlacement;
 import io.polyvisor.driver.GuestEvent;
 import io.polyvisor.driver.GuestId;
@@ -26,6 +27,8 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 import org.libvirt.Domain;
@@ -59,6 +62,8 @@ public final class LibvirtDriver implements HypervisorDriver {
   // virDomainXMLFlags: the persistent definition, with any secrets it holds.
   private static final int XML_SECURE = 1;
   private static final int XML_INACTIVE = 2;
+  /** libvirt's error code for a CPU the host cannot run (newer than libvirt-java's ErrorNumber). */
+  private static final int VIR_ERR_CPU_INCOMPATIBLE = 91;
 
   private final List<Consumer<GuestEvent>> listeners = new CopyOnWriteArrayList<>();
   private final LibvirtConnections connections;
@@ -118,6 +123,86 @@ public final class LibvirtDriver implements HypervisorDriver {
     });
   }
 
+  /** How long a host's capabilities are believed: they change when its hardware or QEMU does. */
+  private static final Duration CAPABILITIES_KEPT = Duration.ofMinutes(10);
+
+  private record Read(HostCapabilities capabilities, Instant at) {}
+
+  /**
+   * Each host's capabilities, read at most every {@link #CAPABILITIES_KEPT}: libvirtd rebuilds
+   * them on every request (it probes the host and QEMU), which takes seconds on a busy host.
+   */
+  private final Map<String, Read> capabilities = new ConcurrentHashMap<>();
+
+  private HostCapabilities capabilities(Host host, LibvirtConnection c) throws LibvirtException {
+    Read read = capabilities.get(host.endpoint());
+    if (read == null || read.at().plus(CAPABILITIES_KEPT).isBefore(Instant.now())) {
+      Optional<String> kvm = domainCapabilities(c, "kvm");
+      HostCapabilities offered = kvm.isPresent() ? HostCapabilities.fromDomainCapabilities(true, kvm.get())
+          : HostCapabilities.fromDomainCapabilities(false, domainCapabilities(c, "qemu").orElseThrow(() -> new HypervisorException(
+              "NO_QEMU", host + " offers neither KVM nor QEMU emulation for " + HostCapabilities.ARCH + " guests: "
+                  + LibvirtErrors.lastMessage())));
+      read = new Read(offered, Instant.now());
+      capabilities.put(host.endpoint(), read);
+    }
+    return read.capabilities();
+  }
+
+  private static Optional<String> domainCapabilities(LibvirtConnection c, String type) {
+    LibvirtNative lib = LibvirtNative.INSTANCE;
+    Pointer xml = lib.virConnectGetDomainCapabilities(c.pointer(), null, HostCapabilities.ARCH, null, type, 0);
+    if (xml == null) {
+      return Optional.empty();
+    }
+    try {
+      return Optional.of(xml.getString(0, "UTF-8"));
+    } finally {
+      com.sun.jna.Native.free(Pointer.nativeValue(xml));
+    }
+  }
+
+  @Override
+  public Optional<String> problem() {
+    return LibvirtConnections.eventLoopRuns() ? Optional.empty()
+        : Optional.of("libvirt's event loop stopped: no guest event or keepalive is received any more");
+  }
+
+  /**
+   * Compares the CPU the guest runs with (its live definition: host-model expanded to a named
+   * model and features) with what the target's hypervisor can give a guest of that type and
+   * machine, as libvirt does before a migration; asked before one is started, so that a target
+   * that cannot run it is never chosen.
+   */
+  @Override
+  public Optional<String> whyTargetCannotRunIt(Host source, Host target, String uid) {
+    String live = connections.call(source, "read the CPU of guest " + uid, c -> owned(c, source, uid).getXMLDesc(0));
+    LibvirtDomainXml.GuestCpu cpu = LibvirtDomainXml.guestCpu(live);
+    if (cpu.xml().isEmpty()) {
+      return Optional.empty(); // no CPU element: QEMU's default model, which every host runs
+    }
+    return compare(target, cpu, "guest " + uid);
+  }
+
+  /** Why {@code target} cannot give a guest this CPU; empty when it can. */
+  Optional<String> compare(Host target, LibvirtDomainXml.GuestCpu cpu, String whose) {
+    return connections.call(target, "compare the CPU of " + whose, c -> {
+      int result = LibvirtNative.INSTANCE.virConnectCompareHypervisorCPU(c.pointer(), null, HostCapabilities.ARCH, cpu.machine(),
+          cpu.domainType(), cpu.xml().orElseThrow(), LibvirtNative.COMPARE_CPU_FAIL_INCOMPATIBLE);
+      if (result > 0) {
+        return Optional.<String>empty();
+      }
+      int code = LibvirtNative.INSTANCE.virGetLastErrorCode();
+      String message = LibvirtErrors.lastMessage();
+      if (result < 0 && code != VIR_ERR_CPU_INCOMPATIBLE) {
+        // The host cannot tell (its QEMU does not report CPU models for this type, say): libvirt
+        // checks again when the migration starts, and refuses it there if it must.
+        log.info("cannot compare the CPU of {} with {}: {}", whose, target, message);
+        return Optional.<String>empty();
+      }
+      return Optional.of("the CPU of " + whose + " (" + cpu.model() + ") cannot run on " + target.nodeName() + ": " + message);
+    });
+  }
+
   @Override
   public GuestInfo define(Host host, GuestSpec spec) {
     return connections.call(host, "define guest " + spec.id(), c -> {
@@ -126,8 +211,12 @@ public final class LibvirtDriver implements HypervisorDriver {
         throw new HypervisorException(
             "NOT_OWNED", "a domain with uuid " + spec.id().uid() + " on " + host + " was not created by Polyvisor; leaving it alone");
       }
+      // KVM where the host offers it; a guest defined before keeps its type and machine.
+      LibvirtDomainXml.Hardware hardware = LibvirtDomainXml.Hardware.of(
+          existing.isPresent() ? Optional.of(existing.get().getXMLDesc(XML_INACTIVE)) : Optional.empty(),
+          capabilities(host, c));
       String xml =
-          LibvirtDomainXml.render(spec, network -> isNetwork(c, network), numaNodeset(c, spec.numa()));
+          LibvirtDomainXml.render(spec, network -> isNetwork(c, network), numaNodeset(c, spec.numa()), hardware);
       Domain domain = c.domainDefineXML(xml);
       return describe(c, domain).orElseThrow();
     });
@@ -417,7 +506,8 @@ public final class LibvirtDriver implements HypervisorDriver {
       state = GuestState.CRASHED;
     }
     return Optional.of(
-        new GuestInfo(owner.get(), state, info.memory * 1024, info.maxMem * 1024, LibvirtDomainXml.revision(xml)));
+        new GuestInfo(owner.get(), state, info.memory * 1024, info.maxMem * 1024, LibvirtDomainXml.revision(xml),
+            LibvirtDomainXml.emulated(xml)));
   }
 
   /** Whether a shut-off domain stopped because it crashed: the reason is only in virDomainGetState. */

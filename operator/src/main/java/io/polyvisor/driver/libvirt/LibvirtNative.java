@@ -52,6 +52,24 @@ interface LibvirtNative extends Library {
 
   int virDomainMigrateStartPostCopy(Pointer domain, int flags);
 
+  /**
+   * Whether a host can run a guest CPU, as its hypervisor (not its bare CPU) sees it: 0
+   * incompatible, 1 identical, 2 superset, -1 error. With {@link #COMPARE_CPU_FAIL_INCOMPATIBLE},
+   * an incompatible CPU is an error whose message names the missing features.
+   */
+  int virConnectCompareHypervisorCPU(Pointer conn, String emulator, String arch, String machine, String virttype,
+      String xmlCPU, int flags);
+
+  int COMPARE_CPU_FAIL_INCOMPATIBLE = 1;
+
+  /**
+   * What the hypervisor offers guests of one architecture and type (an XML document the caller
+   * frees with {@code Native.free}), or null when it offers none (no KVM, say). Unlike the host's whole capabilities, it
+   * probes only the one QEMU binary, which defining a guest probes anyway.
+   */
+  Pointer virConnectGetDomainCapabilities(Pointer conn, String emulatorbin, String arch, String machine, String virttype,
+      int flags);
+
   /** The message of this thread's last libvirt error. */
   String virGetLastErrorMessage();
 

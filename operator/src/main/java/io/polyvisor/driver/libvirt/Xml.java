@@ -37,7 +37,8 @@ final class Xml {
     }
   }
 
-  static String serialize(Document document) {
+  /** A document, or one element of it with what it holds. */
+  static String serialize(org.w3c.dom.Node document) {
     try {
       TransformerFactory factory = TransformerFactory.newInstance();
       factory.setFeature(XMLConstants.FEATURE_SECURE_PROCESSING, true);

@@ -50,6 +50,44 @@ class LibvirtDomainXmlTest {
   }
 
   @Test
+  void theCpuIsTheClassModelAndTheHardwareTheHostOffersOrTheDomainAlreadyHas() {
+    GuestSpec base = spec(GuestMemory.fixed(64L << 20), NumaPlacement.None);
+    HostCapabilities kvmHost = new HostCapabilities(true, "pc-i440fx-7.2");
+
+    String hostModel = LibvirtDomainXml.render(base, n -> true, Optional.empty(), LibvirtDomainXml.Hardware.of(Optional.empty(), kvmHost));
+    Element d = Xml.parse(hostModel).getDocumentElement();
+    assertThat(d.getAttribute("type")).isEqualTo("kvm");
+    assertThat(attribute(d, "type", 0, "machine")).isEqualTo("pc-i440fx-7.2");
+    assertThat(attribute(d, "cpu", 0, "mode")).isEqualTo("host-model");
+    assertThat(LibvirtDomainXml.emulated(hostModel)).isFalse();
+
+    GuestSpec named = withCpu(base, "Skylake-Client-IBRS");
+    Element n = Xml.parse(LibvirtDomainXml.render(named, x -> true, Optional.empty(),
+        LibvirtDomainXml.Hardware.of(Optional.empty(), kvmHost))).getDocumentElement();
+    assertThat(attribute(n, "cpu", 0, "mode")).isEqualTo("custom");
+    assertThat(attribute(n, "cpu", 0, "match")).isEqualTo("exact");
+    assertThat(text(n, "model")).isEqualTo("Skylake-Client-IBRS");
+    assertThat(attribute(n, "model", 0, "fallback")).isEqualTo("forbid");
+
+    // Defined before, emulated, on an older machine: it keeps its machine (the hardware its
+    // operating system knows) and gets KVM now that the host offers it.
+    String earlier = LibvirtDomainXml.render(base, x -> true, Optional.empty(), new LibvirtDomainXml.Hardware("qemu", "pc-i440fx-6.2"));
+    Element again = Xml.parse(LibvirtDomainXml.render(withCpu(base, "host-passthrough"), x -> true, Optional.empty(),
+        LibvirtDomainXml.Hardware.of(Optional.of(earlier), kvmHost))).getDocumentElement();
+    assertThat(again.getAttribute("type")).isEqualTo("kvm");
+    assertThat(attribute(again, "type", 0, "machine")).isEqualTo("pc-i440fx-6.2");
+    assertThat(attribute(again, "cpu", 0, "mode")).isEqualTo("host-passthrough");
+    assertThat(LibvirtDomainXml.emulated(earlier)).isTrue();
+    assertThat(Xml.parse(earlier).getDocumentElement().getElementsByTagName("cpu").getLength())
+        .as("emulated with the default model: QEMU's own CPU").isZero();
+  }
+
+  private static GuestSpec withCpu(GuestSpec spec, String model) {
+    return new GuestSpec(spec.id(), spec.revision(), spec.cores(), spec.memory(), spec.numa(), spec.disks(), spec.nics(),
+        spec.consoleLog(), spec.kernelBoot(), model);
+  }
+
+  @Test
   void staticMemoryIsFixedAndDynamicMemoryGetsAnAutoDeflatingBalloon() {
     String fixed = LibvirtDomainXml.render(spec(GuestMemory.fixed(512L << 20), NumaPlacement.None), n -> true, Optional.empty());
     Element f = Xml.parse(fixed).getDocumentElement();

@@ -28,6 +28,7 @@ import io.polyvisor.driver.Volume;
 import io.polyvisor.driver.VolumeSpec;
 import io.polyvisor.testing.CounterGuest;
 import io.polyvisor.testing.KvmNodes;
+import io.polyvisor.testing.Virsh;
 import io.polyvisor.testing.LinuxGuest;
 import com.sun.net.httpserver.HttpServer;
 import java.net.InetSocketAddress;
@@ -38,6 +39,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
@@ -269,6 +271,12 @@ class LibvirtDriverIT {
     driver.start(a, id.uid());
     await().atMost(Duration.ofSeconds(30)).until(() -> CounterGuest.readCount(serial).size() >= 20);
 
+    // KVM where the host offers it, host-model CPU, which the other (identical) host can run.
+    boolean kvm = HostCapabilities.parse(Virsh.run(a, "capabilities")).kvm();
+    assertThat(driver.find(a, id.uid())).map(GuestInfo::emulated).contains(!kvm);
+    assertThat(Virsh.run(a, "dumpxml", id.uid())).contains("<domain type='" + (kvm ? "kvm" : "qemu") + "'");
+    assertThat(driver.whyTargetCannotRunIt(a, b, id.uid())).isEmpty();
+
     // 4 MiB/s keeps the transfer going for seconds, long enough to see progress on the way.
     MigrationJob job = driver.migrate(a, b, id.uid(), new MigrationOptions(false, 4, false, false));
     List<MigrationProgress> seen = new CopyOnWriteArrayList<>();
@@ -292,6 +300,22 @@ class LibvirtDriverIT {
     CounterGuest.assertContinuous(CounterGuest.readCount(serial));
     remove(b, id, "migrate-root");
     driver.deleteVolume(a, LOCAL_POOL, "migrate-root");
+  }
+
+  @Test
+  void aCpuThatNeedsAFeatureTheTargetLacksIsRefusedWithWhatIsMissing() throws Exception {
+    String domainType = HostCapabilities.parse(Virsh.run(b, "capabilities")).domainType();
+    // Features of a few recent server CPUs, which neither QEMU's emulation nor this machine offers.
+    String cpu = "<cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model>"
+        + "<feature policy='require' name='avx512-vp2intersect'/><feature policy='require' name='amx-tile'/></cpu>";
+
+    Optional<String> why = driver.compare(b, new LibvirtDomainXml.GuestCpu(Optional.of(cpu), "qemu64", domainType, null), "a test CPU");
+
+    assertThat(why).hasValueSatisfying(w -> assertThat(w).startsWith("the CPU of a test CPU (qemu64) cannot run on kvm-b: ")
+        .containsAnyOf("avx512-vp2intersect", "amx-tile"));
+    assertThat(driver.compare(b, new LibvirtDomainXml.GuestCpu(
+        Optional.of("<cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model></cpu>"), "qemu64", domainType, null),
+        "a test CPU")).as("every host runs qemu64").isEmpty();
   }
 
   @Test

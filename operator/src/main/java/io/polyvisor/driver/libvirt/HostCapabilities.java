@@ -1,0 +1,57 @@
+package io.polyvisor.driver.libvirt;
+
+import org.w3c.dom.Element;
+import org.w3c.dom.NodeList;
+
+/**
+ * What a libvirt host offers x86_64 guests, from its capabilities XML: whether KVM is there (the
+ * host has hardware virtualisation and {@code /dev/kvm}), and the versioned machine type that its
+ * QEMU's {@code pc} stands for today, so that a guest keeps that same virtual hardware when it
+ * moves to a host whose QEMU is newer.
+ */
+record HostCapabilities(boolean kvm, String machine) {
+
+  static final String ARCH = "x86_64";
+  private static final String DEFAULT_MACHINE = "pc";
+
+  static HostCapabilities parse(String capabilitiesXml) {
+    NodeList guests = Xml.parse(capabilitiesXml).getDocumentElement().getElementsByTagName("guest");
+    boolean kvm = false;
+    String machine = DEFAULT_MACHINE;
+    for (int i = 0; i < guests.getLength(); i++) {
+      Element guest = (Element) guests.item(i);
+      NodeList arches = guest.getElementsByTagName("arch");
+      if (arches.getLength() == 0 || !ARCH.equals(((Element) arches.item(0)).getAttribute("name"))) {
+        continue;
+      }
+      NodeList domains = guest.getElementsByTagName("domain");
+      for (int d = 0; d < domains.getLength(); d++) {
+        kvm |= "kvm".equals(((Element) domains.item(d)).getAttribute("type"));
+      }
+      NodeList machines = guest.getElementsByTagName("machine");
+      for (int m = 0; m < machines.getLength(); m++) {
+        Element element = (Element) machines.item(m);
+        if (DEFAULT_MACHINE.equals(element.getTextContent().trim()) && !element.getAttribute("canonical").isEmpty()) {
+          machine = element.getAttribute("canonical");
+        }
+      }
+    }
+    return new HostCapabilities(kvm, machine);
+  }
+
+  /**
+   * From the domain capabilities of type {@code kvm} ({@code virsh domcapabilities --virttype
+   * kvm}), or, where KVM is not offered, of type {@code qemu}: the machine named there is the
+   * versioned one that {@code pc} stands for.
+   */
+  static HostCapabilities fromDomainCapabilities(boolean kvm, String domainCapabilitiesXml) {
+    NodeList machines = Xml.parse(domainCapabilitiesXml).getDocumentElement().getElementsByTagName("machine");
+    String machine = machines.getLength() == 0 ? DEFAULT_MACHINE : machines.item(0).getTextContent().trim();
+    return new HostCapabilities(kvm, machine.isEmpty() ? DEFAULT_MACHINE : machine);
+  }
+
+  /** The domain type to define guests with: {@code kvm} where the host offers it, else emulation. */
+  String domainType() {
+    return kvm ? "kvm" : "qemu";
+  }
+}

@@ -1,0 +1,43 @@
+package io.polyvisor.driver.libvirt;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+/** Read from the capabilities of a testbed node (libvirt 9.0, QEMU 7.2), as {@code virsh capabilities} printed them. */
+class HostCapabilitiesTest {
+
+  @Test
+  void aHostWithKvmDefinesKvmGuestsOnTheVersionedMachineItsPcStandsFor() throws IOException {
+    HostCapabilities host = HostCapabilities.parse(capabilities());
+
+    assertThat(host.kvm()).isTrue();
+    assertThat(host.domainType()).isEqualTo("kvm");
+    assertThat(host.machine()).isEqualTo("pc-i440fx-7.2");
+  }
+
+  @Test
+  void aHostWithoutKvmEmulates() throws IOException {
+    HostCapabilities host = HostCapabilities.parse(capabilities().replace("<domain type='kvm'/>", ""));
+
+    assertThat(host.kvm()).isFalse();
+    assertThat(host.domainType()).isEqualTo("qemu");
+    assertThat(host.machine()).isEqualTo("pc-i440fx-7.2");
+  }
+
+  @Test
+  void kvmForAnotherArchitectureDoesNotCount() throws IOException {
+    String i686Only = capabilities().replaceFirst("(?s)(<arch name='x86_64'>.*?)<domain type='kvm'/>", "$1");
+
+    assertThat(HostCapabilities.parse(i686Only).kvm()).isFalse();
+  }
+
+  private static String capabilities() throws IOException {
+    try (InputStream in = HostCapabilitiesTest.class.getResourceAsStream("/libvirt/capabilities-kvm.xml")) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+}
