@@ -64,6 +64,8 @@ public final class LibvirtDriver implements HypervisorDriver {
   private static final int XML_INACTIVE = 2;
   /** libvirt's error code for a CPU the host cannot run (newer than libvirt-java's ErrorNumber). */
   private static final int VIR_ERR_CPU_INCOMPATIBLE = 91;
+  /** libvirt's error code for a call the connection's driver does not implement. */
+  private static final int VIR_ERR_NO_SUPPORT = 3;
 
   private final List<Consumer<GuestEvent>> listeners = new CopyOnWriteArrayList<>();
   private final LibvirtConnections connections;
@@ -138,10 +140,17 @@ public final class LibvirtDriver implements HypervisorDriver {
     Read read = capabilities.get(host.endpoint());
     if (read == null || read.at().plus(CAPABILITIES_KEPT).isBefore(Instant.now())) {
       Optional<String> kvm = domainCapabilities(c, "kvm");
-      HostCapabilities offered = kvm.isPresent() ? HostCapabilities.fromDomainCapabilities(true, kvm.get())
-          : HostCapabilities.fromDomainCapabilities(false, domainCapabilities(c, "qemu").orElseThrow(() -> new HypervisorException(
-              "NO_QEMU", host + " offers neither KVM nor QEMU emulation for " + HostCapabilities.ARCH + " guests: "
-                  + LibvirtErrors.lastMessage())));
+      HostCapabilities offered;
+      if (kvm.isPresent()) {
+        offered = HostCapabilities.fromDomainCapabilities(true, kvm.get());
+      } else if (LibvirtNative.INSTANCE.virGetLastErrorCode() == VIR_ERR_NO_SUPPORT) {
+        // A driver without domain capabilities (test://): its host capabilities say enough.
+        offered = HostCapabilities.parse(c.getCapabilities());
+      } else {
+        offered = HostCapabilities.fromDomainCapabilities(false, domainCapabilities(c, "qemu").orElseThrow(() -> new HypervisorException(
+            "NO_QEMU", host + " offers neither KVM nor QEMU emulation for " + HostCapabilities.ARCH + " guests: "
+                + LibvirtErrors.lastMessage())));
+      }
       read = new Read(offered, Instant.now());
       capabilities.put(host.endpoint(), read);
     }
