@@ -7,3 +7,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{- define "polyvisor.selector" -}}
+app.kubernetes.io/name: polyvisor
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "polyvisor.credentialsNamespace" -}}
+{{ .Values.credentialsNamespace | default .Release.Namespace }}
+{{- end -}}

@@ -8,6 +8,7 @@ package io.polyvisor.driver;
  * @param bandwidthMiBps cap on the transfer rate; 0 means unlimited
  * @param autoConverge let the hypervisor throttle the guest's vCPUs so a busy guest converges
  * @param postCopy allow switching to post-copy when pre-copy does not converge
+ * @param tls encrypt the migration stream between the hosts (libvirt's TLS migration)
  */
 public record MigrationOptions(
-    boolean sharedStorage, long bandwidthMiBps, boolean autoConverge, boolean postCopy) {}
+    boolean sharedStorage, long bandwidthMiBps, boolean autoConverge, boolean postCopy, boolean tls) {}

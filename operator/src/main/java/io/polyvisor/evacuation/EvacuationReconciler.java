@@ -123,7 +123,8 @@ public final class EvacuationReconciler implements Reconciler<Node> {
       boolean cordoned = node.getSpec() != null && Boolean.TRUE.equals(node.getSpec().getUnschedulable());
       Optional<HypervisorClass> hvc = classOf();
       if (hvc.isEmpty()) {
-        return UpdateControl.noUpdate(); // not a hypervisor host of ours
+        EvacuationMetrics.clear(name); // not (or no longer) a hypervisor host of ours
+        return UpdateControl.noUpdate();
       }
       if (!cordoned) {
         return uncordoned();
@@ -132,6 +133,7 @@ public final class EvacuationReconciler implements Reconciler<Node> {
     }
 
     private UpdateControl<Node> uncordoned() {
+      EvacuationMetrics.clear(name);
       int cancelled = 0;
       for (VirtualMachineMigration m : evacuationMigrations()) {
         if (ClusterState.isActive(m) && migrations.cancel(m, "node " + name + " was uncordoned")) {
@@ -228,6 +230,7 @@ public final class EvacuationReconciler implements Reconciler<Node> {
       }
 
       long total = moved + here.size();
+      EvacuationMetrics.record(name, here.size(), running, queued, blocked.size());
       String reason;
       String message;
       if (here.isEmpty()) {

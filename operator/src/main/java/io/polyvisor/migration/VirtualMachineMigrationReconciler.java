@@ -29,6 +29,7 @@ import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.driver.MigrationJob;
 import io.polyvisor.driver.MigrationMark;
 import io.polyvisor.driver.MigrationOptions;
+import io.polyvisor.driver.libvirt.LibvirtCredentials;
 import io.polyvisor.driver.MigrationProgress;
 import io.polyvisor.driver.MigrationResult;
 import io.polyvisor.migration.MoveResolution.Action;
@@ -366,7 +367,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         if (cancel.isPresent()) {
           return end(MigrationPhase.Aborted, "cancelled before the transfer: " + cancel.get());
         }
-        MigrationJob job = ends.driver.migrate(ends.source.host(), ends.target.host(), uid(vm), options(vm, ends.hvc));
+        MigrationJob job = ends.driver.migrate(ends.source.host(), ends.target.host(), uid(vm), options(vm, ends));
         active.put(migrationUid(), new ActiveMigrations.Running(job, now));
         status.phase = MigrationPhase.Running;
         status.startTime = timestamp(now);
@@ -997,14 +998,18 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     }
   }
 
-  private MigrationOptions options(VirtualMachine vm, HypervisorClass hvc) {
+  private MigrationOptions options(VirtualMachine vm, Ends ends) {
+    HypervisorClass hvc = ends.hvc();
     MigrationPolicy policy = hvc.getSpec().migration == null ? new MigrationPolicy() : hvc.getSpec().migration;
+    // By default over TLS when either host is reached over TLS (a Node's annotation may differ from the class's template).
+    boolean tlsEndpoints = LibvirtCredentials.isTls(ends.source().host().endpoint()) || LibvirtCredentials.isTls(ends.target().host().endpoint());
     boolean shared = disks(vm, hvc).stream().allMatch(d -> d.pool().shared());
     return new MigrationOptions(
         shared,
         policy.bandwidthMiBps == null ? 0 : policy.bandwidthMiBps,
         Boolean.TRUE.equals(policy.allowAutoConverge),
-        Boolean.TRUE.equals(policy.allowPostCopy));
+        Boolean.TRUE.equals(policy.allowPostCopy),
+        policy.tls != null ? policy.tls : tlsEndpoints);
   }
 
   private List<VirtualMachineMigration> migrationsOf(String namespace, String vmName) {

@@ -27,6 +27,13 @@ import java.util.Optional;
  * @param hypervisorCallTimeout POLYVISOR_HYPERVISOR_CALL_TIMEOUT_SECONDS (30): how long a call to a
  *     host's libvirtd, or one WinRM request beyond the time WinRM is asked to hold it, may go
  *     unanswered before the host is reported hung (copies of disk bytes have no such limit)
+ * @param libvirtPkiDir POLYVISOR_LIBVIRT_PKI_DIR ({@code <java.io.tmpdir>/polyvisor-libvirt-pki}):
+ *     where the TLS client files from the classes' Secrets are written for libvirt to read, in
+ *     folders only the operator's user can enter
+ * @param stopTimeout POLYVISOR_STOP_TIMEOUT_SECONDS (10): on SIGTERM, how long reconciliations
+ *     under way may take to finish before the process cuts off its hypervisor calls and exits.
+ *     The Lease is not renewed meanwhile, so it must be shorter than the time the last renewal
+ *     still covers (lease duration less retry period): no other replica leads before it ends
  */
 public record OperatorSettings(
     Optional<Path> consoleLogDir,
@@ -36,7 +43,9 @@ public record OperatorSettings(
     Duration hostGoneTimeout,
     String placeholderImage,
     LeaseTimings lease,
-    Duration hypervisorCallTimeout) {
+    Duration hypervisorCallTimeout,
+    Path libvirtPkiDir,
+    Duration stopTimeout) {
 
   /**
    * How long a leader's Lease lasts without renewal, how long the leader keeps trying to renew
@@ -55,6 +64,24 @@ public record OperatorSettings(
   }
 
   public static final String DEFAULT_PLACEHOLDER_IMAGE = "registry.k8s.io/pause:3.10";
+  public static final Duration DEFAULT_STOP_TIMEOUT = Duration.ofSeconds(10);
+
+  public OperatorSettings {
+    if (stopTimeout.compareTo(lease.duration().minus(lease.retryPeriod())) >= 0) {
+      throw new IllegalArgumentException("POLYVISOR_STOP_TIMEOUT_SECONDS (" + stopTimeout.toSeconds() + ") must be shorter than"
+          + " POLYVISOR_LEASE_DURATION_SECONDS less POLYVISOR_LEASE_RETRY_PERIOD_SECONDS (" + lease.duration().toSeconds() + " - "
+          + lease.retryPeriod().toSeconds() + "): the Lease is not renewed while the operator stops");
+    }
+  }
+  public static final Path DEFAULT_LIBVIRT_PKI_DIR = Path.of(System.getProperty("java.io.tmpdir"), "polyvisor-libvirt-pki");
+
+  /** Settings with the default folder for libvirt's TLS client files. */
+  public OperatorSettings(
+      Optional<Path> consoleLogDir, Duration balloonPeriod, Duration resyncPeriod, Duration shutdownGracePeriod,
+      Duration hostGoneTimeout, String placeholderImage, LeaseTimings lease, Duration hypervisorCallTimeout) {
+    this(consoleLogDir, balloonPeriod, resyncPeriod, shutdownGracePeriod, hostGoneTimeout, placeholderImage, lease,
+        hypervisorCallTimeout, DEFAULT_LIBVIRT_PKI_DIR, DEFAULT_STOP_TIMEOUT);
+  }
 
   /** Settings with the default hypervisor call timeout. */
   public OperatorSettings(
@@ -89,7 +116,10 @@ public record OperatorSettings(
             seconds(env, "POLYVISOR_LEASE_DURATION_SECONDS", 15),
             seconds(env, "POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS", 10),
             seconds(env, "POLYVISOR_LEASE_RETRY_PERIOD_SECONDS", 2)),
-        seconds(env, "POLYVISOR_HYPERVISOR_CALL_TIMEOUT_SECONDS", HostCalls.DEFAULT_TIMEOUT.toSeconds()));
+        seconds(env, "POLYVISOR_HYPERVISOR_CALL_TIMEOUT_SECONDS", HostCalls.DEFAULT_TIMEOUT.toSeconds()),
+        Optional.ofNullable(env.get("POLYVISOR_LIBVIRT_PKI_DIR")).filter(s -> !s.isBlank()).map(Path::of)
+            .orElse(DEFAULT_LIBVIRT_PKI_DIR),
+        seconds(env, "POLYVISOR_STOP_TIMEOUT_SECONDS", DEFAULT_STOP_TIMEOUT.toSeconds()));
   }
 
   private static Duration seconds(Map<String, String> env, String name, long defaultSeconds) {

@@ -32,6 +32,7 @@ import io.polyvisor.observability.OperatorEndpoints;
 import java.time.Clock;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -48,13 +49,16 @@ public final class PolyvisorOperator implements AutoCloseable {
   private final Drivers drivers;
   private final LeaseGuard guard;
   private final PrometheusMeterRegistry registry;
+  private final AtomicBoolean stopping;
   private OperatorEndpoints endpoints;
 
-  private PolyvisorOperator(Operator operator, Drivers drivers, LeaseGuard guard, PrometheusMeterRegistry registry) {
+  private PolyvisorOperator(Operator operator, Drivers drivers, LeaseGuard guard, PrometheusMeterRegistry registry,
+      AtomicBoolean stopping) {
     this.operator = operator;
     this.drivers = drivers;
     this.guard = guard;
     this.registry = registry;
+    this.stopping = stopping;
   }
 
   /** Starts reconciling with the given client; {@code leaseNamespace} null runs without leader election. */
@@ -76,8 +80,10 @@ public final class PolyvisorOperator implements AutoCloseable {
     String identity = hostname() + "-" + ProcessHandle.current().pid() + "-" + UUID.randomUUID().toString().substring(0, 8);
     LeaseGuard guard = leaseNamespace == null ? LeaseGuard.unguarded()
         : new LeaseGuard(client, leaseNamespace, LEASE, identity, settings.lease().duration(), Clock.systemUTC());
+    AtomicBoolean stopping = new AtomicBoolean();
     Drivers drivers = new Drivers(Map.of(
-        Driver.LIBVIRT, new GuardedDriver(new LibvirtDriver(settings.hypervisorCallTimeout()), guard),
+        Driver.LIBVIRT, new GuardedDriver(
+            new LibvirtDriver(settings.hypervisorCallTimeout(), new LibvirtTlsSecrets(client, settings.libvirtPkiDir())), guard),
         Driver.HYPERV, new GuardedDriver(new HyperVDriver(new WinRmSecrets(client), settings.hypervisorCallTimeout()), guard)));
     // One registry for JOSDK's reconciliation metrics and Polyvisor's own (which go through
     // Micrometer's global registry, so that drivers need no handle on it).
@@ -90,6 +96,8 @@ public final class PolyvisorOperator implements AutoCloseable {
     Operator operator =
         new Operator(o -> {
           o.withKubernetesClient(client).withCloseClientOnStop(false)
+              // On stop, reconciliations under way get this long to finish (see close()).
+              .withReconciliationTerminationTimeout(settings.stopTimeout())
               // Per-resource metrics would make one series per VM: counts by controller only.
               .withMetrics(MicrometerMetrics.withoutPerResourceMetrics(registry));
           if (leaseNamespace != null) {
@@ -99,11 +107,20 @@ public final class PolyvisorOperator implements AutoCloseable {
                 .withLeaseDuration(settings.lease().duration())
                 .withRenewDeadline(settings.lease().renewDeadline())
                 .withRetryPeriod(settings.lease().retryPeriod())
-                // Before the process exits (JOSDK exits on a lost lease), stop every hypervisor
-                // call of its threads: the new leader owns the guests from now on.
+                // A lost Lease stops every hypervisor call of this process at once (the new leader
+                // owns the guests from now on), then the process exits to start again as a
+                // candidate. Exiting is ours, not JOSDK's: JOSDK's exit, called while the process
+                // stops on SIGTERM, would wait forever for the shutdown hook it runs from.
+                .withExitOnStopLeading(false)
                 .withLeaderCallbacks(new LeaderCallbacks(
                     () -> log.info("leading as {}", identity),
-                    () -> guard.stop("lost the Lease " + leaseNamespace + "/" + LEASE),
+                    () -> {
+                      guard.stop("lost the Lease " + leaseNamespace + "/" + LEASE);
+                      if (!stopping.get()) {
+                        log.error("lost the Lease {}/{}: exiting", leaseNamespace, LEASE);
+                        new Thread(() -> System.exit(1), "exit-on-lost-lease").start();
+                      }
+                    },
                     leader -> log.info("the leader is {}", leader)))
                 .build());
           }
@@ -121,7 +138,7 @@ public final class PolyvisorOperator implements AutoCloseable {
         new EvacuationReconciler(client, live, Clock.systemUTC()),
         // Cordoning changes a Node's spec, but Nodes keep no generation to compare.
         c -> c.withReconciliationMaxInterval(settings.resyncPeriod()).withGenerationAware(false));
-    PolyvisorOperator running = new PolyvisorOperator(operator, drivers, guard, registry);
+    PolyvisorOperator running = new PolyvisorOperator(operator, drivers, guard, registry, stopping);
     if (endpoints.isPresent()) {
       try {
         running.endpoints = OperatorEndpoints.start(endpoints.get(), operator::getRuntimeInfo, drivers, registry);
@@ -136,8 +153,18 @@ public final class PolyvisorOperator implements AutoCloseable {
     return running;
   }
 
+  /**
+   * Stops gracefully: no new reconciliation starts, and those under way get the stop timeout to
+   * finish; then every hypervisor call still running is cut off and the connections close.
+   * JOSDK no longer renews the Lease while it waits, so the stop timeout is shorter than the time
+   * the Lease lasts (see {@link OperatorSettings}): what runs meanwhile still runs as the leader,
+   * and the lease guard refuses anything later. A standby leads once the Lease lapses. Transfers
+   * of live migrations go on in the hosts, and the next leader follows them.
+   */
   @Override
   public void close() {
+    stopping.set(true);
+    operator.stop();
     guard.stop("the operator is stopping");
     if (endpoints != null) {
       endpoints.close();
@@ -147,8 +174,8 @@ public final class PolyvisorOperator implements AutoCloseable {
     Metrics.removeRegistry(registry);
     Metrics.globalRegistry.find("polyvisor.vms").meters().forEach(Metrics.globalRegistry::remove);
     registry.close();
-    operator.stop();
     drivers.close();
+    log.info("Polyvisor operator stopped");
   }
 
   private static String hostname() {

@@ -981,7 +981,7 @@ class MigrationIT {
 
   /** A live migration made straight through libvirt, while no operator runs. */
   private static void moveBehindTheOperatorsBack(VirtualMachine vm, String source, String target) throws Exception {
-    libvirt.migrate(nodes.host(source), nodes.host(target), uid(vm), new MigrationOptions(false, 0, false, false)).completion().get();
+    libvirt.migrate(nodes.host(source), nodes.host(target), uid(vm), new MigrationOptions(false, 0, false, false, false)).completion().get();
   }
 
   /** Samples every node every 100 ms for a while: the guest never runs on two at once. */

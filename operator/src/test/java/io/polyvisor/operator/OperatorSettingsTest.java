@@ -3,6 +3,7 @@ package io.polyvisor.operator;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -16,5 +17,18 @@ class OperatorSettingsTest {
         .isEqualTo(Duration.ofSeconds(5));
     assertThatThrownBy(() -> OperatorSettings.from(Map.of("POLYVISOR_HYPERVISOR_CALL_TIMEOUT_SECONDS", "0")))
         .hasMessage("POLYVISOR_HYPERVISOR_CALL_TIMEOUT_SECONDS must be a positive number of seconds, not '0'");
+  }
+
+  @Test
+  void theStopTimeoutAndTheFolderOfTheTlsClientFilesComeFromTheEnvironment() {
+    OperatorSettings defaults = OperatorSettings.from(Map.of());
+    assertThat(defaults.stopTimeout()).isEqualTo(Duration.ofSeconds(10));
+    assertThat(defaults.libvirtPkiDir()).isEqualTo(Path.of(System.getProperty("java.io.tmpdir"), "polyvisor-libvirt-pki"));
+    OperatorSettings set = OperatorSettings.from(Map.of("POLYVISOR_STOP_TIMEOUT_SECONDS", "7", "POLYVISOR_LIBVIRT_PKI_DIR", "/run/pki"));
+    assertThat(set.stopTimeout()).isEqualTo(Duration.ofSeconds(7));
+    assertThat(set.libvirtPkiDir()).isEqualTo(Path.of("/run/pki"));
+    assertThatThrownBy(() -> OperatorSettings.from(Map.of("POLYVISOR_STOP_TIMEOUT_SECONDS", "13")))
+        .hasMessage("POLYVISOR_STOP_TIMEOUT_SECONDS (13) must be shorter than POLYVISOR_LEASE_DURATION_SECONDS less"
+            + " POLYVISOR_LEASE_RETRY_PERIOD_SECONDS (15 - 2): the Lease is not renewed while the operator stops");
   }
 }

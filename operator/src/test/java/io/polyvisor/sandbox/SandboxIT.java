@@ -137,6 +137,7 @@ class SandboxIT {
     assertThat(metrics).startsWith("200 ")
         .contains("polyvisor_vms{class=\"kvm\",phase=\"Running\"}")
         .contains("polyvisor_hypervisor_call_seconds_count{daemon=\"libvirtd\",node=\"" + placed[0] + "\",outcome=\"ok\"}")
+        .contains("polyvisor_host_reachable{daemon=\"libvirtd\",node=\"" + placed[0] + "\"} 1.0")
         .contains("operator_sdk_").contains("jvm_memory_used_bytes");
     assertThat(metrics).as("no series names a VM").doesNotContain("probed").doesNotContain(placed[1]);
 

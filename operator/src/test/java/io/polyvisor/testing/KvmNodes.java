@@ -59,6 +59,15 @@ public final class KvmNodes implements AutoCloseable {
     return new Host(name, "qemu+tcp://127.0.0.1:" + ports.get(name) + "/system");
   }
 
+  /**
+   * The node's TLS endpoint, one port above its TCP one, for nodes started with {@code
+   * POLYVISOR_NODE_TLS} (see testbed/kvm-node); {@code address} is 127.0.0.1 or localhost, the
+   * names the testbed's server certificate carries.
+   */
+  public Host tlsHost(String name, String address) {
+    return new Host(name, "qemu+tls://" + address + ":" + (ports.get(name) + 1) + "/system");
+  }
+
   public List<Host> hosts() {
     return ports.keySet().stream().map(this::host).toList();
   }
@@ -66,6 +75,11 @@ public final class KvmNodes implements AutoCloseable {
   /** The node's private /var/lib/libvirt, as seen from outside its namespace. */
   public Path libDir(String name) {
     return folder.resolve(name).resolve("lib");
+  }
+
+  /** The node's libvirtd log (warnings, and for TLS nodes the commands sent to QEMU). */
+  public Path libvirtdLog(String name) {
+    return folder.resolve(name).resolve("libvirtd.log");
   }
 
   /** SIGKILLs the node's libvirtd, leaving its guests running, as a daemon crash would. */
@@ -155,7 +169,8 @@ public final class KvmNodes implements AutoCloseable {
     java.util.Random random = new java.util.Random();
     for (int attempt = 0; attempt < 100; attempt++) {
       int port = 20000 + random.nextInt(20000);
-      try (ServerSocket socket = new ServerSocket(port)) {
+      // The next port too: a node started with POLYVISOR_NODE_TLS listens there for TLS.
+      try (ServerSocket socket = new ServerSocket(port); ServerSocket tls = new ServerSocket(port + 1)) {
         return socket.getLocalPort();
       } catch (IOException taken) {
         // try another

@@ -73,6 +73,20 @@ public final class OperatorProcess implements AutoCloseable {
     return log;
   }
 
+  /**
+   * SIGTERM, as Kubernetes stops a pod, then waits up to {@code within} for the process to exit by
+   * itself; returns how long it took, or empty (and SIGKILLs it) when it did not exit in time.
+   */
+  public java.util.Optional<Duration> terminate(Duration within) throws InterruptedException {
+    long start = System.nanoTime();
+    process.destroy();
+    if (process.waitFor(within.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+      return java.util.Optional.of(Duration.ofNanos(System.nanoTime() - start));
+    }
+    kill();
+    return java.util.Optional.empty();
+  }
+
   /** SIGKILL: no shutdown hook, no graceful close of connections, as if the machine died. */
   public void kill() {
     process.destroyForcibly();

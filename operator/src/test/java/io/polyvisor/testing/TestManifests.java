@@ -24,6 +24,25 @@ public final class TestManifests {
         """.formatted(name, driver, name, endpoint);
   }
 
+  /**
+   * A libvirt class reached over TLS ({@code qemu+tls://{node.address}/system}) with the client
+   * certificate from Secret {@code secretNamespace/secretName}.
+   */
+  public static String tlsHypervisorClass(String name, String secretNamespace, String secretName) {
+    return """
+        apiVersion: polyvisor.io/v1alpha1
+        kind: HypervisorClass
+        metadata:
+          name: %s
+        spec:
+          driver: libvirt
+          nodeSelector: {polyvisor.io/hypervisor: %s}
+          connection:
+            endpoint: "qemu+tls://{node.address}/system"
+            credentialsSecretRef: {namespace: %s, name: %s}
+        """.formatted(name, name, secretNamespace, secretName);
+  }
+
   /** Disks as files in a directory pool on each KVM node, not shared between nodes. */
   public static StorageClass localStorageClass(String name) {
     return new StorageClassBuilder().withNewMetadata().withName(name).endMetadata()

@@ -53,4 +53,11 @@ public class MigrationPolicy {
           + " It then always finishes, but a network failure during post-copy leaves the guest"
           + " paused on both hosts until recovered by hand. KVM only. Default false.")
   public Boolean allowPostCopy;
+
+  @JsonPropertyDescription(
+      "Encrypt the migration stream (guest memory and copied disks) with TLS between the hosts'"
+          + " QEMUs, using each host's certificates in /etc/pki/qemu. Default: true when the class's"
+          + " endpoint is qemu+tls://, false otherwise. KVM only (Hyper-V encrypts with its own"
+          + " settings).")
+  public Boolean tls;
 }

@@ -52,16 +52,19 @@ final class LibvirtConnections implements AutoCloseable {
   /** What to undo on each connection before it is closed: libvirt calls back into closed ones otherwise. */
   private final Map<LibvirtConnection, Runnable> beforeClose = new ConcurrentHashMap<>();
   private final BiFunction<Host, LibvirtConnection, Runnable> onOpen;
+  private final LibvirtCredentials credentials;
   private final HostCalls calls;
 
   /**
    * @param onOpen called on every newly opened connection, e.g. to register event listeners; it
    *     returns what undoes that, run before the connection closes
    * @param callTimeout how long a caller waits for one call (not for a {@link #longCall})
+   * @param credentials where each host's TLS client files are
    */
-  LibvirtConnections(BiFunction<Host, LibvirtConnection, Runnable> onOpen, Duration callTimeout) {
+  LibvirtConnections(BiFunction<Host, LibvirtConnection, Runnable> onOpen, Duration callTimeout, LibvirtCredentials credentials) {
     startEventLoop();
     this.onOpen = onOpen;
+    this.credentials = credentials;
     this.calls = new HostCalls("libvirtd", callTimeout);
   }
 
@@ -121,21 +124,22 @@ final class LibvirtConnections implements AutoCloseable {
 
   /** The host's open connection, opened (or reopened) on the calling thread when needed. */
   private LibvirtConnection openConnection(Host host) {
-    hosts.put(host.endpoint(), host);
-    LibvirtConnection existing = byEndpoint.get(host.endpoint());
+    String key = key(host);
+    hosts.put(key, host);
+    LibvirtConnection existing = byEndpoint.get(key);
     if (existing != null && alive(existing)) {
       return existing;
     }
     if (existing != null) {
       discard(host, existing);
     }
-    synchronized (opening.computeIfAbsent(host.endpoint(), endpoint -> new Object())) {
-      LibvirtConnection current = byEndpoint.get(host.endpoint());
+    synchronized (opening.computeIfAbsent(key, k -> new Object())) {
+      LibvirtConnection current = byEndpoint.get(key);
       if (current != null && alive(current)) {
         return current;
       }
       LibvirtConnection opened = open(host);
-      byEndpoint.put(host.endpoint(), opened);
+      byEndpoint.put(key, opened);
       return opened;
     }
   }
@@ -143,7 +147,7 @@ final class LibvirtConnections implements AutoCloseable {
   private LibvirtConnection open(Host host) {
     LibvirtConnection connection;
     try {
-      connection = new LibvirtConnection(host.endpoint());
+      connection = new LibvirtConnection(LibvirtCredentials.connectUri(host.endpoint(), credentials.pkiFolder(host)));
     } catch (LibvirtException e) {
       throw new HostUnreachableException(
           LibvirtErrors.code(e).name(), "cannot connect to " + host + ": " + e.getMessage(), e);
@@ -159,8 +163,16 @@ final class LibvirtConnections implements AutoCloseable {
     return connection;
   }
 
+  /**
+   * One connection per endpoint and credentials: two classes may reach one host with different
+   * certificates, and each must see what its own give it.
+   */
+  private static String key(Host host) {
+    return host.endpoint() + host.credentials().map(secret -> " as " + secret).orElse("");
+  }
+
   private void discard(Host host, LibvirtConnection connection) {
-    byEndpoint.remove(host.endpoint(), connection);
+    byEndpoint.remove(key(host), connection);
     closeQuietly(host.toString(), connection);
   }
 
@@ -224,8 +236,8 @@ final class LibvirtConnections implements AutoCloseable {
    */
   @Override
   public void close() {
-    byEndpoint.forEach((endpoint, connection) -> {
-      Host host = hosts.getOrDefault(endpoint, new Host(endpoint, endpoint));
+    byEndpoint.forEach((key, connection) -> {
+      Host host = hosts.getOrDefault(key, new Host(key, key));
       try {
         calls.call(host, "close the connection", () -> {
           closeQuietly(host.toString(), connection);

@@ -81,7 +81,15 @@ public final class LibvirtDriver implements HypervisorDriver {
    *     bytes excepted, see {@link LibvirtConnections})
    */
   public LibvirtDriver(Duration callTimeout) {
-    connections = new LibvirtConnections(this::watch, callTimeout);
+    this(callTimeout, LibvirtCredentials.DEFAULTS);
+  }
+
+  /**
+   * @param callTimeout as above
+   * @param credentials where the TLS client files of hosts with {@code qemu+tls://} endpoints are
+   */
+  public LibvirtDriver(Duration callTimeout, LibvirtCredentials credentials) {
+    connections = new LibvirtConnections(this::watch, callTimeout, credentials);
   }
 
   @Override

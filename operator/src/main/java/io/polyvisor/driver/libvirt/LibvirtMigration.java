@@ -52,6 +52,7 @@ final class LibvirtMigration implements MigrationJob {
   static final long ABORT_ON_ERROR = 1L << 12;
   static final long AUTO_CONVERGE = 1L << 13;
   static final long POSTCOPY = 1L << 15;
+  static final long TLS = 1L << 16;
 
   private static final Duration PROGRESS_PERIOD = Duration.ofMillis(500);
 
@@ -165,6 +166,10 @@ final class LibvirtMigration implements MigrationJob {
     }
     if (options.postCopy()) {
       flags |= POSTCOPY;
+    }
+    if (options.tls()) {
+      // Each QEMU uses its host's certificates (/etc/pki/qemu); the disks copied over NBD go through TLS too.
+      flags |= TLS;
     }
     return flags;
   }

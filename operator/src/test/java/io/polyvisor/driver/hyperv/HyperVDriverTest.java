@@ -381,7 +381,7 @@ class HyperVDriverTest {
     GuestSpec spec = running("shared", volume(pool("\\\\fs3\\vms"), "shared-root", 64 * MIB));
     List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-    MigrationJob job = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false));
+    MigrationJob job = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false, false));
     while (!job.completion().isDone()) {
       job.progress().ifPresent(p -> seen.add(p.percent() + "%"));
       seen.add("on " + network.hostsRunning("prod_shared"));
@@ -405,7 +405,7 @@ class HyperVDriverTest {
     peer.enableMigration();
     GuestSpec spec = running("local", volume(local(), "local-root", 64 * MIB));
 
-    driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(false, 0, false, false)).completion().get();
+    driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(false, 0, false, false, false)).completion().get();
 
     assertThat(peer.disksOf("prod_local")).containsExactly("C:\\VMs\\local-root.vhdx");
     assertThat(peer.filePaths()).contains("c:\\vms\\local-root.vhdx");
@@ -418,7 +418,7 @@ class HyperVDriverTest {
     peer.enableMigration();
     network.migrationBandwidth(16 * MIB); // 256 MiB: 16 s
     GuestSpec spec = running("stay", volume(pool("\\\\fs3\\vms"), "stay-root", 64 * MIB));
-    MigrationJob job = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false));
+    MigrationJob job = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false, false));
     await().atMost(Duration.ofSeconds(10)).until(() -> job.progress().map(p -> p.percent() > 0).orElse(false));
 
     job.abort();
@@ -435,7 +435,7 @@ class HyperVDriverTest {
     peer.enableMigration();
     network.migrationBandwidth(16 * MIB);
     GuestSpec spec = running("lost", volume(pool("\\\\fs3\\vms"), "lost-root", 64 * MIB));
-    MigrationJob job = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false));
+    MigrationJob job = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false, false));
     await().atMost(Duration.ofSeconds(10)).until(() -> job.progress().map(p -> p.percent() > 0).orElse(false));
 
     peer.disconnect();
@@ -451,7 +451,7 @@ class HyperVDriverTest {
     hyperV.enableMigration();
     GuestSpec spec = running("nowhere", volume(pool("\\\\fs3\\vms"), "nowhere-root", 64 * MIB));
 
-    assertThatThrownBy(() -> driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false)))
+    assertThatThrownBy(() -> driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false, false)))
         .isInstanceOfSatisfying(HypervisorException.class, e -> assertThat(e.code()).isEqualTo("MIGRATION_DISABLED"))
         .hasMessageStartingWith("hv-2 does not accept live migrations; run Enable-VMMigration there");
     assertThat(hyperV.stateOf("prod_nowhere")).contains("Running");
@@ -463,7 +463,7 @@ class HyperVDriverTest {
     peer.enableMigration();
     network.migrationBandwidth(64 * MIB); // 256 MiB: 4 s
     GuestSpec spec = running("orphan", volume(pool("\\\\fs3\\vms"), "orphan-root", 64 * MIB));
-    MigrationJob first = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false));
+    MigrationJob first = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false, false));
     await().atMost(Duration.ofSeconds(10)).until(() -> first.progress().map(p -> p.percent() > 0).orElse(false));
 
     driver.close(); // as an operator that died

@@ -278,7 +278,7 @@ class LibvirtDriverIT {
     assertThat(driver.whyTargetCannotRunIt(a, b, id.uid())).isEmpty();
 
     // 4 MiB/s keeps the transfer going for seconds, long enough to see progress on the way.
-    MigrationJob job = driver.migrate(a, b, id.uid(), new MigrationOptions(false, 4, false, false));
+    MigrationJob job = driver.migrate(a, b, id.uid(), new MigrationOptions(false, 4, false, false, false));
     List<MigrationProgress> seen = new CopyOnWriteArrayList<>();
     while (!job.completion().isDone()) {
       job.progress().ifPresent(seen::add);
@@ -327,7 +327,7 @@ class LibvirtDriverIT {
     driver.start(a, id.uid());
     await().atMost(Duration.ofSeconds(30)).until(() -> CounterGuest.readCount(serial).size() >= 10);
 
-    MigrationJob job = driver.migrate(a, b, id.uid(), new MigrationOptions(false, 1, false, false));
+    MigrationJob job = driver.migrate(a, b, id.uid(), new MigrationOptions(false, 1, false, false, false));
     await().atMost(Duration.ofSeconds(30)).until(() -> job.progress().isPresent());
     job.abort();
 
