@@ -93,7 +93,7 @@ public final class HostCalls implements AutoCloseable {
     // Aged from now, not from when a thread takes it: the caller's wait and the call's age must
     // agree, or a call given up on would not yet count as stuck on a busy machine.
     Running call = new Running(what);
-    FutureTask<T> task = new FutureTask<>(() -> lane.run(call, work));
+    FutureTask<T> task = new FutureTask<>(LogContext.carrying(() -> lane.run(call, work)));
     lane.workers.execute(task);
     try {
       return task.get(timeout.toNanos(), TimeUnit.NANOSECONDS);

@@ -3,6 +3,7 @@ package io.polyvisor.migration;
 import io.polyvisor.driver.GuestInfo;
 import io.polyvisor.driver.Host;
 import io.polyvisor.driver.HypervisorDriver;
+import io.polyvisor.driver.LogContext;
 import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.driver.MigrationJob;
 import io.polyvisor.driver.MigrationProgress;
@@ -11,14 +12,12 @@ import io.polyvisor.driver.StoragePoolSpec;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.slf4j.MDC;
 
 /**
  * A migration with method Restart: shut the guest down on the source (gracefully, then forced),
@@ -80,17 +79,14 @@ final class RestartMove implements MigrationJob {
       List<SourceVolume> sourceVolumes, Duration grace, boolean abortRequested) {
     RestartMove move = new RestartMove(driver, source, target, uid, sharedStorage, sourceVolumes, grace);
     move.abortRequested.set(abortRequested);
-    Map<String, String> logContext = MDC.getCopyOfContextMap();
-    Thread runner = new Thread(() -> {
-      if (logContext != null) {
-        MDC.setContextMap(logContext); // its log lines name the migration, like the reconciler's
-      }
+    // Its log lines name the migration, like the reconciler's.
+    Thread runner = new Thread(LogContext.carrying(() -> {
       try {
         move.completion.complete(move.run());
       } catch (RuntimeException e) {
         move.completion.completeExceptionally(e);
       }
-    }, "restart-move-" + uid);
+    }), "restart-move-" + uid);
     runner.setDaemon(true);
     runner.start();
     return move;

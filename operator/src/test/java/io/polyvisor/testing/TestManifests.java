@@ -12,6 +12,19 @@ public final class TestManifests {
 
   /** A class whose nodes carry {@code polyvisor.io/hypervisor: <name>}; defaults for the rest. */
   public static String hypervisorClass(String name, String driver, String endpoint) {
+    return hypervisorClassWith(name, driver, "{endpoint: \"%s\"}".formatted(endpoint));
+  }
+
+  /**
+   * A libvirt class reached over TLS ({@code qemu+tls://{node.address}/system}) with the client
+   * certificate from Secret {@code secretNamespace/secretName}.
+   */
+  public static String tlsHypervisorClass(String name, String secretNamespace, String secretName) {
+    return hypervisorClassWith(name, "libvirt", "{endpoint: \"qemu+tls://{node.address}/system\", credentialsSecretRef: {namespace: %s, name: %s}}"
+        .formatted(secretNamespace, secretName));
+  }
+
+  private static String hypervisorClassWith(String name, String driver, String connection) {
     return """
         apiVersion: polyvisor.io/v1alpha1
         kind: HypervisorClass
@@ -20,27 +33,8 @@ public final class TestManifests {
         spec:
           driver: %s
           nodeSelector: {polyvisor.io/hypervisor: %s}
-          connection: {endpoint: "%s"}
-        """.formatted(name, driver, name, endpoint);
-  }
-
-  /**
-   * A libvirt class reached over TLS ({@code qemu+tls://{node.address}/system}) with the client
-   * certificate from Secret {@code secretNamespace/secretName}.
-   */
-  public static String tlsHypervisorClass(String name, String secretNamespace, String secretName) {
-    return """
-        apiVersion: polyvisor.io/v1alpha1
-        kind: HypervisorClass
-        metadata:
-          name: %s
-        spec:
-          driver: libvirt
-          nodeSelector: {polyvisor.io/hypervisor: %s}
-          connection:
-            endpoint: "qemu+tls://{node.address}/system"
-            credentialsSecretRef: {namespace: %s, name: %s}
-        """.formatted(name, name, secretNamespace, secretName);
+          connection: %s
+        """.formatted(name, driver, name, connection);
   }
 
   /** Disks as files in a directory pool on each KVM node, not shared between nodes. */

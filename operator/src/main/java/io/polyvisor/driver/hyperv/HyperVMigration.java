@@ -3,6 +3,7 @@ package io.polyvisor.driver.hyperv;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.polyvisor.driver.Host;
 import io.polyvisor.driver.HypervisorException;
+import io.polyvisor.driver.LogContext;
 import io.polyvisor.driver.MigrationJob;
 import io.polyvisor.driver.MigrationProgress;
 import io.polyvisor.driver.MigrationResult;
@@ -68,8 +69,9 @@ final class HyperVMigration implements MigrationJob {
       String script, ExecutorService commands) {
     HyperVMigration migration = new HyperVMigration(driver, source, target, uid, vmId, estimatedBytes);
     migration.earlierJobs = migration.jobs().stream().map(j -> j.path("InstanceID").asText()).collect(Collectors.toSet());
-    migration.poller = driver.timer().scheduleWithFixedDelay(migration::poll, 0, POLL.toMillis(), TimeUnit.MILLISECONDS);
-    commands.submit(() -> migration.runCommand(script));
+    migration.poller = driver.timer().scheduleWithFixedDelay(LogContext.carrying((Runnable) migration::poll), 0, POLL.toMillis(),
+        TimeUnit.MILLISECONDS);
+    commands.submit(LogContext.carrying((Runnable) () -> migration.runCommand(script)));
     return migration;
   }
 
@@ -111,10 +113,10 @@ final class HyperVMigration implements MigrationJob {
   private void follow() {
     following = true;
     stopPolling();
-    poller = driver.timer().scheduleWithFixedDelay(() -> {
+    poller = driver.timer().scheduleWithFixedDelay(LogContext.carrying((Runnable) () -> {
       poll();
       endWithTheJob();
-    }, 0, POLL.toMillis(), TimeUnit.MILLISECONDS);
+    }), 0, POLL.toMillis(), TimeUnit.MILLISECONDS);
   }
 
   private List<JsonNode> jobs() {

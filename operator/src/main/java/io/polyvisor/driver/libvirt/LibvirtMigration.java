@@ -5,6 +5,7 @@ import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.PointerByReference;
 import io.polyvisor.driver.Host;
 import io.polyvisor.driver.HypervisorException;
+import io.polyvisor.driver.LogContext;
 import io.polyvisor.driver.MigrationJob;
 import io.polyvisor.driver.MigrationOptions;
 import io.polyvisor.driver.MigrationProgress;
@@ -93,8 +94,8 @@ final class LibvirtMigration implements MigrationJob {
       String uid,
       MigrationOptions options) {
     LibvirtMigration job = new LibvirtMigration(source, target, uid, domain, sourceConnection, targetConnection);
-    job.poller.scheduleWithFixedDelay(job::poll, 0, PROGRESS_PERIOD.toMillis(), TimeUnit.MILLISECONDS);
-    Thread runner = new Thread(() -> job.run(options), "migration-" + uid);
+    job.poller.scheduleWithFixedDelay(LogContext.carrying((Runnable) job::poll), 0, PROGRESS_PERIOD.toMillis(), TimeUnit.MILLISECONDS);
+    Thread runner = new Thread(LogContext.carrying(() -> job.run(options)), "migration-" + uid);
     runner.setDaemon(true);
     runner.start();
     log.info("live migration of {} from {} to {} started (peer to peer)", uid, source, target);
@@ -112,7 +113,8 @@ final class LibvirtMigration implements MigrationJob {
       return Optional.empty();
     }
     LibvirtMigration job = new LibvirtMigration(source, target, uid, domain, sourceConnection, targetConnection);
-    job.poller.scheduleWithFixedDelay(job::pollUntilEnded, 0, PROGRESS_PERIOD.toMillis(), TimeUnit.MILLISECONDS);
+    job.poller.scheduleWithFixedDelay(LogContext.carrying((Runnable) job::pollUntilEnded), 0, PROGRESS_PERIOD.toMillis(),
+        TimeUnit.MILLISECONDS);
     log.info("following the live migration of {} from {} to {} that the source still runs", uid, source, target);
     return Optional.of(job);
   }
