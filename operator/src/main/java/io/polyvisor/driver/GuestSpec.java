@@ -16,6 +16,7 @@ import java.util.Optional;
  * @param kernelBoot a kernel to boot directly instead of booting from the disks, when wanted
  * @param cpuModel the CPU the guest sees: {@value #HOST_MODEL}, {@value #HOST_PASSTHROUGH} or a
  *     named model (see the HypervisorClass's {@code cpuModel})
+ * @param cpuFeatures features added to or taken from that model, where the guest runs under KVM
  */
 public record GuestSpec(
     GuestId id,
@@ -27,7 +28,8 @@ public record GuestSpec(
     List<GuestNic> nics,
     Optional<Path> consoleLog,
     Optional<KernelBoot> kernelBoot,
-    String cpuModel) {
+    String cpuModel,
+    List<CpuFeature> cpuFeatures) {
 
   public static final String HOST_MODEL = "host-model";
   public static final String HOST_PASSTHROUGH = "host-passthrough";
@@ -35,6 +37,21 @@ public record GuestSpec(
   public GuestSpec {
     disks = List.copyOf(disks);
     nics = List.copyOf(nics);
+    cpuFeatures = List.copyOf(cpuFeatures);
+  }
+
+  /** One CPU feature and libvirt's policy for it (require, disable, forbid, optional, force). */
+  public record CpuFeature(String name, String policy) {
+    @Override
+    public String toString() {
+      return policy + ":" + name;
+    }
+  }
+
+  /** With the CPU model's own features. */
+  public GuestSpec(GuestId id, String revision, int cores, GuestMemory memory, NumaPlacement numa, List<GuestDisk> disks,
+      List<GuestNic> nics, Optional<Path> consoleLog, Optional<KernelBoot> kernelBoot, String cpuModel) {
+    this(id, revision, cores, memory, numa, disks, nics, consoleLog, kernelBoot, cpuModel, List.of());
   }
 
   /** With the default CPU model, {@value #HOST_MODEL}. */

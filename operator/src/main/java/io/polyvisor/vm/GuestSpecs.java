@@ -34,12 +34,12 @@ public final class GuestSpecs {
    */
   public static GuestSpec build(
       VirtualMachine vm, List<DiskPlan> disks, Map<String, Volume> volumes, Optional<Path> consoleLogDir) {
-    return build(vm, GuestSpec.HOST_MODEL, disks, volumes, consoleLogDir);
+    return build(vm, GuestSpec.HOST_MODEL, List.of(), disks, volumes, consoleLogDir);
   }
 
-  /** @param cpuModel the class's {@code cpuModel} */
-  public static GuestSpec build(
-      VirtualMachine vm, String cpuModel, List<DiskPlan> disks, Map<String, Volume> volumes, Optional<Path> consoleLogDir) {
+  /** @param cpuModel the class's {@code cpuModel}, {@code cpuFeatures} its {@code cpuFeatures} */
+  public static GuestSpec build(VirtualMachine vm, String cpuModel, List<GuestSpec.CpuFeature> cpuFeatures, List<DiskPlan> disks,
+      Map<String, Volume> volumes, Optional<Path> consoleLogDir) {
     MemorySpec memory = vm.getSpec().memory;
     GuestMemory guestMemory =
         new GuestMemory(
@@ -58,8 +58,8 @@ public final class GuestSpecs {
     NumaPlacement numa = memory.numa == null ? NumaPlacement.None : memory.numa;
     GuestId id = id(vm);
     Optional<Path> console = consoleLogDir.map(dir -> dir.resolve(id.guestName() + ".log"));
-    String revision = revision(cores, guestMemory, numa, guestDisks, nics, cpuModel);
-    return new GuestSpec(id, revision, cores, guestMemory, numa, guestDisks, nics, console, Optional.empty(), cpuModel);
+    String revision = revision(cores, guestMemory, numa, guestDisks, nics, cpuModel, cpuFeatures);
+    return new GuestSpec(id, revision, cores, guestMemory, numa, guestDisks, nics, console, Optional.empty(), cpuModel, cpuFeatures);
   }
 
   private static GuestNic nic(NetworkSpec network) {
@@ -70,14 +70,15 @@ public final class GuestSpecs {
    * A fingerprint of what a running guest cannot change: CPUs and their model, the memory it was
    * booted with (the size of a Static VM, the maximum of a Dynamic one), NUMA placement, disks and
    * NICs. Dynamic memory's startup size, minimum, buffer and priority are left out: they apply
-   * live. The default CPU model adds nothing, so that guests defined before models were chosen
-   * keep their revision.
+   * live. The default CPU model and no features add nothing, so that guests defined before models
+   * were chosen keep their revision.
    */
   static String revision(int cores, GuestMemory memory, NumaPlacement numa, List<GuestDisk> disks, List<GuestNic> nics,
-      String cpuModel) {
+      String cpuModel, List<GuestSpec.CpuFeature> cpuFeatures) {
     String canonical =
         "cores=" + cores + ";memory=" + (memory.dynamic() ? "dynamic:" : "static:") + memory.maximumBytes() + ";numa=" + numa
-            + ";disks=" + disks + ";nics=" + nics + (GuestSpec.HOST_MODEL.equals(cpuModel) ? "" : ";cpu=" + cpuModel);
+            + ";disks=" + disks + ";nics=" + nics + (GuestSpec.HOST_MODEL.equals(cpuModel) ? "" : ";cpu=" + cpuModel)
+            + (cpuFeatures.isEmpty() ? "" : ";features=" + cpuFeatures);
     try {
       byte[] hash = MessageDigest.getInstance("SHA-256").digest(canonical.getBytes(StandardCharsets.UTF_8));
       return HexFormat.of().formatHex(hash, 0, 8);

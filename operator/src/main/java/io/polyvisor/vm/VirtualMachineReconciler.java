@@ -322,9 +322,12 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
         }
       }
       // Hyper-V gives its guests the host's CPU: a model set on its class changes nothing there.
-      String cpuModel = hvc.getSpec().cpuModel == null || hvc.getSpec().driver != io.polyvisor.api.v1alpha1.Driver.LIBVIRT
-          ? GuestSpec.HOST_MODEL : hvc.getSpec().cpuModel;
-      GuestSpec spec = GuestSpecs.build(vm, cpuModel, disks, volumes, settings.consoleLogDir());
+      boolean libvirt = hvc.getSpec().driver == io.polyvisor.api.v1alpha1.Driver.LIBVIRT;
+      String cpuModel = hvc.getSpec().cpuModel == null || !libvirt ? GuestSpec.HOST_MODEL : hvc.getSpec().cpuModel;
+      List<GuestSpec.CpuFeature> cpuFeatures = hvc.getSpec().cpuFeatures == null || !libvirt ? List.of()
+          : hvc.getSpec().cpuFeatures.stream()
+              .map(f -> new GuestSpec.CpuFeature(f.name, f.policy == null ? "require" : f.policy)).toList();
+      GuestSpec spec = GuestSpecs.build(vm, cpuModel, cpuFeatures, disks, volumes, settings.consoleLogDir());
       GuestInfo guest = located.map(Located::guest).orElse(null);
       boolean firstDefinition = guest == null;
       if (guest == null && migratingNow()) {

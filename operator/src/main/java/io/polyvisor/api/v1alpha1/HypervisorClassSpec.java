@@ -10,6 +10,7 @@ import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
 import io.fabric8.generator.annotation.Size;
 import io.fabric8.generator.annotation.ValidationRule;
+import java.util.List;
 import java.util.Map;
 
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -55,6 +56,14 @@ public class HypervisorClassSpec {
           + " that every node must be able to run. A change applies at each guest's next boot."
           + " Hyper-V gives its guests the host's CPU and ignores it.")
   public String cpuModel;
+
+  @Size(max = 64)
+  @JsonPropertyDescription(
+      "CPU features added to or taken from the cpuModel of KVM guests, e.g. [{name: arch-capabilities,"
+          + " policy: disable}] where nested KVM refuses a feature host-model announces, or a feature every"
+          + " node has that a named model lacks. Applied where a guest runs under KVM; a change applies at"
+          + " each guest's next boot. Hyper-V ignores it.")
+  public List<CpuFeature> cpuFeatures;
 
   @Default("{}")
   @JsonPropertyDescription("How live migrations between this class's nodes are run and bounded.")

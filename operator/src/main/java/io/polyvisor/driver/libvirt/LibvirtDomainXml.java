@@ -5,6 +5,7 @@ import io.polyvisor.driver.GuestId;
 import io.polyvisor.driver.GuestSpec;
 import io.polyvisor.driver.GuestSpec.GuestDisk;
 import io.polyvisor.driver.GuestSpec.GuestNic;
+import java.util.List;
 import java.util.Optional;
 import java.util.function.Predicate;
 import org.w3c.dom.Document;
@@ -86,8 +87,9 @@ public final class LibvirtDomainXml {
     });
     // Under emulation host-model is no host's CPU, only a slower one to emulate: QEMU's default
     // model serves. A model named by the class is given as named.
+    // The class's features are for KVM, where they make a host's CPU usable or a fleet's alike.
     if (!("qemu".equals(hardware.domainType()) && GuestSpec.HOST_MODEL.equals(spec.cpuModel()))) {
-      cpu(domain, spec.cpuModel());
+      cpu(domain, spec.cpuModel(), "kvm".equals(hardware.domainType()) ? spec.cpuFeatures() : List.of());
     }
     Element features = Xml.child(domain, "features");
     Xml.child(features, "acpi"); // a guest shuts down gracefully on an ACPI power button press
@@ -112,15 +114,20 @@ public final class LibvirtDomainXml {
    * host-model and host-passthrough as libvirt names them; any other value is a named model that
    * must run as asked (no fallback to another model, no feature silently dropped).
    */
-  private static void cpu(Element domain, String model) {
+  private static void cpu(Element domain, String model, List<GuestSpec.CpuFeature> features) {
     Element cpu = Xml.child(domain, "cpu");
     if (GuestSpec.HOST_MODEL.equals(model) || GuestSpec.HOST_PASSTHROUGH.equals(model)) {
       cpu.setAttribute("mode", model);
-      return;
+    } else {
+      cpu.setAttribute("mode", "custom");
+      cpu.setAttribute("match", "exact");
+      Xml.text(cpu, "model", model).setAttribute("fallback", "forbid");
     }
-    cpu.setAttribute("mode", "custom");
-    cpu.setAttribute("match", "exact");
-    Xml.text(cpu, "model", model).setAttribute("fallback", "forbid");
+    for (GuestSpec.CpuFeature feature : features) {
+      Element element = Xml.child(cpu, "feature");
+      element.setAttribute("policy", feature.policy());
+      element.setAttribute("name", feature.name());
+    }
   }
 
   /** A guest's CPU as its live definition states it, with the type and machine it runs on. */

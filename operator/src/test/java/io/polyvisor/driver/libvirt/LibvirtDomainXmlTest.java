@@ -82,6 +82,25 @@ class LibvirtDomainXmlTest {
         .as("emulated with the default model: QEMU's own CPU").isZero();
   }
 
+  @Test
+  void theClassesCpuFeaturesGoWithTheModelUnderKvmOnly() {
+    GuestSpec base = spec(GuestMemory.fixed(64L << 20), NumaPlacement.None);
+    List<GuestSpec.CpuFeature> features = List.of(new GuestSpec.CpuFeature("arch-capabilities", "disable"),
+        new GuestSpec.CpuFeature("pcid", "require"));
+    GuestSpec featured = new GuestSpec(base.id(), base.revision(), base.cores(), base.memory(), base.numa(), base.disks(),
+        base.nics(), base.consoleLog(), base.kernelBoot(), GuestSpec.HOST_MODEL, features);
+
+    Element kvm = Xml.parse(LibvirtDomainXml.render(featured, x -> true, Optional.empty(),
+        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(true, "pc-i440fx-7.2")))).getDocumentElement();
+    assertThat(attribute(kvm, "cpu", 0, "mode")).isEqualTo("host-model");
+    assertThat(attribute(kvm, "feature", 0, "name") + " " + attribute(kvm, "feature", 0, "policy")).isEqualTo("arch-capabilities disable");
+    assertThat(attribute(kvm, "feature", 1, "name") + " " + attribute(kvm, "feature", 1, "policy")).isEqualTo("pcid require");
+
+    Element emulated = Xml.parse(LibvirtDomainXml.render(featured, x -> true, Optional.empty(),
+        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(false, "pc-i440fx-7.2")))).getDocumentElement();
+    assertThat(emulated.getElementsByTagName("cpu").getLength()).as("QEMU's own CPU under emulation").isZero();
+  }
+
   private static GuestSpec withCpu(GuestSpec spec, String model) {
     return new GuestSpec(spec.id(), spec.revision(), spec.cores(), spec.memory(), spec.numa(), spec.disks(), spec.nics(),
         spec.consoleLog(), spec.kernelBoot(), model);
