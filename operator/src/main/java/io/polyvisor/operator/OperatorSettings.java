@@ -30,7 +30,7 @@ import java.util.Optional;
  * @param libvirtPkiDir POLYVISOR_LIBVIRT_PKI_DIR ({@code <java.io.tmpdir>/polyvisor-libvirt-pki}):
  *     where the TLS client files from the classes' Secrets are written for libvirt to read, in
  *     folders only the operator's user can enter
- * @param stopTimeout POLYVISOR_STOP_TIMEOUT_SECONDS (10): on SIGTERM, how long reconciliations
+ * @param stopTimeout POLYVISOR_STOP_TIMEOUT_SECONDS (10, or less with short Lease timings): on SIGTERM, how long reconciliations
  *     under way may take to finish before the process cuts off its hypervisor calls and exits.
  *     The Lease is not renewed meanwhile, so it must be shorter than the time the last renewal
  *     still covers (lease duration less retry period): no other replica leads before it ends
@@ -66,6 +66,13 @@ public record OperatorSettings(
   public static final String DEFAULT_PLACEHOLDER_IMAGE = "registry.k8s.io/pause:3.10";
   public static final Duration DEFAULT_STOP_TIMEOUT = Duration.ofSeconds(10);
 
+  /** 10 s, or less where the Lease's timings leave less (a second short of what a renewal covers). */
+  static Duration defaultStopTimeout(LeaseTimings lease) {
+    Duration covered = lease.duration().minus(lease.retryPeriod()).minusSeconds(1);
+    return covered.compareTo(DEFAULT_STOP_TIMEOUT) < 0 ? (covered.isNegative() || covered.isZero() ? Duration.ofSeconds(1) : covered)
+        : DEFAULT_STOP_TIMEOUT;
+  }
+
   public OperatorSettings {
     if (stopTimeout.compareTo(lease.duration().minus(lease.retryPeriod())) >= 0) {
       throw new IllegalArgumentException("POLYVISOR_STOP_TIMEOUT_SECONDS (" + stopTimeout.toSeconds() + ") must be shorter than"
@@ -80,7 +87,7 @@ public record OperatorSettings(
       Optional<Path> consoleLogDir, Duration balloonPeriod, Duration resyncPeriod, Duration shutdownGracePeriod,
       Duration hostGoneTimeout, String placeholderImage, LeaseTimings lease, Duration hypervisorCallTimeout) {
     this(consoleLogDir, balloonPeriod, resyncPeriod, shutdownGracePeriod, hostGoneTimeout, placeholderImage, lease,
-        hypervisorCallTimeout, DEFAULT_LIBVIRT_PKI_DIR, DEFAULT_STOP_TIMEOUT);
+        hypervisorCallTimeout, DEFAULT_LIBVIRT_PKI_DIR, defaultStopTimeout(lease));
   }
 
   /** Settings with the default hypervisor call timeout. */
@@ -104,6 +111,10 @@ public record OperatorSettings(
   }
 
   public static OperatorSettings from(Map<String, String> env) {
+    LeaseTimings lease = new LeaseTimings(
+        seconds(env, "POLYVISOR_LEASE_DURATION_SECONDS", 15),
+        seconds(env, "POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS", 10),
+        seconds(env, "POLYVISOR_LEASE_RETRY_PERIOD_SECONDS", 2));
     return new OperatorSettings(
         Optional.ofNullable(env.get("POLYVISOR_CONSOLE_LOG_DIR")).filter(s -> !s.isBlank()).map(Path::of),
         seconds(env, "POLYVISOR_BALLOON_PERIOD_SECONDS", 10),
@@ -112,14 +123,11 @@ public record OperatorSettings(
         seconds(env, "POLYVISOR_HOST_GONE_TIMEOUT_SECONDS", 600),
         Optional.ofNullable(env.get("POLYVISOR_PLACEHOLDER_IMAGE")).map(String::trim).filter(s -> !s.isEmpty())
             .orElse(DEFAULT_PLACEHOLDER_IMAGE),
-        new LeaseTimings(
-            seconds(env, "POLYVISOR_LEASE_DURATION_SECONDS", 15),
-            seconds(env, "POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS", 10),
-            seconds(env, "POLYVISOR_LEASE_RETRY_PERIOD_SECONDS", 2)),
+        lease,
         seconds(env, "POLYVISOR_HYPERVISOR_CALL_TIMEOUT_SECONDS", HostCalls.DEFAULT_TIMEOUT.toSeconds()),
         Optional.ofNullable(env.get("POLYVISOR_LIBVIRT_PKI_DIR")).filter(s -> !s.isBlank()).map(Path::of)
             .orElse(DEFAULT_LIBVIRT_PKI_DIR),
-        seconds(env, "POLYVISOR_STOP_TIMEOUT_SECONDS", DEFAULT_STOP_TIMEOUT.toSeconds()));
+        seconds(env, "POLYVISOR_STOP_TIMEOUT_SECONDS", defaultStopTimeout(lease).toSeconds()));
   }
 
   private static Duration seconds(Map<String, String> env, String name, long defaultSeconds) {
