@@ -68,12 +68,18 @@ public record OperatorSettings(
 
   /** 10 s, or less where the Lease's timings leave less (a second short of what a renewal covers). */
   static Duration defaultStopTimeout(LeaseTimings lease) {
+    // LeaseTimings keeps the duration at least two seconds above the retry period: this is >= 1 s.
     Duration covered = lease.duration().minus(lease.retryPeriod()).minusSeconds(1);
-    return covered.compareTo(DEFAULT_STOP_TIMEOUT) < 0 ? (covered.isNegative() || covered.isZero() ? Duration.ofSeconds(1) : covered)
-        : DEFAULT_STOP_TIMEOUT;
+    return covered.compareTo(DEFAULT_STOP_TIMEOUT) < 0 ? covered : DEFAULT_STOP_TIMEOUT;
   }
 
-  public OperatorSettings {
+  /**
+   * With leader election, the stop timeout must end before the Lease's last renewal does: JOSDK
+   * does not renew it while the operator stops.
+   *
+   * @throws IllegalArgumentException naming the settings when it does not
+   */
+  public void checkStopTimeoutFitsTheLease() {
     if (stopTimeout.compareTo(lease.duration().minus(lease.retryPeriod())) >= 0) {
       throw new IllegalArgumentException("POLYVISOR_STOP_TIMEOUT_SECONDS (" + stopTimeout.toSeconds() + ") must be shorter than"
           + " POLYVISOR_LEASE_DURATION_SECONDS less POLYVISOR_LEASE_RETRY_PERIOD_SECONDS (" + lease.duration().toSeconds() + " - "

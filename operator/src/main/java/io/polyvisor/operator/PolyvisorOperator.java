@@ -76,6 +76,9 @@ public final class PolyvisorOperator implements AutoCloseable {
    */
   public static PolyvisorOperator start(KubernetesClient client, OperatorSettings settings, String leaseNamespace,
       Optional<OperatorEndpoints.Listen> endpoints) throws java.io.IOException {
+    if (leaseNamespace != null) {
+      settings.checkStopTimeoutFitsTheLease();
+    }
     // Unique per process: two replicas on one host (or one restarted) must not pass for each other.
     String identity = hostname() + "-" + ProcessHandle.current().pid() + "-" + UUID.randomUUID().toString().substring(0, 8);
     LeaseGuard guard = leaseNamespace == null ? LeaseGuard.unguarded()
@@ -115,11 +118,12 @@ public final class PolyvisorOperator implements AutoCloseable {
                 .withLeaderCallbacks(new LeaderCallbacks(
                     () -> log.info("leading as {}", identity),
                     () -> {
-                      guard.stop("lost the Lease " + leaseNamespace + "/" + LEASE);
-                      if (!stopping.get()) {
-                        log.error("lost the Lease {}/{}: exiting", leaseNamespace, LEASE);
-                        new Thread(() -> System.exit(1), "exit-on-lost-lease").start();
+                      if (stopping.get()) {
+                        return; // JOSDK stops leading last when the operator stops: close() does the rest
                       }
+                      guard.stop("lost the Lease " + leaseNamespace + "/" + LEASE);
+                      log.error("lost the Lease {}/{}: exiting", leaseNamespace, LEASE);
+                      new Thread(() -> System.exit(1), "exit-on-lost-lease").start();
                     },
                     leader -> log.info("the leader is {}", leader)))
                 .build());

@@ -78,7 +78,8 @@ public final class GuestSpecs {
     String canonical =
         "cores=" + cores + ";memory=" + (memory.dynamic() ? "dynamic:" : "static:") + memory.maximumBytes() + ";numa=" + numa
             + ";disks=" + disks + ";nics=" + nics + (GuestSpec.HOST_MODEL.equals(cpuModel) ? "" : ";cpu=" + cpuModel)
-            + (cpuFeatures.isEmpty() ? "" : ";features=" + cpuFeatures);
+            // Sorted: the same features listed in another order are the same CPU.
+            + (cpuFeatures.isEmpty() ? "" : ";features=" + cpuFeatures.stream().map(Object::toString).sorted().toList());
     try {
       byte[] hash = MessageDigest.getInstance("SHA-256").digest(canonical.getBytes(StandardCharsets.UTF_8));
       return HexFormat.of().formatHex(hash, 0, 8);

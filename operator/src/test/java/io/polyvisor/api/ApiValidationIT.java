@@ -280,6 +280,18 @@ class ApiValidationIT {
   }
 
   @Test
+  void hypervisorClassCpuFeaturesAreNamedOnceWithAPolicyLibvirtKnows() {
+    assertRefused(
+        hypervisorClass("twice", "driver: libvirt\nnodeSelector: {a: b}\nconnection: {endpoint: 'qemu:///system'}\n"
+            + "cpuFeatures: [{name: pcid}, {name: pcid, policy: disable}]\n"),
+        "spec.cpuFeatures names a feature twice; give each feature once, with one policy");
+    assertRefused(
+        hypervisorClass("bad-policy", "driver: libvirt\nnodeSelector: {a: b}\nconnection: {endpoint: 'qemu:///system'}\n"
+            + "cpuFeatures: [{name: pcid, policy: off}]\n"),
+        "spec.cpuFeatures[0].policy: Invalid value: \"off\"");
+  }
+
+  @Test
   void hypervisorClassEndpointMustBeAUrl() {
     assertRefused(
         hypervisorClass("endpoint", "driver: libvirt\nnodeSelector: {a: b}\nconnection: {endpoint: 'kvm-1'}\n"),

@@ -18,9 +18,10 @@ class LogContextTest {
       AtomicReference<String> seen = new AtomicReference<>();
       Runnable work = LogContext.carrying(() -> seen.set(MDC.get("resource")));
       MDC.remove("resource");
+      other.submit(() -> MDC.put("resource", "the thread's own")).get();
       other.submit(work).get();
       assertThat(seen).hasValue("ns/vm");
-      assertThat(other.submit(() -> MDC.get("resource")).get()).as("after the work").isNull();
+      assertThat(other.submit(() -> MDC.get("resource")).get()).as("after the work, the thread's own again").isEqualTo("the thread's own");
     } finally {
       other.shutdownNow();
     }

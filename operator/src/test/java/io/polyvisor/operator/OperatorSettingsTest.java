@@ -30,7 +30,7 @@ class OperatorSettingsTest {
     // Short Lease timings shorten the default; a value they cannot cover is refused, naming them.
     assertThat(OperatorSettings.from(Map.of("POLYVISOR_LEASE_DURATION_SECONDS", "6", "POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS", "4",
         "POLYVISOR_LEASE_RETRY_PERIOD_SECONDS", "1")).stopTimeout()).isEqualTo(Duration.ofSeconds(4));
-    assertThatThrownBy(() -> OperatorSettings.from(Map.of("POLYVISOR_STOP_TIMEOUT_SECONDS", "13")))
+    assertThatThrownBy(() -> OperatorSettings.from(Map.of("POLYVISOR_STOP_TIMEOUT_SECONDS", "13")).checkStopTimeoutFitsTheLease())
         .hasMessage("POLYVISOR_STOP_TIMEOUT_SECONDS (13) must be shorter than POLYVISOR_LEASE_DURATION_SECONDS less"
             + " POLYVISOR_LEASE_RETRY_PERIOD_SECONDS (15 - 2): the Lease is not renewed while the operator stops");
   }

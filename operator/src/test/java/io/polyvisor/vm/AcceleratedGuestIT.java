@@ -96,7 +96,12 @@ class AcceleratedGuestIT {
         assertThat(ended.getStatus().phase).as(ended.getStatus().message).isEqualTo(MigrationPhase.Succeeded);
         assertThat(libvirt.find(nodes.host(target), uid)).map(GuestInfo::state).contains(GuestState.RUNNING);
         assertThat(libvirt.find(sourceHost, uid)).isEmpty();
-        assertThat(Virsh.run(nodes.host(target), "dumpxml", uid)).contains("<domain type='kvm'");
+        for (String definition : List.of("dumpxml", "--inactive")) {
+          String moved = definition.equals("dumpxml") ? Virsh.run(nodes.host(target), "dumpxml", uid)
+              : Virsh.run(nodes.host(target), "dumpxml", "--inactive", uid);
+          assertThat(moved).as("the target's %s", definition).contains("<domain type='kvm'")
+              .contains("<feature policy='disable' name='arch-capabilities'/>");
+        }
         int before = CounterGuest.readCount(console).size();
         await().atMost(Duration.ofSeconds(30)).until(() -> CounterGuest.readCount(console).size() >= before + 10);
         CounterGuest.assertContinuous(CounterGuest.readCount(console));

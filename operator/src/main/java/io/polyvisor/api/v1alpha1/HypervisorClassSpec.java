@@ -57,7 +57,10 @@ public class HypervisorClassSpec {
           + " Hyper-V gives its guests the host's CPU and ignores it.")
   public String cpuModel;
 
-  @Size(max = 64)
+  @Size(max = 16)
+  @ValidationRule(
+      value = "self.all(f, self.exists_one(g, g.name == f.name))",
+      message = "spec.cpuFeatures names a feature twice; give each feature once, with one policy")
   @JsonPropertyDescription(
       "CPU features added to or taken from the cpuModel of KVM guests, e.g. [{name: arch-capabilities,"
           + " policy: disable}] where nested KVM refuses a feature host-model announces, or a feature every"

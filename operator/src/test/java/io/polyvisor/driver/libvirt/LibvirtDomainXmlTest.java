@@ -99,6 +99,12 @@ class LibvirtDomainXmlTest {
     Element emulated = Xml.parse(LibvirtDomainXml.render(featured, x -> true, Optional.empty(),
         LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(false, "pc-i440fx-7.2")))).getDocumentElement();
     assertThat(emulated.getElementsByTagName("cpu").getLength()).as("QEMU's own CPU under emulation").isZero();
+    GuestSpec namedAndFeatured = new GuestSpec(base.id(), base.revision(), base.cores(), base.memory(), base.numa(), base.disks(),
+        base.nics(), base.consoleLog(), base.kernelBoot(), "Westmere", features);
+    Element emulatedModel = Xml.parse(LibvirtDomainXml.render(namedAndFeatured, x -> true, Optional.empty(),
+        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(false, "pc-i440fx-7.2")))).getDocumentElement();
+    assertThat(text(emulatedModel, "model")).as("a named model is emulated as named").isEqualTo("Westmere");
+    assertThat(emulatedModel.getElementsByTagName("feature").getLength()).as("but without the KVM features").isZero();
   }
 
   private static GuestSpec withCpu(GuestSpec spec, String model) {
