@@ -39,9 +39,9 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class AcceleratedGuestIT {
 
-  private static final String CLASS = "it-kvm";
-  private static final String STORAGE = "it-kvm-local";
-  private static final List<String> NODES = List.of("kvm-a", "kvm-b");
+  private static final String CLASS = "it-accel";
+  private static final String STORAGE = "it-accel-local";
+  private static final List<String> NODES = List.of("accel-a", "accel-b");
 
   @TempDir Path work;
 
@@ -69,7 +69,11 @@ class AcceleratedGuestIT {
             .unmarshal(TestManifests.counterVm("fast", CLASS, "Always", "64Mi", STORAGE, image), VirtualMachine.class))
             .inNamespace(namespace).create();
         String uid = vm.getMetadata().getUid();
-        await().atMost(Duration.ofSeconds(90)).until(() -> phase(client, namespace) == VirtualMachinePhase.Running);
+        try {
+          await().atMost(Duration.ofSeconds(90)).until(() -> phase(client, namespace) == VirtualMachinePhase.Running);
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+          throw new AssertionError("VM fast is not Running; its status:\n" + new StatusOf(client, namespace), e);
+        }
         String source = get(client, namespace).getStatus().nodeName;
         Host sourceHost = nodes.host(source);
 
@@ -128,6 +132,15 @@ class AcceleratedGuestIT {
       }
     }
     return "";
+  }
+
+  /** The VM's status as YAML when printed, for the message of a wait that timed out. */
+  private record StatusOf(KubernetesClient client, String namespace) {
+    @Override
+    public String toString() {
+      VirtualMachine vm = get(client, namespace);
+      return vm == null ? "gone" : client.getKubernetesSerialization().asYaml(vm.getStatus());
+    }
   }
 
   private static VirtualMachine get(KubernetesClient client, String namespace) {
