@@ -631,13 +631,13 @@ class MigrationIT {
   void aNodeThatLeavesTheClassKeepsItsGuestAndNoSecondCopyIsStarted() throws Exception {
     VirtualMachine vm = vmsOn("mig-1", "relabelled").get(0);
 
-    client.nodes().withName("mig-1").edit(n -> { n.getMetadata().getLabels().remove("polyvisor.io/hypervisor"); return n; });
+    NodeRegistration.label(client, "mig-1", "polyvisor.io/hypervisor", null);
     try {
       assertNeverTwoRunningCopiesFor(vm, Duration.ofSeconds(15));
       assertExactlyOneRunningCopyWhereStatusSays(vm);
       await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(condition(vm, "Scheduled").getReason()).isEqualTo("NodeLeftClass"));
     } finally {
-      client.nodes().withName("mig-1").edit(n -> { n.getMetadata().getLabels().put("polyvisor.io/hypervisor", CLASS); return n; });
+      NodeRegistration.label(client, "mig-1", "polyvisor.io/hypervisor", CLASS);
     }
 
     // A Node deleted while its hypervisor runs on: the host is still checked through the endpoint
@@ -831,7 +831,7 @@ class MigrationIT {
   }
 
   private static void outOfService(String node, boolean declared) {
-    client.nodes().withName(node).edit(n -> {
+    NodeRegistration.edit(client, node, n -> {
       List<io.fabric8.kubernetes.api.model.Taint> taints = n.getSpec().getTaints() == null ? new ArrayList<>()
           : new ArrayList<>(n.getSpec().getTaints());
       taints.removeIf(t -> "node.kubernetes.io/out-of-service".equals(t.getKey()));

@@ -2,7 +2,9 @@ package io.polyvisor.testing;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.polyvisor.driver.Host;
@@ -11,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
 
 /** Registers simulated hosts as Nodes (of the shared API server unless told otherwise) with {@code testbed/register-node}. */
 public final class NodeRegistration {
@@ -52,5 +55,37 @@ public final class NodeRegistration {
    */
   public static void cordon(KubernetesClient client, String node, boolean cordoned) {
     client.nodes().withName(node).patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"unschedulable\":" + cordoned + "}}");
+  }
+
+  /**
+   * Sets a Node's allocatable memory with a merge patch of its status, for the same reason: a
+   * read-modify-write of the status conflicts with the operator's own writes to it.
+   */
+  public static void setAllocatableMemory(KubernetesClient client, String node, String memory) {
+    client.nodes().withName(node).subresource("status")
+        .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"status\":{\"allocatable\":{\"memory\":\"" + memory + "\"}}}");
+  }
+
+  /** Sets ({@code value} non-null) or removes a label of a Node with a merge patch. */
+  public static void label(KubernetesClient client, String node, String key, String value) {
+    String json = value == null ? "null" : "\"" + value + "\"";
+    client.nodes().withName(node).patch(PatchContext.of(PatchType.JSON_MERGE), "{\"metadata\":{\"labels\":{\"" + key + "\":" + json + "}}}");
+  }
+
+  /**
+   * Edits a Node as a read-modify-write, read again when the operator's status write came first
+   * (409 Conflict), as {@code kubectl edit} asks its user to do.
+   */
+  public static void edit(KubernetesClient client, String node, UnaryOperator<Node> change) {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        client.nodes().withName(node).edit(change);
+        return;
+      } catch (KubernetesClientException e) {
+        if (e.getCode() != 409 || attempt == 5) {
+          throw e;
+        }
+      }
+    }
   }
 }

@@ -334,10 +334,7 @@ class VirtualMachineReconcilerIT {
   /** A VM running on the only node of {@code doomed}; then the host dies for good and the VM is deleted. */
   private VirtualMachine runningOnADyingHost(KvmNodes doomed, String name) {
     NodeRegistration.register(doomed.host("it-kvm-doomed"), "1Gi", CLASS);
-    client.nodes().withName("it-kvm-doomed").edit(n -> {
-      n.getMetadata().getLabels().put("doomed", "true");
-      return n;
-    });
+    NodeRegistration.label(client, "it-kvm-doomed", "doomed", "true");
     VirtualMachine vm = create(vmManifest(name, "Always", "32Mi")
         .replace("  memory: {size: 32Mi}", "  memory: {size: 32Mi}\n  nodeSelector: {doomed: \"true\"}"));
     assertThat(awaitPhase(vm, VirtualMachinePhase.Running).getStatus().nodeName).isEqualTo("it-kvm-doomed");
@@ -391,10 +388,7 @@ class VirtualMachineReconcilerIT {
 
   private static void setNode(String name, boolean cordoned, String memory) {
     NodeRegistration.cordon(client, name, cordoned);
-    client.nodes().withName(name).editStatus(n -> {
-      n.getStatus().getAllocatable().put("memory", new io.fabric8.kubernetes.api.model.Quantity(memory));
-      return n;
-    });
+    NodeRegistration.setAllocatableMemory(client, name, memory);
   }
 
   private void destroyBehindTheOperatorsBack(VirtualMachine vm) throws Exception {
