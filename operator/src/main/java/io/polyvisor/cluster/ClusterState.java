@@ -23,6 +23,9 @@ public interface ClusterState {
 
   List<VirtualMachine> virtualMachines();
 
+  /** Every VirtualMachineMigration, in every namespace, finished ones included. */
+  List<VirtualMachineMigration> migrations();
+
   /** The VM's migration that is not final yet, if any: while it lasts, only the migration acts on the VM. */
   Optional<VirtualMachineMigration> activeMigration(VirtualMachine vm);
 

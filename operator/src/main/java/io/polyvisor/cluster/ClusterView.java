@@ -115,6 +115,11 @@ public final class ClusterView implements ClusterState {
     return vms.list().toList();
   }
 
+  @Override
+  public List<VirtualMachineMigration> migrations() {
+    return migrations.list().toList();
+  }
+
   private Set<ResourceID> affectedBy(Predicate<VirtualMachine> filter) {
     return vms.list().filter(filter).map(ResourceID::fromResource).collect(Collectors.toSet());
   }

@@ -12,7 +12,7 @@ import java.util.Optional;
 
 /**
  * A Kubernetes Node as the operator sees a hypervisor host: whether it may take VMs, how much
- * memory it offers, its labels, its management endpoint, and whether a person has declared it out
+ * memory and CPU it offers (its allocatable memory and cpu), its labels, its management endpoint, and whether a person has declared it out
  * of service.
  *
  * @param outOfService the Node carries Kubernetes' {@value #OUT_OF_SERVICE} taint: a person has
@@ -21,7 +21,7 @@ import java.util.Optional;
  *     answers is still believed over the taint.
  */
 public record HypervisorNode(String name, boolean ready, boolean cordoned, boolean outOfService, Map<String, String> labels,
-    long allocatableMemoryBytes, Host host) {
+    long allocatableMemoryBytes, long allocatableMillicpu, Host host) {
 
   /** The taint with which a person declares a node's host down, as Kubernetes defines it for pods. */
   public static final String OUT_OF_SERVICE = "node.kubernetes.io/out-of-service";
@@ -36,17 +36,20 @@ public record HypervisorNode(String name, boolean ready, boolean cordoned, boole
                 .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
     boolean cordoned = node.getSpec() != null && Boolean.TRUE.equals(node.getSpec().getUnschedulable());
     boolean outOfService = outOfService(node);
-    Quantity memory =
-        node.getStatus() == null || node.getStatus().getAllocatable() == null
-            ? null
-            : node.getStatus().getAllocatable().get("memory");
-    long allocatable = memory == null ? 0 : memory.getNumericalAmount().longValue();
+    Quantity memory = allocatable(node, "memory");
+    Quantity cpu = allocatable(node, "cpu");
     Map<String, String> labels = node.getMetadata().getLabels() == null ? Map.of() : node.getMetadata().getLabels();
     var secret = Optional.ofNullable(hypervisorClass.getSpec().connection.credentialsSecretRef)
         .map(ref -> new Host.SecretName(ref.namespace, ref.name));
     // A node declared down takes no VM, whatever its Ready condition still says.
-    return new HypervisorNode(name, ready && !outOfService, cordoned, outOfService, labels, allocatable,
+    return new HypervisorNode(name, ready && !outOfService, cordoned, outOfService, labels,
+        memory == null ? 0 : memory.getNumericalAmount().longValue(),
+        cpu == null ? 0 : cpu.getNumericalAmount().movePointRight(3).longValue(),
         new Host(name, endpoint(node, hypervisorClass), secret));
+  }
+
+  private static Quantity allocatable(Node node, String resource) {
+    return node.getStatus() == null || node.getStatus().getAllocatable() == null ? null : node.getStatus().getAllocatable().get(resource);
   }
 
   /** Whether the Node carries the out-of-service taint, with any value and effect. */
@@ -62,7 +65,7 @@ public record HypervisorNode(String name, boolean ready, boolean cordoned, boole
   public static HypervisorNode gone(String name, String endpoint, HypervisorClass hypervisorClass) {
     var secret = Optional.ofNullable(hypervisorClass.getSpec().connection.credentialsSecretRef)
         .map(ref -> new Host.SecretName(ref.namespace, ref.name));
-    return new HypervisorNode(name, false, true, false, Map.of(), 0, new Host(name, endpoint, secret));
+    return new HypervisorNode(name, false, true, false, Map.of(), 0, 0, new Host(name, endpoint, secret));
   }
 
   /** Whether the node's labels satisfy a selector (every key with its value). */

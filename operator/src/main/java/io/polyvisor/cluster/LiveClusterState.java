@@ -58,4 +58,9 @@ public final class LiveClusterState implements ClusterState {
   public List<VirtualMachine> virtualMachines() {
     return client.resources(VirtualMachine.class).inAnyNamespace().list().getItems();
   }
+
+  @Override
+  public List<VirtualMachineMigration> migrations() {
+    return client.resources(VirtualMachineMigration.class).inAnyNamespace().list().getItems();
+  }
 }

@@ -11,7 +11,8 @@ import io.polyvisor.migration.MigrationLabels;
 import java.util.Map;
 
 /**
- * The migration that moves one VM off a cordoned node. It is labelled with the node and the VM
+ * The migration that moves one VM off a cordoned node, to the target the evacuation planner chose
+ * (so that two moves decided in one pass do not count on the same room). It is labelled with the node and the VM
  * (name and uid), and owned by the VM, so that the garbage collector deletes it with the VM.
  */
 final class EvacuationMigration {
@@ -19,7 +20,7 @@ final class EvacuationMigration {
   private EvacuationMigration() {}
 
   /** @param suffix what makes the name unique among the VM's migrations */
-  static VirtualMachineMigration of(VirtualMachine vm, String node, MigrationMethod method, String suffix) {
+  static VirtualMachineMigration of(VirtualMachine vm, String node, String target, MigrationMethod method, String suffix) {
     VirtualMachineMigration migration = new VirtualMachineMigration();
     migration.setMetadata(new ObjectMetaBuilder()
         .withName(truncate(vm.getMetadata().getName(), 240) + "-evac-" + suffix)
@@ -42,6 +43,7 @@ final class EvacuationMigration {
     migration.getSpec().vmName = vm.getMetadata().getName();
     migration.getSpec().reason = MigrationReason.Evacuation;
     migration.getSpec().method = method;
+    migration.getSpec().targetNode = target;
     return migration;
   }
 

@@ -16,34 +16,27 @@ import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import io.polyvisor.api.v1alpha1.ApiGroup;
-import io.polyvisor.api.v1alpha1.EvictionStrategy;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.MigrationMethod;
-import io.polyvisor.api.v1alpha1.MigrationPhase;
-import io.polyvisor.api.v1alpha1.MigrationPolicy;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
-import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.cluster.ClusterState;
-import io.polyvisor.cluster.HypervisorNode;
+import io.polyvisor.planner.EvacuationPlan;
+import io.polyvisor.planner.EvacuationPlanner;
+import io.polyvisor.planner.EvacuationSnapshot;
 import io.polyvisor.migration.MigrationLabels;
 import io.polyvisor.migration.VmMigrations;
 import io.polyvisor.vm.EventRecorder;
-import io.polyvisor.vm.MemoryRequest;
-import io.polyvisor.vm.Placement;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
-import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
@@ -66,8 +59,6 @@ public final class EvacuationReconciler implements Reconciler<Node> {
   private static final Logger log = LoggerFactory.getLogger(EvacuationReconciler.class);
   /** How often an evacuation under way is looked at again; migrations also wake it when they change. */
   private static final Duration PERIOD = Duration.ofSeconds(3);
-  /** How long after a successful move a VM whose status still names this node is taken as gone. */
-  private static final Duration JUST_LEFT = Duration.ofSeconds(60);
 
   private final KubernetesClient client;
   private final VmMigrations migrations;
@@ -152,95 +143,19 @@ public final class EvacuationReconciler implements Reconciler<Node> {
     private UpdateControl<Node> evacuate(HypervisorClass hvc) {
       Instant since = condition().filter(c -> "True".equals(c.getStatus()))
           .map(c -> Instant.parse(c.getLastTransitionTime())).orElse(now);
-      List<VirtualMachine> all = cluster.virtualMachines();
-      List<VirtualMachine> here = all.stream()
-          .filter(vm -> vm.getStatus() != null && name.equals(vm.getStatus().nodeName))
-          .filter(vm -> hvc.getMetadata().getName().equals(vm.getSpec().hypervisorClassName))
-          .filter(vm -> vm.getStatus().phase == VirtualMachinePhase.Running || vm.getStatus().phase == VirtualMachinePhase.Migrating
-              || vm.getStatus().phase == VirtualMachinePhase.Paused)
-          .sorted(Comparator.comparing((VirtualMachine vm) -> vm.getMetadata().getNamespace()).thenComparing(vm -> vm.getMetadata().getName()))
-          .toList();
-      List<VirtualMachineMigration> ours = evacuationMigrations();
-      Set<String> existing = all.stream().map(vm -> vm.getMetadata().getNamespace() + "/" + vm.getMetadata().getName())
-          .collect(Collectors.toSet());
-      long moved = ours.stream().filter(m -> m.getStatus() != null && m.getStatus().phase == MigrationPhase.Succeeded)
-          .filter(m -> existing.contains(m.getMetadata().getNamespace() + "/" + m.getSpec().vmName))
-          .filter(m -> !Instant.parse(m.getMetadata().getCreationTimestamp()).isBefore(since.minusSeconds(1))).count();
-      MigrationPolicy policy = hvc.getSpec().migration == null ? new MigrationPolicy() : hvc.getSpec().migration;
-      int outboundCap = policy.parallelOutboundPerNode == null ? 2 : policy.parallelOutboundPerNode;
-      int clusterCap = policy.parallelPerCluster == null ? 5 : policy.parallelPerCluster;
-      long outbound = ours.stream().filter(ClusterState::isActive).count();
-      long clusterWide = activeMigrationsOfClass(hvc, all);
-
-      int running = 0;
-      int queued = 0;
-      Instant nextRetry = null;
-      List<String> blocked = new ArrayList<>();
-      Map<String, Long> reserved = MemoryRequest.reservedByNode(all, null);
-      for (VirtualMachine vm : here) {
-        String vmName = vm.getMetadata().getNamespace() + "/" + vm.getMetadata().getName();
-        EvictionStrategy strategy = vm.getSpec().evictionStrategy != null ? vm.getSpec().evictionStrategy
-            : hvc.getSpec().defaultEvictionStrategy == null ? EvictionStrategy.LiveMigrate : hvc.getSpec().defaultEvictionStrategy;
-        if (strategy == EvictionStrategy.None) {
-          blocked.add(vmName + ": evictionStrategy None");
-          continue;
-        }
-        if (vm.getStatus().phase == VirtualMachinePhase.Paused) {
-          // Its guest is still on the node, but only a running guest can move; a person resumes
-          // or stops it.
-          blocked.add(vmName + ": the guest is paused or saved, not running; resume it or stop it");
-          continue;
-        }
-        // Read after the VM, so that a migration that ended since shows here as ended.
-        List<VirtualMachineMigration> itsMigrations = migrationsOf(vm);
-        MigrationMethod method = strategy == EvictionStrategy.Shutdown
-            || (strategy == EvictionStrategy.LiveMigrateOrShutdown && liveMigrationFailed(itsMigrations, since))
-            ? MigrationMethod.Restart : MigrationMethod.Live;
-        if (itsMigrations.stream().anyMatch(ClusterState::isActive)) {
-          running++;
-          continue;
-        }
-        if (justLeft(itsMigrations)) {
-          continue; // moved already; its VM reconciler has not recorded the new node yet
-        }
-        if (EvacuationRetry.decide(itsMigrations, name, since, now) instanceof EvacuationRetry.Wait wait) {
-          nextRetry = nextRetry == null || wait.retryAt().isBefore(nextRetry) ? wait.retryAt() : nextRetry;
-          Optional<String> blocking = wait.blocking(now);
-          if (blocking.isPresent()) {
-            blocked.add(vmName + ": " + blocking.get());
-          } else {
-            queued++;
-          }
-          continue;
-        }
-        Placement.Decision decision = Placement.place(vm, hvc, cluster.nodesOf(hvc), reserved, Set.of(name));
-        if (decision instanceof Placement.Unschedulable u) {
-          blocked.add(vmName + ": " + u.message());
-          continue;
-        }
-        if (outbound >= outboundCap || clusterWide >= clusterCap) {
-          queued++;
-          continue;
-        }
-        createMigration(vm, method);
-        reserved.merge(((Placement.Placed) decision).node().name(), MemoryRequest.reserved(vm), Long::sum);
-        outbound++;
-        clusterWide++;
-        running++;
+      // The VMs first, then the migrations: a migration that ended since shows as ended.
+      List<VirtualMachine> vms = cluster.virtualMachines();
+      EvacuationPlan plan = EvacuationPlanner.plan(
+          new EvacuationSnapshot(name, hvc, cluster.nodesOf(hvc), vms, cluster.migrations(), since, now));
+      for (EvacuationPlan.Step step : plan.starting()) {
+        EvacuationPlan.Start start = (EvacuationPlan.Start) step.outcome();
+        createMigration(step.vm(), start.target(), start.method());
       }
 
-      long total = moved + here.size();
-      EvacuationMetrics.record(name, here.size(), running, queued, blocked.size());
-      String reason;
-      String message;
-      if (here.isEmpty()) {
-        reason = "Completed";
-        message = "all " + moved + " VMs moved; no VM of ours runs on " + name;
-      } else {
-        reason = running == 0 && queued == 0 ? "Blocked" : "InProgress";
-        message = moved + " of " + total + " VMs moved, " + running + " running, " + queued + " queued, " + blocked.size() + " blocked"
-            + (blocked.isEmpty() ? "" : ": " + String.join("; ", blocked));
-      }
+      EvacuationMetrics.record(name, plan.steps().size(), (int) (plan.count(EvacuationPlan.Moving.class) + plan.starting().size()),
+          (int) plan.count(EvacuationPlan.Queued.class), (int) plan.count(EvacuationPlan.Blocked.class));
+      String reason = plan.reason();
+      String message = plan.message();
       Optional<NodeCondition> previous = condition();
       if (previous.isEmpty() || !reason.equals(previous.get().getReason()) || !message.equals(previous.get().getMessage())
           || !"True".equals(previous.get().getStatus())) {
@@ -256,51 +171,16 @@ public final class EvacuationReconciler implements Reconciler<Node> {
       if ("Completed".equals(reason)) {
         return UpdateControl.noUpdate();
       }
-      Duration again = nextRetry == null ? PERIOD : Duration.between(now, nextRetry);
+      Duration again = plan.nextRetry().map(at -> Duration.between(now, at)).orElse(PERIOD);
       return UpdateControl.<Node>noUpdate().rescheduleAfter(Math.max(1, Math.min(PERIOD.toMillis(), again.toMillis())));
     }
 
-    private void createMigration(VirtualMachine vm, MigrationMethod method) {
+    private void createMigration(VirtualMachine vm, String target, MigrationMethod method) {
       VirtualMachineMigration migration =
-          EvacuationMigration.of(vm, name, method, UUID.randomUUID().toString().substring(0, 5));
+          EvacuationMigration.of(vm, name, target, method, UUID.randomUUID().toString().substring(0, 5));
       client.resource(migration).create();
-      log.info("evacuating {}/{} with {} migration {}", vm.getMetadata().getNamespace(), vm.getMetadata().getName(), method,
-          migration.getMetadata().getName());
-    }
-
-    /**
-     * Whether the VM's evacuation migration from this node just succeeded: the VM's status names
-     * its new node only once its own reconciler has run, and a second migration must not start
-     * in that window.
-     */
-    private boolean justLeft(List<VirtualMachineMigration> migrations) {
-      return migrations.stream()
-          .filter(m -> name.equals(m.getStatus() == null ? null : m.getStatus().sourceNode))
-          .filter(m -> m.getStatus() != null && m.getStatus().phase == MigrationPhase.Succeeded && m.getStatus().completionTime != null)
-          .anyMatch(m -> Duration.between(Instant.parse(m.getStatus().completionTime), now).compareTo(JUST_LEFT) < 0);
-    }
-
-    /** Whether a live evacuation migration of the VM from this node failed since the node was cordoned. */
-    private boolean liveMigrationFailed(List<VirtualMachineMigration> migrations, Instant since) {
-      return migrations.stream()
-          .filter(m -> m.getMetadata().getLabels() != null && name.equals(m.getMetadata().getLabels().get(MigrationLabels.EVACUATED_NODE)))
-          .filter(m -> m.getSpec().method != MigrationMethod.Restart)
-          .filter(m -> !Instant.parse(m.getMetadata().getCreationTimestamp()).isBefore(since.minusSeconds(1)))
-          .anyMatch(m -> m.getStatus() != null && m.getStatus().phase == MigrationPhase.Failed);
-    }
-
-    private List<VirtualMachineMigration> migrationsOf(VirtualMachine vm) {
-      return client.resources(VirtualMachineMigration.class).inNamespace(vm.getMetadata().getNamespace()).list().getItems()
-          .stream().filter(m -> vm.getMetadata().getName().equals(m.getSpec().vmName)).toList();
-    }
-
-    private long activeMigrationsOfClass(HypervisorClass hvc, List<VirtualMachine> all) {
-      Set<String> ofClass = all.stream().filter(vm -> hvc.getMetadata().getName().equals(vm.getSpec().hypervisorClassName))
-          .map(vm -> vm.getMetadata().getNamespace() + "/" + vm.getMetadata().getName()).collect(Collectors.toSet());
-      return client.resources(VirtualMachineMigration.class).inAnyNamespace().list().getItems().stream()
-          .filter(ClusterState::isActive)
-          .filter(m -> ofClass.contains(m.getMetadata().getNamespace() + "/" + m.getSpec().vmName))
-          .count();
+      log.info("evacuating {}/{} to {} with {} migration {}", vm.getMetadata().getNamespace(), vm.getMetadata().getName(), target,
+          method, migration.getMetadata().getName());
     }
 
     private Optional<HypervisorClass> classOf() {

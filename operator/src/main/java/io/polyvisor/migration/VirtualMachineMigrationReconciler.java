@@ -40,8 +40,9 @@ import io.polyvisor.lease.LeaseGuard;
 import io.polyvisor.status.StatusPatch;
 import io.polyvisor.vm.DiskPlan;
 import io.polyvisor.vm.EventRecorder;
-import io.polyvisor.vm.MemoryRequest;
-import io.polyvisor.vm.Placement;
+import io.polyvisor.planner.MemoryRequest;
+import io.polyvisor.planner.Commitments;
+import io.polyvisor.planner.Placement;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -321,7 +322,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       List<String> refused = new ArrayList<>();
       HypervisorNode chosen;
       while (true) {
-        Placement.Decision decision = Placement.place(vm, hvc, candidates, reserved(vm), excluded);
+        Placement.Decision decision = Placement.place(vm, hvc, candidates, committed(vm), excluded);
         if (decision instanceof Placement.Unschedulable u) {
           return end(MigrationPhase.Failed, "no target for the migration: " + u.message()
               + (refused.isEmpty() ? "" : "; " + String.join("; ", refused)));
@@ -900,8 +901,9 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       return migration.getMetadata().getUid();
     }
 
-    private Map<String, Long> reserved(VirtualMachine moving) {
-      return MemoryRequest.reservedByNode(cluster.virtualMachines(), moving.getMetadata().getUid());
+    /** What is promised on each node, leaving out the VM that moves (and so this migration's own target). */
+    private Commitments committed(VirtualMachine moving) {
+      return Commitments.of(cluster.virtualMachines(), cluster.migrations(), moving.getMetadata().getUid());
     }
 
     private void pruneHistory() {

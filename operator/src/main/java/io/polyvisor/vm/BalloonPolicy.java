@@ -1,5 +1,6 @@
 package io.polyvisor.vm;
 
+import io.polyvisor.planner.MemoryRequest;
 import io.polyvisor.api.v1alpha1.MemorySpec;
 import io.polyvisor.driver.GuestMemoryStats;
 import java.util.OptionalLong;

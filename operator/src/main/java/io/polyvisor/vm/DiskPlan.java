@@ -1,5 +1,6 @@
 package io.polyvisor.vm;
 
+import io.polyvisor.planner.MemoryRequest;
 import io.fabric8.kubernetes.api.model.storage.StorageClass;
 import io.polyvisor.api.v1alpha1.DiskSpec;
 import io.polyvisor.api.v1alpha1.Driver;

@@ -1,5 +1,10 @@
 package io.polyvisor.vm;
 
+import io.polyvisor.planner.Bytes;
+import io.polyvisor.planner.MemoryRequest;
+import io.polyvisor.planner.Commitments;
+import io.polyvisor.planner.Demand;
+import io.polyvisor.planner.Placement;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.utils.Serialization;
@@ -699,7 +704,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       synchronized (placementLock) {
         // Not back onto a node given up while declared down before what is left there is removed.
         Set<String> abandoned = status.abandonedNodes == null ? Set.of() : Set.copyOf(status.abandonedNodes);
-        Placement.Decision decision = Placement.place(vm, hvc, nodes, reservedByNode(), abandoned);
+        Placement.Decision decision = Placement.place(vm, hvc, nodes, committed(), abandoned);
         if (decision instanceof Placement.Unschedulable u) {
           return unschedulable(u.reason(), u.message());
         }
@@ -714,26 +719,21 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       }
     }
 
-    /** Memory promised on each node: VMs placed there (from the cache) and placements in flight. */
-    private Map<String, Long> reservedByNode() {
-      Map<String, Long> reserved = new HashMap<>();
-      Map<String, String> nodeOf = new HashMap<>(pendingPlacements);
-      for (VirtualMachine other : cluster.virtualMachines()) {
+    /** What is promised on each node: VMs placed there and moving there (from the cache), and placements in flight. */
+    private Commitments committed() {
+      List<VirtualMachine> others = cluster.virtualMachines().stream()
+          .filter(other -> !other.getMetadata().getUid().equals(vm.getMetadata().getUid())).toList();
+      Commitments committed = Commitments.of(others, cluster.migrations(), null);
+      for (VirtualMachine other : others) {
         String uid = other.getMetadata().getUid();
-        if (uid.equals(vm.getMetadata().getUid())) {
-          continue;
-        }
         String recorded = other.getStatus() == null ? null : other.getStatus().nodeName;
         if (recorded != null) {
-          nodeOf.put(uid, recorded);
           pendingPlacements.remove(uid, recorded);
-        }
-        String node = nodeOf.get(uid);
-        if (node != null) {
-          reserved.merge(node, MemoryRequest.reserved(other), Long::sum);
+        } else if (pendingPlacements.containsKey(uid)) {
+          committed.add(pendingPlacements.get(uid), Demand.of(other));
         }
       }
-      return reserved;
+      return committed;
     }
 
     private Optional<Duration> unschedulable(String reason, String message) {

@@ -19,7 +19,7 @@ class EvacuationMigrationTest {
     VirtualMachine vm = new VirtualMachine();
     vm.setMetadata(new ObjectMetaBuilder().withNamespace("ns").withName("web").withUid("0b5e-uid").build());
 
-    VirtualMachineMigration migration = EvacuationMigration.of(vm, "kvm-1", MigrationMethod.Live, "ab12c");
+    VirtualMachineMigration migration = EvacuationMigration.of(vm, "kvm-1", "kvm-2", MigrationMethod.Live, "ab12c");
 
     assertThat(migration.getMetadata().getOwnerReferences()).singleElement().satisfies(owner -> {
       assertThat(owner.getApiVersion()).isEqualTo("polyvisor.io/v1alpha1");

@@ -60,4 +60,9 @@ final class FakeCluster implements ClusterState {
   public List<VirtualMachineMigration> migrationsOf(VirtualMachine vm) {
     return Optional.ofNullable(migrations.get(vm.getMetadata().getName())).stream().toList();
   }
+
+  @Override
+  public List<VirtualMachineMigration> migrations() {
+    return List.copyOf(migrations.values());
+  }
 }

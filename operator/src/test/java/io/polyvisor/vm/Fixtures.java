@@ -16,11 +16,11 @@ import java.util.Map;
 import java.util.UUID;
 
 /** Objects for unit tests, built as the API server would store them (defaults filled in). */
-final class Fixtures {
+public final class Fixtures {
 
   private Fixtures() {}
 
-  static HypervisorClass kvmClass(int overcommitPercent) {
+  public static HypervisorClass kvmClass(int overcommitPercent) {
     HypervisorClass c = new HypervisorClass();
     c.setMetadata(new ObjectMetaBuilder().withName("kvm").build());
     c.getSpec().driver = Driver.LIBVIRT;
@@ -31,7 +31,7 @@ final class Fixtures {
     return c;
   }
 
-  static VirtualMachine vm(String name, String size) {
+  public static VirtualMachine vm(String name, String size) {
     VirtualMachine vm = new VirtualMachine();
     vm.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace("ns").withUid(UUID.randomUUID().toString())
         .withGeneration(1L).build());
@@ -45,7 +45,7 @@ final class Fixtures {
     return vm;
   }
 
-  static VirtualMachine dynamicVm(String name, String minimum, String size, String maximum) {
+  public static VirtualMachine dynamicVm(String name, String minimum, String size, String maximum) {
     VirtualMachine vm = vm(name, size);
     vm.getSpec().memory.policy = MemoryPolicy.Dynamic;
     vm.getSpec().memory.minimum = minimum;
@@ -53,13 +53,18 @@ final class Fixtures {
     return vm;
   }
 
-  static HypervisorNode node(String name, String memory, boolean ready, boolean cordoned) {
+  /** A node of class kvm with 4 CPUs. */
+  public static HypervisorNode node(String name, String memory, boolean ready, boolean cordoned) {
+    return node(name, memory, "4", ready, cordoned);
+  }
+
+  public static HypervisorNode node(String name, String memory, String cpus, boolean ready, boolean cordoned) {
     return HypervisorNode.of(
         new NodeBuilder()
             .withNewMetadata().withName(name).withLabels(Map.of("polyvisor.io/hypervisor", "kvm")).endMetadata()
             .withNewSpec().withUnschedulable(cordoned).endSpec()
             .withNewStatus()
-            .withAllocatable(Map.of("memory", new Quantity(memory)))
+            .withAllocatable(Map.of("memory", new Quantity(memory), "cpu", new Quantity(cpus)))
             .addNewCondition().withType("Ready").withStatus(ready ? "True" : "False").endCondition()
             .addNewAddress().withType("InternalIP").withAddress("10.0.0." + name.length()).endAddress()
             .endStatus()

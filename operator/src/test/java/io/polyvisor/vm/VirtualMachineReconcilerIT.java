@@ -146,6 +146,25 @@ class VirtualMachineReconcilerIT {
   }
 
   @Test
+  void aVmWithMoreCoresThanAnyNodeCanHoldStaysPendingWithTheNumbersAndNoGuestIsDefined() throws Exception {
+    // Each node declares 2 CPUs; the class's default ratio lets it hold 16 vCPUs.
+    VirtualMachine wide = create(vmManifest("wide", "Always", "32Mi") + "  cpu: {cores: 200}\n");
+    VirtualMachine pending = awaitPhase(wide, VirtualMachinePhase.Pending);
+    Condition scheduled = condition(pending, VirtualMachineStatus.SCHEDULED);
+    assertThat(scheduled.getReason()).isEqualTo("InsufficientCpu");
+    assertThat(scheduled.getMessage()).startsWith("no it-kvm node with the memory has 200 vCPUs free (spec.cpu.cores; 8 per host"
+        + " CPU, the class's cpuOvercommitRatio): ").contains("of 16");
+    for (Host host : nodes.hosts()) {
+      assertThat(libvirt.find(host, uid(wide))).as("a guest on " + host.nodeName()).isEmpty();
+    }
+
+    // The same VM with cores a node can hold runs.
+    client.resources(VirtualMachine.class).inNamespace(namespace).withName("wide")
+        .edit(vm -> { vm.getSpec().cpu.cores = 2; return vm; });
+    awaitPhase(wide, VirtualMachinePhase.Running);
+  }
+
+  @Test
   void deletedVmLeavesNothingInLibvirt() {
     VirtualMachine running = awaitPhase(apply("short-lived", "Always", "32Mi"), VirtualMachinePhase.Running);
     Host host = nodes.host(running.getStatus().nodeName);

@@ -278,7 +278,7 @@ class VirtualMachineReconcilerTest {
     VirtualMachine vm = running(vm("believed", "256Mi"));
     String recorded = vm.getStatus().nodeName;
     cluster.nodes.replaceAll(n -> n.name().equals(recorded)
-        ? new HypervisorNode(n.name(), false, n.cordoned(), true, n.labels(), n.allocatableMemoryBytes(), n.host()) : n);
+        ? new HypervisorNode(n.name(), false, n.cordoned(), true, n.labels(), n.allocatableMemoryBytes(), n.allocatableMillicpu(), n.host()) : n);
     driver.calls.clear();
 
     reconcile(vm);
@@ -299,7 +299,7 @@ class VirtualMachineReconcilerTest {
     assertThat(vm.getStatus().nodeName).as("not declared yet: it waits").isEqualTo(recorded);
 
     cluster.nodes.replaceAll(n -> n.name().equals(recorded)
-        ? new HypervisorNode(n.name(), false, n.cordoned(), true, n.labels(), n.allocatableMemoryBytes(), n.host()) : n);
+        ? new HypervisorNode(n.name(), false, n.cordoned(), true, n.labels(), n.allocatableMemoryBytes(), n.allocatableMillicpu(), n.host()) : n);
     driver.calls.clear();
     reconcile(vm);
     assertThat(vm.getStatus().nodeName).isEqualTo(other);
@@ -320,7 +320,7 @@ class VirtualMachineReconcilerTest {
     driver.unreachable.add(recorded);
     // Declared down, with no other node ready to take the guest: it stays Pending.
     cluster.nodes.replaceAll(n -> n.name().equals(recorded)
-        ? new HypervisorNode(n.name(), false, n.cordoned(), true, n.labels(), n.allocatableMemoryBytes(), n.host())
+        ? new HypervisorNode(n.name(), false, n.cordoned(), true, n.labels(), n.allocatableMemoryBytes(), n.allocatableMillicpu(), n.host())
         : Fixtures.node(other, "4Gi", false, false));
     reconcile(vm);
     assertThat(vm.getStatus().abandonedNodes).containsExactly(recorded);

@@ -46,6 +46,15 @@ public class HypervisorClassSpec {
           + " Linux host to page; Hyper-V on Dynamic Memory). 100 to 1000, default 100.")
   public Integer memoryOvercommitPercent;
 
+  @Min(1)
+  @Max(64)
+  @Default("8")
+  @JsonPropertyDescription(
+      "How many virtual CPUs a node may hold per CPU it offers (its allocatable cpu): 1 means one"
+          + " vCPU per host CPU, 8 (default) lets guests that mostly idle share a CPU eight ways."
+          + " A VM whose cores fit on no node stays Pending with the numbers. 1 to 64.")
+  public Integer cpuOvercommitRatio;
+
   @Default("host-model")
   @Pattern("^(host-model|host-passthrough|[A-Za-z0-9][A-Za-z0-9._-]{0,63})$")
   @JsonPropertyDescription(

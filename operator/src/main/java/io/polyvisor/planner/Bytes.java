@@ -1,14 +1,14 @@
-package io.polyvisor.vm;
+package io.polyvisor.planner;
 
 /** Byte counts in the binary units Kubernetes quantities use, for messages. */
-final class Bytes {
+public final class Bytes {
 
   private static final String[] UNITS = {"", "Ki", "Mi", "Gi", "Ti", "Pi"};
 
   private Bytes() {}
 
   /** 536870912 → "512Mi", 1610612736 → "1.5Gi". */
-  static String format(long bytes) {
+  public static String format(long bytes) {
     double value = bytes;
     int unit = 0;
     while (Math.abs(value) >= 1024 && unit < UNITS.length - 1) {

@@ -1,4 +1,4 @@
-package io.polyvisor.vm;
+package io.polyvisor.planner;
 
 import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
@@ -12,8 +12,9 @@ import java.util.stream.Collectors;
 /**
  * Where a VM may run: a node that its class's and its own nodeSelector both select, Ready, not
  * cordoned, with room for the VM's memory (Static: size, Dynamic: minimum) within the node's
- * allocatable memory times the class's overcommit. Among those, the one with the most room left,
- * which spreads VMs out. When none fits, the reason says which filter emptied the list, with the
+ * allocatable memory times the class's memory overcommit, and for its vCPUs within the node's
+ * allocatable CPUs times the class's CPU overcommit ratio. Among those, the one with the most
+ * memory left, which spreads VMs out. When none fits, the reason says which filter emptied the list, with the
  * numbers.
  */
 public final class Placement {
@@ -29,14 +30,14 @@ public final class Placement {
   public record Unschedulable(String reason, String message) implements Decision {}
 
   /**
-   * @param reservedBytes memory already promised to VMs on each node, by node name
+   * @param committed what is already promised to VMs on each node
    * @param excluded nodes not to consider (the source of a migration, nodes the VM was given up on while they were declared down)
    */
   public static Decision place(
       VirtualMachine vm,
       HypervisorClass hypervisorClass,
       List<HypervisorNode> nodes,
-      Map<String, Long> reservedBytes,
+      Commitments committed,
       Set<String> excluded) {
     String className = hypervisorClass.getMetadata().getName();
     List<HypervisorNode> ofClass =
@@ -63,32 +64,36 @@ public final class Placement {
       return new Unschedulable(
           "AllNodesCordoned", "all " + ready.size() + " Ready nodes of class " + className + " are cordoned");
     }
-    long needed = MemoryRequest.reserved(vm);
-    int overcommit = hypervisorClass.getSpec().memoryOvercommitPercent == null ? 100 : hypervisorClass.getSpec().memoryOvercommitPercent;
+    Demand needed = Demand.of(vm);
+    Capacity capacity = Capacity.of(hypervisorClass);
     Comparator<HypervisorNode> mostRoom =
-        Comparator.comparingLong((HypervisorNode n) -> free(n, overcommit, reservedBytes)).reversed().thenComparing(HypervisorNode::name);
-    return schedulable.stream()
-        .filter(n -> free(n, overcommit, reservedBytes) >= needed)
+        Comparator.comparingLong((HypervisorNode n) -> capacity.freeMemory(n, committed)).reversed().thenComparing(HypervisorNode::name);
+    List<HypervisorNode> withMemory = schedulable.stream().filter(n -> capacity.freeMemory(n, committed) >= needed.memoryBytes()).toList();
+    if (withMemory.isEmpty()) {
+      return new Unschedulable(
+          "InsufficientMemory",
+          "no " + className + " node has " + Bytes.format(needed.memoryBytes()) + " of memory free: "
+              + describe(schedulable, n -> Bytes.format(Math.max(0, capacity.freeMemory(n, committed))) + " of "
+                  + Bytes.format(capacity.memory(n))));
+    }
+    return withMemory.stream()
+        .filter(n -> capacity.freeVcpus(n, committed) >= needed.vcpus())
         .min(mostRoom)
         .<Decision>map(Placed::new)
         .orElseGet(
             () ->
                 new Unschedulable(
-                    "InsufficientMemory",
-                    "no " + className + " node has " + Bytes.format(needed) + " of memory free: "
-                        + schedulable.stream()
-                            .sorted(Comparator.comparing(HypervisorNode::name))
-                            .map(n -> n.name() + " has " + Bytes.format(Math.max(0, free(n, overcommit, reservedBytes)))
-                                + " of " + Bytes.format(capacity(n, overcommit)))
-                            .collect(Collectors.joining(", "))));
+                    "InsufficientCpu",
+                    "no " + className + " node with the memory has " + needed.vcpus() + " vCPUs free (spec.cpu.cores; "
+                        + capacity.vcpusPerCpu() + " per host CPU, the class's cpuOvercommitRatio): "
+                        + describe(withMemory, n -> Math.max(0, capacity.freeVcpus(n, committed)) + " of " + capacity.vcpus(n))));
   }
 
-  static long capacity(HypervisorNode node, int overcommitPercent) {
-    return node.allocatableMemoryBytes() * overcommitPercent / 100;
-  }
-
-  private static long free(HypervisorNode node, int overcommitPercent, Map<String, Long> reserved) {
-    return capacity(node, overcommitPercent) - reserved.getOrDefault(node.name(), 0L);
+  private static String describe(List<HypervisorNode> nodes, java.util.function.Function<HypervisorNode, String> room) {
+    return nodes.stream()
+        .sorted(Comparator.comparing(HypervisorNode::name))
+        .map(n -> n.name() + " has " + room.apply(n))
+        .collect(Collectors.joining(", "));
   }
 
   private static String labels(Map<String, String> selector) {

@@ -1,4 +1,4 @@
-package io.polyvisor.evacuation;
+package io.polyvisor.planner;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

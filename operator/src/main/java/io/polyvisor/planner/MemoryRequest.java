@@ -1,12 +1,9 @@
-package io.polyvisor.vm;
+package io.polyvisor.planner;
 
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.polyvisor.api.v1alpha1.MemoryPolicy;
 import io.polyvisor.api.v1alpha1.MemorySpec;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
-import java.util.Collection;
-import java.util.HashMap;
-import java.util.Map;
 
 /** The memory figures of a VM's spec, in bytes. */
 public final class MemoryRequest {
@@ -25,20 +22,6 @@ public final class MemoryRequest {
   public static long reserved(VirtualMachine vm) {
     MemorySpec memory = vm.getSpec().memory;
     return bytes(isDynamic(memory) ? memory.minimum : memory.size);
-  }
-
-  /**
-   * Memory promised on each node, by node name: what {@link #reserved} counts for every VM whose
-   * status places it there, leaving out the VM with {@code excludedUid} (the one being placed).
-   */
-  public static Map<String, Long> reservedByNode(Collection<VirtualMachine> vms, String excludedUid) {
-    Map<String, Long> reserved = new HashMap<>();
-    for (VirtualMachine vm : vms) {
-      if (vm.getStatus() != null && vm.getStatus().nodeName != null && !vm.getMetadata().getUid().equals(excludedUid)) {
-        reserved.merge(vm.getStatus().nodeName, reserved(vm), Long::sum);
-      }
-    }
-    return reserved;
   }
 
   public static long startup(MemorySpec memory) {

@@ -1,4 +1,4 @@
-package io.polyvisor.evacuation;
+package io.polyvisor.planner;
 
 import io.polyvisor.api.v1alpha1.MigrationPhase;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;

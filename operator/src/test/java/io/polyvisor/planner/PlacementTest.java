@@ -1,0 +1,124 @@
+package io.polyvisor.planner;
+
+import static io.polyvisor.vm.Fixtures.dynamicVm;
+import static io.polyvisor.vm.Fixtures.kvmClass;
+import static io.polyvisor.vm.Fixtures.node;
+import static io.polyvisor.vm.Fixtures.vm;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.polyvisor.api.v1alpha1.VirtualMachine;
+import io.polyvisor.planner.Placement.Placed;
+import io.polyvisor.planner.Placement.Unschedulable;
+import java.util.List;
+import java.util.Map.Entry;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class PlacementTest {
+
+  @Test
+  void theNodeWithTheMostRoomWinsSoVmsSpreadOut() {
+    var decision = Placement.place(vm("a", "512Mi"), kvmClass(100),
+        List.of(node("n1", "4Gi", true, false), node("n2", "4Gi", true, false)), memory(Map.of("n1", 1L << 30)), Set.of());
+    assertThat(decision).isEqualTo(new Placed(node("n2", "4Gi", true, false)));
+  }
+
+  @Test
+  void cordonedNotReadyAndForeignNodesAreSkipped() {
+    var decision = Placement.place(vm("a", "512Mi"), kvmClass(100),
+        List.of(node("cordoned", "64Gi", true, true), node("down", "64Gi", false, false), node("ok", "1Gi", true, false)),
+        memory(Map.of()), Set.of());
+    assertThat(((Placed) decision).node().name()).isEqualTo("ok");
+  }
+
+  @Test
+  void dynamicVmsCountTheirMinimumAndOvercommitStretchesCapacity() {
+    VirtualMachine dynamic = dynamicVm("d", "1Gi", "2Gi", "4Gi");
+    // 1Gi allocatable with 150% overcommit holds 1.5Gi; 512Mi are taken: 1Gi left, the minimum fits.
+    var decision = Placement.place(dynamic, kvmClass(150), List.of(node("n", "1Gi", true, false)), memory(Map.of("n", 512L << 20)), Set.of());
+    assertThat(decision).isInstanceOf(Placed.class);
+    var without = Placement.place(dynamic, kvmClass(100), List.of(node("n", "1Gi", true, false)), memory(Map.of("n", 512L << 20)), Set.of());
+    assertThat(without).isInstanceOf(Unschedulable.class);
+  }
+
+  @Test
+  void reasonsSayWhichFilterLeftNothingWithTheNumbers() {
+    assertThat(Placement.place(vm("a", "1Gi"), kvmClass(100), List.of(), memory(Map.of()), Set.of()))
+        .isEqualTo(new Unschedulable("NoNodeOfClass", "no node carries the labels of HypervisorClass kvm (polyvisor.io/hypervisor=kvm)"));
+    assertThat(Placement.place(vm("a", "1Gi"), kvmClass(100), List.of(node("n", "4Gi", true, true)), memory(Map.of()), Set.of()))
+        .isEqualTo(new Unschedulable("AllNodesCordoned", "all 1 Ready nodes of class kvm are cordoned"));
+    assertThat(Placement.place(vm("a", "1Gi"), kvmClass(100), List.of(node("n", "4Gi", false, false)), memory(Map.of()), Set.of()))
+        .isEqualTo(new Unschedulable("NoReadyNode", "none of the 1 nodes of class kvm is Ready"));
+    assertThat(Placement.place(vm("a", "4Gi"), kvmClass(100),
+            List.of(node("n1", "2Gi", true, false), node("n2", "6Gi", true, false)), memory(Map.of("n2", 3L << 30)), Set.of()))
+        .isEqualTo(new Unschedulable("InsufficientMemory", "no kvm node has 4Gi of memory free: n1 has 2Gi of 2Gi, n2 has 3Gi of 6Gi"));
+
+    VirtualMachine picky = vm("a", "1Gi");
+    picky.getSpec().nodeSelector = Map.of("zone", "b");
+    assertThat(Placement.place(picky, kvmClass(100), List.of(node("n", "4Gi", true, false)), memory(Map.of()), Set.of()))
+        .isEqualTo(new Unschedulable("NoNodeMatchesSelector", "none of the 1 nodes of class kvm carries spec.nodeSelector (zone=b)"));
+  }
+
+  @Test
+  void excludedNodesAreNeverChosen() {
+    var decision = Placement.place(vm("a", "1Gi"), kvmClass(100), List.of(node("source", "64Gi", true, false)), Commitments.none(), Set.of("source"));
+    assertThat(decision).isEqualTo(new Unschedulable("NoNodeOfClass",
+        "no other node carries the labels of HypervisorClass kvm (polyvisor.io/hypervisor=kvm)"));
+  }
+
+  @Test
+  void vcpusCountAgainstTheNodesCpusTimesTheClassRatio() {
+    VirtualMachine big = vm("big", "64Mi");
+    big.getSpec().cpu = new io.polyvisor.api.v1alpha1.CpuSpec();
+    big.getSpec().cpu.cores = 200;
+    var hvc = kvmClass(100);
+    // 2 CPUs at the default ratio of 8 hold 16 vCPUs.
+    assertThat(Placement.place(big, hvc, List.of(node("n1", "4Gi", "2", true, false), node("n2", "4Gi", "2", true, false)),
+            Commitments.none(), Set.of()))
+        .isEqualTo(new Unschedulable("InsufficientCpu", "no kvm node with the memory has 200 vCPUs free (spec.cpu.cores;"
+            + " 8 per host CPU, the class's cpuOvercommitRatio): n1 has 16 of 16, n2 has 16 of 16"));
+    big.getSpec().cpu.cores = 4;
+    hvc.getSpec().cpuOvercommitRatio = 2;
+    Commitments committed = Commitments.none();
+    committed.add("n1", new Demand(0, 1));
+    // n1 has the most memory, but only 3 of its 4 vCPUs are free; n2 has all 4.
+    assertThat(Placement.place(big, hvc, List.of(node("n1", "8Gi", "2", true, false), node("n2", "4Gi", "2", true, false)),
+            committed, Set.of()))
+        .isEqualTo(new Placed(node("n2", "4Gi", "2", true, false)));
+    // Half a CPU at ratio 2 is one vCPU.
+    assertThat(Capacity.of(hvc).vcpus(node("n3", "1Gi", "500m", true, false))).isEqualTo(1);
+  }
+
+  @Test
+  void commitmentsCountAVmOnItsNodeAndOnTheTargetOfItsMigrationUnderWay() {
+    VirtualMachine a = vm("a", "1Gi");
+    a.getStatus().nodeName = "n1";
+    VirtualMachine b = vm("b", "512Mi");
+    b.getStatus().nodeName = "n1";
+    var moving = new io.polyvisor.api.v1alpha1.VirtualMachineMigration();
+    moving.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName("m").withNamespace("ns").build());
+    moving.getSpec().vmName = "a";
+    moving.getSpec().targetNode = "n2";
+    var finished = new io.polyvisor.api.v1alpha1.VirtualMachineMigration();
+    finished.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName("old").withNamespace("ns").build());
+    finished.getSpec().vmName = "b";
+    finished.getSpec().targetNode = "n3";
+    finished.getStatus().phase = io.polyvisor.api.v1alpha1.MigrationPhase.Failed;
+
+    Commitments committed = Commitments.of(List.of(a, b), List.of(moving, finished), null);
+    assertThat(committed.on("n1")).isEqualTo(new Demand(3L << 29, 2));
+    assertThat(committed.on("n2")).isEqualTo(new Demand(1L << 30, 1));
+    assertThat(committed.on("n3")).isEqualTo(Demand.NONE);
+    assertThat(Commitments.of(List.of(a, b), List.of(moving), a.getMetadata().getUid()).on("n2")).isEqualTo(Demand.NONE);
+  }
+
+  /** Commitments of memory only, by node. */
+  private static Commitments memory(Map<String, Long> bytes) {
+    Commitments committed = Commitments.none();
+    for (Entry<String, Long> e : bytes.entrySet()) {
+      committed.add(e.getKey(), new Demand(e.getValue(), 0));
+    }
+    return committed;
+  }
+}
