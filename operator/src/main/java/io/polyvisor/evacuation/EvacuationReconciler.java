@@ -21,6 +21,7 @@ import io.polyvisor.api.v1alpha1.MigrationMethod;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.cluster.ClusterState;
+import io.polyvisor.planner.DrainPlan;
 import io.polyvisor.planner.EvacuationPlan;
 import io.polyvisor.planner.EvacuationPlanner;
 import io.polyvisor.planner.EvacuationSnapshot;
@@ -56,6 +57,8 @@ import org.slf4j.MDC;
 public final class EvacuationReconciler implements Reconciler<Node> {
 
   public static final String CONDITION = ApiGroup.GROUP + "/Evacuation";
+  /** On a Node being evacuated: the seconds the drain plan expected the evacuation to take when it started. */
+  public static final String ESTIMATE_ANNOTATION = ApiGroup.GROUP + "/evacuation-estimate-seconds";
   private static final Logger log = LoggerFactory.getLogger(EvacuationReconciler.class);
   /** How often an evacuation under way is looked at again; migrations also wake it when they change. */
   private static final Duration PERIOD = Duration.ofSeconds(3);
@@ -131,6 +134,10 @@ public final class EvacuationReconciler implements Reconciler<Node> {
           cancelled++;
         }
       }
+      if (node.getMetadata().getAnnotations() != null && node.getMetadata().getAnnotations().containsKey(ESTIMATE_ANNOTATION)) {
+        client.nodes().withName(name).patch(PatchContext.of(PatchType.JSON_MERGE),
+            "{\"metadata\":{\"annotations\":{\"" + ESTIMATE_ANNOTATION + "\":null}}}");
+      }
       Optional<NodeCondition> current = condition();
       if (current.isPresent() && "True".equals(current.get().getStatus())) {
         setCondition("False", "NotCordoned", "the node is schedulable; evacuation stopped"
@@ -157,6 +164,13 @@ public final class EvacuationReconciler implements Reconciler<Node> {
       String reason = plan.reason();
       String message = plan.message();
       Optional<NodeCondition> previous = condition();
+      boolean starting = previous.isEmpty() || !"True".equals(previous.get().getStatus());
+      if (starting && !"Completed".equals(reason)) {
+        recordEstimate(hvc, since);
+      }
+      if ("Completed".equals(reason) && previous.isPresent() && !"Completed".equals(previous.get().getReason())) {
+        reportDuration(since);
+      }
       if (previous.isEmpty() || !reason.equals(previous.get().getReason()) || !message.equals(previous.get().getMessage())
           || !"True".equals(previous.get().getStatus())) {
         setCondition("True", reason, message);
@@ -175,6 +189,26 @@ public final class EvacuationReconciler implements Reconciler<Node> {
       return UpdateControl.<Node>noUpdate().rescheduleAfter(Math.max(1, Math.min(PERIOD.toMillis(), again.toMillis())));
     }
 
+    /**
+     * Writes on the Node how long the drain plan expects the evacuation to take, so that its end
+     * can say how good the estimate was (and {@code kubectl polyvisor evacuation} can show it).
+     */
+    private void recordEstimate(HypervisorClass hvc, Instant since) {
+      DrainPlan plan = DrainPlans.of(cluster, hvc, name, true, since, now);
+      String seconds = String.valueOf(Math.round(plan.expectedSeconds()));
+      client.nodes().withName(name).patch(PatchContext.of(PatchType.JSON_MERGE),
+          Serialization.asJson(Map.of("metadata", Map.of("annotations", Map.of(ESTIMATE_ANNOTATION, seconds)))));
+      log.info("evacuating {}: expected to take {} s at {} MiB/s ({})", name, seconds,
+          String.format(java.util.Locale.ROOT, "%.1f", plan.throughput().mibPerSecond()), plan.throughput().basis());
+    }
+
+    private void reportDuration(Instant since) {
+      long took = Duration.between(since, now).toSeconds();
+      String estimate = node.getMetadata().getAnnotations() == null ? null : node.getMetadata().getAnnotations().get(ESTIMATE_ANNOTATION);
+      events.normal(node, "EvacuationDuration", "the evacuation took " + took + " s"
+          + (estimate == null ? "" : "; the drain plan expected " + estimate + " s"));
+    }
+
     private void createMigration(VirtualMachine vm, String target, MigrationMethod method) {
       VirtualMachineMigration migration =
           EvacuationMigration.of(vm, name, target, method, UUID.randomUUID().toString().substring(0, 5));
@@ -184,11 +218,7 @@ public final class EvacuationReconciler implements Reconciler<Node> {
     }
 
     private Optional<HypervisorClass> classOf() {
-      Map<String, String> labels = node.getMetadata().getLabels() == null ? Map.of() : node.getMetadata().getLabels();
-      return client.resources(HypervisorClass.class).list().getItems().stream()
-          .filter(c -> c.getSpec().nodeSelector != null && c.getSpec().nodeSelector.entrySet().stream()
-              .allMatch(e -> e.getValue().equals(labels.get(e.getKey()))))
-          .findFirst();
+      return DrainPlans.classOf(node, client.resources(HypervisorClass.class).list().getItems());
     }
 
     private List<VirtualMachineMigration> evacuationMigrations() {

@@ -88,6 +88,10 @@ class SandboxIT {
       Result libvirt = run("virsh", "-c", fields[2], "hostname");
       assertThat(libvirt.exitCode).as("virsh -c %s: %s", fields[2], libvirt.output).isZero();
     }
+    // The sandbox's PATH carries the kubectl plugin.
+    Result status = shell(exports + "\nkubectl polyvisor status");
+    assertThat(status.exitCode).as(status.output).isZero();
+    assertThat(status.output).containsPattern("kvm-1\\s+kvm\\s+True\\s+False").containsPattern("kvm-2\\s+kvm\\s+True\\s+False");
   }
 
   @Test

@@ -1,0 +1,76 @@
+package io.polyvisor.cli;
+
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.NodeCondition;
+import io.polyvisor.api.v1alpha1.ApiGroup;
+import io.polyvisor.api.v1alpha1.HypervisorClass;
+import io.polyvisor.api.v1alpha1.VirtualMachine;
+import io.polyvisor.cluster.HypervisorNode;
+import io.polyvisor.cluster.LiveClusterState;
+import io.polyvisor.evacuation.DrainPlans;
+import io.polyvisor.evacuation.EvacuationReconciler;
+import io.polyvisor.planner.Bytes;
+import io.polyvisor.planner.Capacity;
+import io.polyvisor.planner.Commitments;
+import io.polyvisor.planner.Demand;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/** {@code kubectl polyvisor status}: per hypervisor node, its VMs, committed memory and vCPUs, pressure, evacuation and rebalancing. */
+@Command(name = "status", description = "Per hypervisor node: its VMs, memory and vCPUs committed to guests against what the class lets"
+    + " it hold, the memory pressure, and whether it is being evacuated or rebalanced.")
+final class StatusCommand implements Callable<Integer> {
+
+  /** The Node condition the rebalancer sets while it relieves the node. */
+  static final String REBALANCING = ApiGroup.GROUP + "/Rebalancing";
+
+  @ParentCommand KubectlPolyvisor root;
+  @Spec CommandSpec spec;
+
+  @Override
+  public Integer call() {
+    LiveClusterState cluster = new LiveClusterState(root.client());
+    List<HypervisorClass> classes = root.client().resources(HypervisorClass.class).list().getItems();
+    List<VirtualMachine> vms = cluster.virtualMachines();
+    Commitments committed = Commitments.of(vms, List.of(), null);
+    Table table = new Table("NODE", "CLASS", "READY", "CORDONED", "VMS", "MEMORY", "PRESSURE", "VCPUS", "EVACUATION", "REBALANCING");
+    List<Node> nodes = root.client().nodes().list().getItems().stream()
+        .sorted(Comparator.comparing(n -> n.getMetadata().getName())).toList();
+    int shown = 0;
+    for (Node node : nodes) {
+      var hvc = DrainPlans.classOf(node, classes);
+      if (hvc.isEmpty()) {
+        continue;
+      }
+      HypervisorNode host = HypervisorNode.of(node, hvc.get());
+      Capacity capacity = Capacity.of(hvc.get());
+      Demand used = committed.on(host.name());
+      long count = vms.stream().filter(vm -> vm.getStatus() != null && host.name().equals(vm.getStatus().nodeName)).count();
+      long memory = capacity.memory(host);
+      table.row(host.name(), hvc.get().getMetadata().getName(), host.ready() ? "True" : "False", host.cordoned() ? "True" : "False", count,
+          Bytes.format(used.memoryBytes()) + "/" + Bytes.format(memory),
+          memory == 0 ? null : Math.round(100.0 * used.memoryBytes() / memory) + "%",
+          used.vcpus() + "/" + capacity.vcpus(host), reason(node, EvacuationReconciler.CONDITION), reason(node, REBALANCING));
+      shown++;
+    }
+    if (shown == 0) {
+      spec.commandLine().getOut().println("No node is selected by any HypervisorClass (kubectl get hvc lists the classes).");
+    } else {
+      table.print(spec.commandLine().getOut());
+    }
+    return 0;
+  }
+
+  /** The condition's reason while it is True, else -. */
+  private static String reason(Node node, String type) {
+    List<NodeCondition> conditions = node.getStatus() == null || node.getStatus().getConditions() == null ? List.of()
+        : node.getStatus().getConditions();
+    return conditions.stream().filter(c -> type.equals(c.getType()) && "True".equals(c.getStatus())).map(NodeCondition::getReason)
+        .findFirst().orElse(null);
+  }
+}
