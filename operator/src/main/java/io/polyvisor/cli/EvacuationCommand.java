@@ -83,11 +83,10 @@ final class EvacuationCommand implements Callable<Integer> {
     StringBuilder text = new StringBuilder();
     Instant now = Instant.now();
     Instant since = condition.filter(c -> "True".equals(c.getStatus())).map(c -> Instant.parse(c.getLastTransitionTime())).orElse(now);
-    String estimate = node.getMetadata().getAnnotations() == null ? null
-        : node.getMetadata().getAnnotations().get(EvacuationReconciler.ESTIMATE_ANNOTATION);
+    Optional<String> planned = eventSince("EvacuationPlanned", since);
     text.append("Evacuation of ").append(nodeName).append(": ").append(condition.map(NodeCondition::getReason).orElse("Starting"))
         .append(condition.map(c -> " - " + c.getMessage()).orElse("")).append('\n');
-    text.append("Since ").append(since).append(estimate == null ? "" : "; the drain plan expected " + estimate + " s").append('\n');
+    text.append("Since ").append(since).append(planned.map(p -> "; " + p).orElse("")).append('\n');
 
     // Per VM: its newest evacuation migration from this node, else what the plan says it waits for.
     Map<String, VirtualMachineMigration> newest = new LinkedHashMap<>();
@@ -126,11 +125,21 @@ final class EvacuationCommand implements Callable<Integer> {
     if (condition.map(c -> "Completed".equals(c.getReason())).orElse(false)) {
       // The condition stays True from InProgress to Completed: its transition is the start, its heartbeat the end.
       Instant completed = Instant.parse(condition.get().getLastHeartbeatTime());
-      text.append("Completed in ").append(Duration.between(since, completed).toSeconds()).append(" s")
-          .append(estimate == null ? "" : "; the drain plan expected " + estimate + " s").append(".\n");
+      text.append("Completed: ").append(eventSince("EvacuationDuration", since)
+          .orElse("the evacuation took " + Duration.between(since, completed).toSeconds() + " s")).append(".\n");
     }
     text.append('\n');
     return text.toString();
+  }
+
+  /** The message of the newest Event of that reason about the node since the evacuation began. */
+  private Optional<String> eventSince(String reason, Instant since) {
+    return root.client().v1().events().inNamespace("default").list().getItems().stream()
+        .filter(e -> "Node".equals(e.getInvolvedObject().getKind()) && nodeName.equals(e.getInvolvedObject().getName()))
+        .filter(e -> reason.equals(e.getReason()) && e.getLastTimestamp() != null)
+        .filter(e -> !Instant.parse(e.getLastTimestamp()).isBefore(since.minusSeconds(1)))
+        .max(Comparator.comparing(e -> Instant.parse(e.getLastTimestamp())))
+        .map(io.fabric8.kubernetes.api.model.Event::getMessage);
   }
 
   private static Optional<NodeCondition> condition(Node node) {

@@ -1,12 +1,11 @@
 package io.polyvisor.cli;
 
-import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
-import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.polyvisor.api.v1alpha1.MigrationMethod;
 import io.polyvisor.api.v1alpha1.MigrationReason;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
+import io.polyvisor.migration.PlannedMigration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -41,9 +40,7 @@ final class MigrateCommand implements Callable<Integer> {
     VirtualMachineMigration migration = new VirtualMachineMigration();
     migration.setMetadata(new ObjectMetaBuilder().withGenerateName(vmName + "-").withNamespace(namespace)
         // Deleted with its VM, as the evacuation's migrations are.
-        .withOwnerReferences(new OwnerReferenceBuilder().withApiVersion(HasMetadata.getApiVersion(VirtualMachine.class))
-            .withKind(HasMetadata.getKind(VirtualMachine.class)).withName(vmName).withUid(vm.getMetadata().getUid())
-            .withController(false).withBlockOwnerDeletion(false).build())
+        .withOwnerReferences(PlannedMigration.ownerReference(vm))
         .build());
     migration.getSpec().vmName = vmName;
     migration.getSpec().targetNode = target;

@@ -2,11 +2,7 @@ package io.polyvisor.evacuation;
 
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeCondition;
-import io.fabric8.kubernetes.api.model.NodeConditionBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
-import io.fabric8.kubernetes.client.utils.Serialization;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
@@ -18,21 +14,22 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
 import io.polyvisor.api.v1alpha1.ApiGroup;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.MigrationMethod;
+import io.polyvisor.api.v1alpha1.MigrationReason;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.cluster.ClusterState;
+import io.polyvisor.cluster.NodeConditions;
+import io.polyvisor.migration.MigrationLabels;
+import io.polyvisor.migration.PlannedMigration;
+import io.polyvisor.migration.VmMigrations;
 import io.polyvisor.planner.DrainPlan;
 import io.polyvisor.planner.EvacuationPlan;
 import io.polyvisor.planner.EvacuationPlanner;
 import io.polyvisor.planner.EvacuationSnapshot;
-import io.polyvisor.migration.MigrationLabels;
-import io.polyvisor.migration.VmMigrations;
 import io.polyvisor.vm.EventRecorder;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.format.DateTimeFormatter;
-import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -57,8 +54,6 @@ import org.slf4j.MDC;
 public final class EvacuationReconciler implements Reconciler<Node> {
 
   public static final String CONDITION = ApiGroup.GROUP + "/Evacuation";
-  /** On a Node being evacuated: the seconds the drain plan expected the evacuation to take when it started. */
-  public static final String ESTIMATE_ANNOTATION = ApiGroup.GROUP + "/evacuation-estimate-seconds";
   private static final Logger log = LoggerFactory.getLogger(EvacuationReconciler.class);
   /** How often an evacuation under way is looked at again; migrations also wake it when they change. */
   private static final Duration PERIOD = Duration.ofSeconds(3);
@@ -68,6 +63,8 @@ public final class EvacuationReconciler implements Reconciler<Node> {
   private final ClusterState cluster;
   private final Clock clock;
   private final EventRecorder events;
+  /** By node: the seconds the drain plan expected when its evacuation began. */
+  private final Map<String, Long> estimates = new java.util.concurrent.ConcurrentHashMap<>();
 
   public EvacuationReconciler(KubernetesClient client, ClusterState cluster, Clock clock) {
     this.client = client;
@@ -134,10 +131,7 @@ public final class EvacuationReconciler implements Reconciler<Node> {
           cancelled++;
         }
       }
-      if (node.getMetadata().getAnnotations() != null && node.getMetadata().getAnnotations().containsKey(ESTIMATE_ANNOTATION)) {
-        client.nodes().withName(name).patch(PatchContext.of(PatchType.JSON_MERGE),
-            "{\"metadata\":{\"annotations\":{\"" + ESTIMATE_ANNOTATION + "\":null}}}");
-      }
+      estimates.remove(name);
       Optional<NodeCondition> current = condition();
       if (current.isPresent() && "True".equals(current.get().getStatus())) {
         setCondition("False", "NotCordoned", "the node is schedulable; evacuation stopped"
@@ -190,28 +184,29 @@ public final class EvacuationReconciler implements Reconciler<Node> {
     }
 
     /**
-     * Writes on the Node how long the drain plan expects the evacuation to take, so that its end
-     * can say how good the estimate was (and {@code kubectl polyvisor evacuation} can show it).
+     * Says in an Event how long the drain plan expects the evacuation to take, and remembers it so
+     * that the evacuation's end can say how good the estimate was.
      */
     private void recordEstimate(HypervisorClass hvc, Instant since) {
       DrainPlan plan = DrainPlans.of(cluster, hvc, name, true, since, now);
-      String seconds = String.valueOf(Math.round(plan.expectedSeconds()));
-      client.nodes().withName(name).patch(PatchContext.of(PatchType.JSON_MERGE),
-          Serialization.asJson(Map.of("metadata", Map.of("annotations", Map.of(ESTIMATE_ANNOTATION, seconds)))));
-      log.info("evacuating {}: expected to take {} s at {} MiB/s ({})", name, seconds,
-          String.format(java.util.Locale.ROOT, "%.1f", plan.throughput().mibPerSecond()), plan.throughput().basis());
+      long seconds = Math.round(plan.expectedSeconds());
+      estimates.put(name, seconds);
+      events.normal(node, "EvacuationPlanned", "expected to take " + seconds + " s: " + plan.vms().size() + " VMs, " + plan.parallel()
+          + " at once, at " + String.format(java.util.Locale.ROOT, "%.1f", plan.throughput().mibPerSecond()) + " MiB/s ("
+          + plan.throughput().basis() + ")" + (plan.endsEmpty() ? "" : "; the node will not end empty"));
     }
 
     private void reportDuration(Instant since) {
       long took = Duration.between(since, now).toSeconds();
-      String estimate = node.getMetadata().getAnnotations() == null ? null : node.getMetadata().getAnnotations().get(ESTIMATE_ANNOTATION);
+      Long estimate = estimates.remove(name);
       events.normal(node, "EvacuationDuration", "the evacuation took " + took + " s"
-          + (estimate == null ? "" : "; the drain plan expected " + estimate + " s"));
+          + (estimate == null ? " (its estimate was made by an earlier leader: see the EvacuationPlanned Event)"
+              : "; the drain plan expected " + estimate + " s"));
     }
 
     private void createMigration(VirtualMachine vm, String target, MigrationMethod method) {
       VirtualMachineMigration migration =
-          EvacuationMigration.of(vm, name, target, method, UUID.randomUUID().toString().substring(0, 5));
+          PlannedMigration.of(vm, MigrationReason.Evacuation, name, target, method, UUID.randomUUID().toString().substring(0, 5));
       client.resource(migration).create();
       log.info("evacuating {}/{} to {} with {} migration {}", vm.getMetadata().getNamespace(), vm.getMetadata().getName(), target,
           method, migration.getMetadata().getName());
@@ -227,19 +222,11 @@ public final class EvacuationReconciler implements Reconciler<Node> {
     }
 
     private Optional<NodeCondition> condition() {
-      return node.getStatus() == null || node.getStatus().getConditions() == null ? Optional.empty()
-          : node.getStatus().getConditions().stream().filter(c -> CONDITION.equals(c.getType())).findFirst();
+      return NodeConditions.find(node, CONDITION);
     }
 
-    /** Merges our condition into the node's (strategic merge on type), leaving the others alone. */
     private void setCondition(String status, String reason, String message) {
-      String transition = condition().filter(c -> status.equals(c.getStatus())).map(NodeCondition::getLastTransitionTime)
-          .orElse(DateTimeFormatter.ISO_INSTANT.format(now.truncatedTo(ChronoUnit.SECONDS)));
-      NodeCondition condition = new NodeConditionBuilder().withType(CONDITION).withStatus(status).withReason(reason)
-          .withMessage(message).withLastTransitionTime(transition)
-          .withLastHeartbeatTime(DateTimeFormatter.ISO_INSTANT.format(now.truncatedTo(ChronoUnit.SECONDS))).build();
-      String patch = Serialization.asJson(Map.of("status", Map.of("conditions", List.of(condition))));
-      client.nodes().withName(name).subresource("status").patch(PatchContext.of(PatchType.STRATEGIC_MERGE), patch);
+      NodeConditions.set(client, node, CONDITION, status, reason, message, now);
     }
   }
 

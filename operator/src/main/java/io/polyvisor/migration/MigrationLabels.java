@@ -14,6 +14,8 @@ public final class MigrationLabels {
   public static final String VM_UID = ApiGroup.GROUP + "/vm-uid";
   /** On migrations the evacuation controller creates: the node being emptied. */
   public static final String EVACUATED_NODE = ApiGroup.GROUP + "/evacuated-node";
+  /** On migrations the rebalancer creates: the overloaded node being relieved. */
+  public static final String REBALANCED_NODE = ApiGroup.GROUP + "/rebalanced-node";
   /** Set (to the reason) on a migration that should stop: queued ones end Aborted, running ones are aborted. */
   public static final String CANCEL = ApiGroup.GROUP + "/cancel";
 

@@ -81,6 +81,12 @@ public class HypervisorClassSpec {
   @JsonPropertyDescription("How live migrations between this class's nodes are run and bounded.")
   public MigrationPolicy migration;
 
+  @JsonPropertyDescription(
+      "Opt-in: live-migrate VMs off a node whose memory (or vCPU) pressure passes a threshold, until it is under a"
+          + " watermark. Unset: nodes are never rebalanced. Only VMs whose evictionStrategy is LiveMigrate or"
+          + " LiveMigrateOrShutdown are moved, never from or to a cordoned node.")
+  public RebalancingPolicy rebalancing;
+
   @Default("LiveMigrate")
   @JsonPropertyDescription(
       "What happens to a VM on a cordoned node when the VM does not say: LiveMigrate (default),"

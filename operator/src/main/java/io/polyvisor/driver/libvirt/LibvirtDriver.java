@@ -104,7 +104,18 @@ public final class LibvirtDriver implements HypervisorDriver {
   public Optional<GuestInfo> find(Host host, String uid) {
     return connections.call(host, "look up guest " + uid, c -> {
       Optional<Domain> domain = lookup(c, uid);
-      return domain.isPresent() ? describe(c, domain.get()) : Optional.<GuestInfo>empty();
+      if (domain.isEmpty()) {
+        return Optional.<GuestInfo>empty();
+      }
+      try {
+        return describe(c, domain.get());
+      } catch (LibvirtException e) {
+        // Undefined between the lookup and the read (the end of a move): it is not there.
+        if (LibvirtErrors.code(e) == ErrorNumber.VIR_ERR_NO_DOMAIN) {
+          return Optional.<GuestInfo>empty();
+        }
+        throw e;
+      }
     });
   }
 

@@ -1,4 +1,4 @@
-package io.polyvisor.evacuation;
+package io.polyvisor.migration;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -8,18 +8,17 @@ import io.polyvisor.api.v1alpha1.MigrationMethod;
 import io.polyvisor.api.v1alpha1.MigrationReason;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
-import io.polyvisor.migration.MigrationLabels;
 import org.junit.jupiter.api.Test;
 
 /** What an evacuation migration says about its VM and node. */
-class EvacuationMigrationTest {
+class PlannedMigrationTest {
 
   @Test
   void anEvacuationMigrationIsOwnedByItsVmWithoutBlockingItsDeletion() {
     VirtualMachine vm = new VirtualMachine();
     vm.setMetadata(new ObjectMetaBuilder().withNamespace("ns").withName("web").withUid("0b5e-uid").build());
 
-    VirtualMachineMigration migration = EvacuationMigration.of(vm, "kvm-1", "kvm-2", MigrationMethod.Live, "ab12c");
+    VirtualMachineMigration migration = PlannedMigration.of(vm, MigrationReason.Evacuation, "kvm-1", "kvm-2", MigrationMethod.Live, "ab12c");
 
     assertThat(migration.getMetadata().getOwnerReferences()).singleElement().satisfies(owner -> {
       assertThat(owner.getApiVersion()).isEqualTo("polyvisor.io/v1alpha1");

@@ -1,0 +1,47 @@
+package io.polyvisor.planner;
+
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.polyvisor.api.v1alpha1.VirtualMachine;
+import io.polyvisor.cluster.HypervisorNode;
+
+/**
+ * How loaded a node is, as rebalancing reads it: memory committed to its guests against what the
+ * class lets it hold, memory its guests use against its allocatable memory, and vCPUs committed
+ * against what the class lets it hold. Pressures are percents.
+ */
+public record NodeLoad(HypervisorNode node, Capacity capacity, long committedBytes, long usedBytes, int vcpus) {
+
+  public static NodeLoad empty(HypervisorNode node, Capacity capacity) {
+    return new NodeLoad(node, capacity, 0, 0, 0);
+  }
+
+  /** What a VM uses: a Dynamic guest what the balloon gives it now (it follows the guest's demand), else its size. */
+  public static long used(VirtualMachine vm) {
+    Quantity assigned = vm.getStatus() == null || vm.getStatus().memory == null ? null : vm.getStatus().memory.assigned;
+    return MemoryRequest.isDynamic(vm.getSpec().memory) && assigned != null
+        ? Quantity.getAmountInBytes(assigned).longValue() : MemoryRequest.startup(vm.getSpec().memory);
+  }
+
+  public NodeLoad plus(VirtualMachine vm) {
+    Demand demand = Demand.of(vm);
+    return new NodeLoad(node, capacity, committedBytes + demand.memoryBytes(), usedBytes + used(vm), vcpus + demand.vcpus());
+  }
+
+  public NodeLoad minus(VirtualMachine vm) {
+    Demand demand = Demand.of(vm);
+    return new NodeLoad(node, capacity, committedBytes - demand.memoryBytes(), usedBytes - used(vm), vcpus - demand.vcpus());
+  }
+
+  /** The larger of the committed and the used memory pressure. */
+  public double memoryPressure() {
+    return Math.max(percent(committedBytes, capacity.memory(node)), percent(usedBytes, node.allocatableMemoryBytes()));
+  }
+
+  public double cpuPressure() {
+    return percent(vcpus, capacity.vcpus(node));
+  }
+
+  private static double percent(double part, double whole) {
+    return whole <= 0 ? (part > 0 ? Double.POSITIVE_INFINITY : 0) : 100.0 * part / whole;
+  }
+}

@@ -1,0 +1,122 @@
+package io.polyvisor.rebalance;
+
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.NodeCondition;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.polyvisor.api.v1alpha1.ApiGroup;
+import io.polyvisor.api.v1alpha1.HypervisorClass;
+import io.polyvisor.api.v1alpha1.MigrationMethod;
+import io.polyvisor.api.v1alpha1.MigrationReason;
+import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
+import io.polyvisor.cluster.ClusterState;
+import io.polyvisor.cluster.HypervisorNode;
+import io.polyvisor.cluster.NodeConditions;
+import io.polyvisor.migration.PlannedMigration;
+import io.polyvisor.planner.RebalancePlan;
+import io.polyvisor.planner.RebalancePlanner;
+import io.polyvisor.planner.RebalanceSnapshot;
+import io.polyvisor.vm.EventRecorder;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Optional;
+import java.util.UUID;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
+
+/**
+ * Relieves overloaded nodes of a class whose spec.rebalancing is set. Keyed by HypervisorClass, it
+ * looks at all the class's nodes at once every rebalancing.intervalSeconds (so that two nodes are
+ * never relieved onto the same room), creates the Rebalance migrations the planner decides, each
+ * to its target and with an Event on the node that says why with the numbers, and reports each
+ * node in the condition {@value #CONDITION}: True (Relieving, or CannotRelieve with why) while it
+ * is over its threshold or has moves under way, False (Balanced) once it is not. The migration
+ * controller does the moving.
+ */
+public final class RebalanceReconciler implements Reconciler<HypervisorClass> {
+
+  public static final String CONDITION = ApiGroup.GROUP + "/Rebalancing";
+  private static final Logger log = LoggerFactory.getLogger(RebalanceReconciler.class);
+
+  private final KubernetesClient client;
+  private final ClusterState cluster;
+  private final Clock clock;
+  private final EventRecorder events;
+
+  public RebalanceReconciler(KubernetesClient client, ClusterState cluster, Clock clock) {
+    this.client = client;
+    this.cluster = cluster;
+    this.clock = clock;
+    this.events = new EventRecorder(client);
+  }
+
+  @Override
+  public UpdateControl<HypervisorClass> reconcile(HypervisorClass hvc, Context<HypervisorClass> context) {
+    MDC.put("resource", hvc.getMetadata().getName());
+    try {
+      Instant now = clock.instant();
+      if (hvc.getSpec().rebalancing == null) {
+        for (HypervisorNode node : cluster.nodesOf(hvc)) {
+          report(node.name(), "False", "Disabled", "HypervisorClass " + hvc.getMetadata().getName() + " sets no spec.rebalancing", now, true);
+        }
+        return UpdateControl.noUpdate();
+      }
+      RebalancePlan plan = RebalancePlanner.plan(
+          new RebalanceSnapshot(hvc, cluster.nodesOf(hvc), cluster.virtualMachines(), cluster.migrations(), now));
+      for (RebalancePlan.Move move : plan.moves()) {
+        VirtualMachineMigration migration = PlannedMigration.of(move.vm(), MigrationReason.Rebalance, move.source(), move.target(),
+            MigrationMethod.Live, UUID.randomUUID().toString().substring(0, 5));
+        client.resource(migration).create();
+        log.info("{}", move.why());
+        node(move.source()).ifPresent(n -> events.normal(n, "Rebalance", move.why() + " (migration " + migration.getMetadata().getName() + ")"));
+      }
+      for (RebalancePlan.Verdict verdict : plan.nodes()) {
+        switch (verdict.state()) {
+          case Balanced -> report(verdict.node(), "False", "Balanced", verdict.message(), now, true);
+          case Relieving -> report(verdict.node(), "True", "Relieving", verdict.message(), now, false);
+          case CannotRelieve -> report(verdict.node(), "True", "CannotRelieve", verdict.message(), now, false);
+        }
+      }
+      int seconds = hvc.getSpec().rebalancing.intervalSeconds == null ? 30 : hvc.getSpec().rebalancing.intervalSeconds;
+      return UpdateControl.<HypervisorClass>noUpdate().rescheduleAfter(Duration.ofSeconds(seconds));
+    } finally {
+      MDC.remove("resource");
+    }
+  }
+
+  /**
+   * Sets the node's condition when its reason changes (and its message, while True); a new
+   * CannotRelieve also says so in a warning Event.
+   *
+   * @param onlyIfPresent write nothing on a node that never had the condition (a balanced node stays quiet)
+   */
+  private void report(String name, String status, String reason, String message, Instant now, boolean onlyIfPresent) {
+    Optional<Node> node = node(name);
+    if (node.isEmpty()) {
+      return;
+    }
+    Optional<NodeCondition> previous = NodeConditions.find(node.get(), CONDITION);
+    if (previous.isEmpty() && onlyIfPresent) {
+      return;
+    }
+    boolean reasonChanged = previous.isEmpty() || !reason.equals(previous.get().getReason());
+    if (reasonChanged || ("True".equals(status) && !message.equals(previous.get().getMessage()))) {
+      NodeConditions.set(client, node.get(), CONDITION, status, reason, message, now);
+    }
+    if (reasonChanged) {
+      if ("CannotRelieve".equals(reason)) {
+        events.warning(node.get(), "RebalanceBlocked", message);
+      } else if ("Balanced".equals(reason)) {
+        events.normal(node.get(), "Rebalanced", message);
+      }
+    }
+  }
+
+  private Optional<Node> node(String name) {
+    return cluster.node(name);
+  }
+}

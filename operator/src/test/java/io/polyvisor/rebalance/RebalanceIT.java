@@ -1,0 +1,205 @@
+package io.polyvisor.rebalance;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.NodeCondition;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.polyvisor.api.v1alpha1.HypervisorClass;
+import io.polyvisor.api.v1alpha1.MigrationPhase;
+import io.polyvisor.api.v1alpha1.MigrationReason;
+import io.polyvisor.api.v1alpha1.RebalancingPolicy;
+import io.polyvisor.api.v1alpha1.VirtualMachine;
+import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
+import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
+import io.polyvisor.driver.GuestInfo;
+import io.polyvisor.driver.GuestState;
+import io.polyvisor.driver.Host;
+import io.polyvisor.driver.libvirt.LibvirtDriver;
+import io.polyvisor.testing.CounterGuest;
+import io.polyvisor.testing.KvmNodes;
+import io.polyvisor.testing.NodeRegistration;
+import io.polyvisor.testing.OperatorProcess;
+import io.polyvisor.testing.RealApiServer;
+import io.polyvisor.testing.TestManifests;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Rebalancing on real nodes: three libvirtd hosts registered with 640Mi each, counter guests of
+ * 64Mi (10% of a node each), a class that relieves a node above 80% down to 50%. Load is driven
+ * up by placing VMs and by shrinking a node's allocatable memory, and down by growing it back;
+ * the moves are counted.
+ */
+class RebalanceIT {
+
+  private static final String CLASS = "it-rb";
+  private static final String STORAGE = "it-rb-local";
+  private static final List<String> NODES = List.of("rb-1", "rb-2", "rb-3");
+
+  @TempDir static Path work;
+  private static KubernetesClient client;
+  private static KvmNodes nodes;
+  private static Path image;
+  private static OperatorProcess operator;
+  private static LibvirtDriver libvirt;
+  private static String namespace;
+
+  @BeforeAll
+  static void startEverything() throws Exception {
+    client = RealApiServer.client();
+    nodes = KvmNodes.start(work.resolve("nodes"), NODES.toArray(String[]::new));
+    for (Host host : nodes.hosts()) {
+      NodeRegistration.register(host, "640Mi", CLASS);
+    }
+    image = CounterGuest.build(work);
+    HypervisorClass hvc = client.getKubernetesSerialization().unmarshal(
+        TestManifests.hypervisorClass(CLASS, "libvirt", "qemu+tcp://{node.address}/system"), HypervisorClass.class);
+    hvc.getSpec().rebalancing = new RebalancingPolicy();
+    hvc.getSpec().rebalancing.memoryThresholdPercent = 80;
+    hvc.getSpec().rebalancing.memoryWatermarkPercent = 50;
+    hvc.getSpec().rebalancing.coolDownSeconds = 30;
+    hvc.getSpec().rebalancing.intervalSeconds = 2;
+    client.resource(hvc).serverSideApply();
+    client.resource(TestManifests.localStorageClass(STORAGE)).serverSideApply();
+    libvirt = new LibvirtDriver();
+    namespace = RealApiServer.newNamespace("rb");
+    operator = OperatorProcess.start(work.resolve("operator"), Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString()));
+  }
+
+  @AfterAll
+  static void stopEverything() {
+    if (client != null) {
+      client.resources(VirtualMachine.class).inNamespace(namespace).delete();
+      await().atMost(Duration.ofSeconds(120))
+          .until(() -> client.resources(VirtualMachine.class).inNamespace(namespace).list().getItems().isEmpty());
+    }
+    if (operator != null) {
+      operator.close();
+    }
+    if (libvirt != null) {
+      libvirt.close();
+    }
+    if (nodes != null) {
+      nodes.close();
+    }
+  }
+
+  @Test
+  void anOverloadedNodeIsRelievedToItsWatermarkThenTheCoolDownHoldsAndLoadGoingDownMovesNothingBack() throws Exception {
+    // Up: nine VMs on rb-1 (90%), one of which may not move.
+    NodeRegistration.cordon(client, "rb-2", true);
+    NodeRegistration.cordon(client, "rb-3", true);
+    List<VirtualMachine> vms = new ArrayList<>();
+    for (int i = 1; i <= 9; i++) {
+      String manifest = TestManifests.counterVm("vm-" + i, CLASS, "Always", "64Mi", STORAGE, image)
+          + (i == 1 ? "  evictionStrategy: None\n" : "");
+      vms.add(client.resource(client.getKubernetesSerialization().unmarshal(manifest, VirtualMachine.class)).inNamespace(namespace).create());
+    }
+    for (VirtualMachine vm : vms) {
+      await().atMost(Duration.ofSeconds(120)).until(() -> phase(vm) == VirtualMachinePhase.Running);
+      assertThat(get(vm).getStatus().nodeName).isEqualTo("rb-1");
+    }
+    // With nowhere to go, the node says why it cannot be relieved.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(rebalancing("rb-1"))
+        .hasValueSatisfying(c -> assertThat(c.getReason()).isEqualTo("CannotRelieve")));
+    assertThat(rebalanceMigrations()).isEmpty();
+
+    NodeRegistration.cordon(client, "rb-2", false);
+    NodeRegistration.cordon(client, "rb-3", false);
+
+    // Four moves bring rb-1 from 90% to 50%, onto nodes that stay at or under 50%.
+    await().atMost(Duration.ofSeconds(180)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
+      assertThat(rebalanceMigrations()).hasSize(4).allSatisfy(m -> assertThat(m.getStatus().phase).isEqualTo(MigrationPhase.Succeeded));
+      assertThat(rebalancing("rb-1")).hasValueSatisfying(c -> assertThat(c.getReason()).isEqualTo("Balanced"));
+    });
+    assertThat(rebalanceMigrations()).allSatisfy(m -> {
+      assertThat(m.getStatus().sourceNode).isEqualTo("rb-1");
+      assertThat(m.getSpec().vmName).isNotEqualTo("vm-1");
+    });
+    assertThat(count("rb-1")).isEqualTo(5);
+    assertThat(count("rb-2")).isLessThanOrEqualTo(5);
+    assertThat(count("rb-3")).isLessThanOrEqualTo(5);
+    for (VirtualMachine vm : vms) {
+      String node = get(vm).getStatus().nodeName;
+      assertThat(libvirt.find(nodes.host(node), vm.getMetadata().getUid())).as("%s on %s", vm.getMetadata().getName(), node)
+          .map(GuestInfo::state).contains(GuestState.RUNNING);
+      for (String other : NODES) {
+        if (!other.equals(node)) {
+          assertThat(libvirt.find(nodes.host(other), vm.getMetadata().getUid())).as("a copy on " + other).isEmpty();
+        }
+      }
+    }
+    assertThat(get(vms.get(0)).getStatus().nodeName).as("the None VM").isEqualTo("rb-1");
+    assertThat(events("rb-1", "Rebalance")).anySatisfy(message -> assertThat(message)
+        .contains("from rb-1 to rb-").contains("rb-1 memory pressure 90% -> 80% (threshold 80%, watermark 50%)"));
+
+    // rb-2 shrinks under the VMs it just received: over its threshold, but they are in their cool-down.
+    String busy = count("rb-2") >= count("rb-3") ? "rb-2" : "rb-3";
+    String quiet = busy.equals("rb-2") ? "rb-3" : "rb-2";
+    long held = count(busy);
+    NodeRegistration.setAllocatableMemory(client, busy, (held * 64 * 100 / 85) + "Mi"); // about 85%
+    await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(rebalancing(busy)).hasValueSatisfying(c -> {
+      assertThat(c.getReason()).isEqualTo("CannotRelieve");
+      assertThat(c.getMessage()).contains("(coolDownSeconds 30)");
+    }));
+    assertThat(rebalanceMigrations()).hasSize(4);
+
+    // Once the cool-down is over, enough of them move to the node that stays under its watermark.
+    await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
+      assertThat(rebalanceMigrations()).hasSizeGreaterThan(4)
+          .allSatisfy(m -> assertThat(m.getStatus() == null ? null : m.getStatus().phase).isEqualTo(MigrationPhase.Succeeded));
+      assertThat(rebalancing(busy)).hasValueSatisfying(c -> assertThat(c.getReason()).isEqualTo("Balanced"));
+    });
+    List<VirtualMachineMigration> later = rebalanceMigrations().stream().filter(m -> busy.equals(m.getStatus().sourceNode)).toList();
+    assertThat(later).isNotEmpty().allSatisfy(m -> assertThat(m.getStatus().targetNode).as("never onto rb-1, at its watermark")
+        .isEqualTo(quiet));
+    int moves = rebalanceMigrations().size();
+
+    // Down: the node grows back. Nothing moves back, nothing moves at all.
+    NodeRegistration.setAllocatableMemory(client, busy, "640Mi");
+    Thread.sleep(15_000);
+    assertThat(rebalanceMigrations()).hasSize(moves);
+    for (String node : NODES) {
+      assertThat(rebalancing(node).map(NodeCondition::getStatus).orElse("False")).as(node).isEqualTo("False");
+    }
+  }
+
+  private List<VirtualMachineMigration> rebalanceMigrations() {
+    return client.resources(VirtualMachineMigration.class).inNamespace(namespace).list().getItems().stream()
+        .filter(m -> m.getSpec().reason == MigrationReason.Rebalance).toList();
+  }
+
+  private long count(String node) {
+    return client.resources(VirtualMachine.class).inNamespace(namespace).list().getItems().stream()
+        .filter(vm -> vm.getStatus() != null && node.equals(vm.getStatus().nodeName)).count();
+  }
+
+  private Optional<NodeCondition> rebalancing(String node) {
+    return client.nodes().withName(node).get().getStatus().getConditions().stream()
+        .filter(c -> RebalanceReconciler.CONDITION.equals(c.getType())).findFirst();
+  }
+
+  private List<String> events(String node, String reason) {
+    return client.v1().events().inNamespace("default").list().getItems().stream()
+        .filter(e -> node.equals(e.getInvolvedObject().getName()) && reason.equals(e.getReason()))
+        .map(io.fabric8.kubernetes.api.model.Event::getMessage).toList();
+  }
+
+  private VirtualMachinePhase phase(VirtualMachine vm) {
+    VirtualMachine current = get(vm);
+    return current == null || current.getStatus() == null ? null : current.getStatus().phase;
+  }
+
+  private VirtualMachine get(VirtualMachine vm) {
+    return client.resources(VirtualMachine.class).inNamespace(namespace).withName(vm.getMetadata().getName()).get();
+  }
+}
