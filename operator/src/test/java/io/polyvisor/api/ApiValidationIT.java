@@ -292,6 +292,28 @@ class ApiValidationIT {
   }
 
   @Test
+  void hypervisorClassRebalancingNeedsAWatermarkBelowItsThresholdAndCpuOvercommitIsBounded() {
+    assertRefused(
+        hypervisorClass("watermark", "driver: libvirt\nnodeSelector: {a: b}\nconnection: {endpoint: 'qemu:///system'}\n"
+            + "rebalancing: {memoryThresholdPercent: 60, memoryWatermarkPercent: 70}\n"),
+        "rebalancing.memoryWatermarkPercent must be below memoryThresholdPercent (the gap keeps moves from going back and forth);"
+            + " lower the watermark or raise the threshold");
+    // The default watermark (70) is above a threshold of 65: the defaults count.
+    assertRefused(
+        hypervisorClass("default-watermark", "driver: libvirt\nnodeSelector: {a: b}\nconnection: {endpoint: 'qemu:///system'}\n"
+            + "rebalancing: {memoryThresholdPercent: 65}\n"),
+        "rebalancing.memoryWatermarkPercent must be below memoryThresholdPercent");
+    assertRefused(
+        hypervisorClass("cpu-watermark", "driver: libvirt\nnodeSelector: {a: b}\nconnection: {endpoint: 'qemu:///system'}\n"
+            + "rebalancing: {cpuThresholdPercent: 100, cpuWatermarkPercent: 100}\n"),
+        "rebalancing.cpuWatermarkPercent must be below cpuThresholdPercent");
+    assertRefused(
+        hypervisorClass("cpu-ratio", "driver: libvirt\nnodeSelector: {a: b}\nconnection: {endpoint: 'qemu:///system'}\n"
+            + "cpuOvercommitRatio: 0\n"),
+        "spec.cpuOvercommitRatio: Invalid value: 0: spec.cpuOvercommitRatio in body should be greater than or equal to 1");
+  }
+
+  @Test
   void hypervisorClassEndpointMustBeAUrl() {
     assertRefused(
         hypervisorClass("endpoint", "driver: libvirt\nnodeSelector: {a: b}\nconnection: {endpoint: 'kvm-1'}\n"),
@@ -304,7 +326,8 @@ class ApiValidationIT {
     GenericKubernetesResource stored = client.genericKubernetesResources("polyvisor.io/v1alpha1", "HypervisorClass")
         .withName("immutable-driver").get();
     Map<String, Object> spec = spec(stored);
-    assertThat(spec).containsEntry("memoryOvercommitPercent", 100).containsEntry("defaultEvictionStrategy", "LiveMigrate");
+    assertThat(spec).containsEntry("memoryOvercommitPercent", 100).containsEntry("cpuOvercommitRatio", 8)
+        .containsEntry("defaultEvictionStrategy", "LiveMigrate");
     assertThat(map(spec.get("migration")))
         .containsEntry("parallelPerCluster", 5)
         .containsEntry("parallelOutboundPerNode", 2)
