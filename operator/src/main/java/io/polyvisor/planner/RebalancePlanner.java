@@ -30,7 +30,7 @@ import java.util.Set;
 /**
  * Relieves the overloaded nodes of a class. A node whose memory pressure (or vCPU pressure, when
  * the class sets a CPU threshold) is above the threshold has VMs moved off it until it is at or
- * under the watermark: each time the VM that alone brings it there and moves the least memory,
+ * under the watermark (over several passes: a node being relieved goes on below its threshold): each time the VM that alone brings it there and moves the least memory,
  * else the one that relieves the most, so that few moves relieve much. A VM moves only when its
  * evictionStrategy allows a live move, it has not moved within the cool-down and a node of the
  * class takes it and stays at or under the watermark itself, which is what keeps moves from going
@@ -125,7 +125,8 @@ public final class RebalancePlanner {
         }
         NodeLoad before = loads.get(node.name());
         boolean inFlight = outbound.getOrDefault(node.name(), 0) > 0;
-        if (!policy.over(before)) {
+        boolean relieving = s.relieving().contains(node.name()) && !policy.underWatermark(before);
+        if (!policy.over(before) && !relieving) {
           verdicts.add(new Verdict(node.name(), inFlight ? State.Relieving : State.Balanced, before.memoryPressure(),
               before.memoryPressure(), numbers(before) + (inFlight ? "; moves under way" : "")));
           continue;
@@ -148,9 +149,14 @@ public final class RebalancePlanner {
         moves.addAll(planned);
         NodeLoad after = loads.get(node.name());
         String target = "; to bring it to " + pct(policy.watermark()) + " or less";
-        if (planned.isEmpty() && !inFlight && !capped) {
+        String why = cannot.isEmpty() ? "no running VM of the class" : String.join("; ", cannot);
+        if (planned.isEmpty() && !inFlight && !capped && !policy.over(before)) {
+          // Under its threshold already: it stops short of the watermark rather than stay flagged.
+          verdicts.add(new Verdict(node.name(), State.Balanced, before.memoryPressure(), after.memoryPressure(),
+              numbers(before) + "; under its threshold, above its watermark " + pct(policy.watermark()) + ": nothing more can move: " + why));
+        } else if (planned.isEmpty() && !inFlight && !capped) {
           verdicts.add(new Verdict(node.name(), State.CannotRelieve, before.memoryPressure(), after.memoryPressure(),
-              numbers(before) + target + " nothing can move: " + (cannot.isEmpty() ? "no running VM of the class" : String.join("; ", cannot))));
+              numbers(before) + target + " nothing can move: " + why));
         } else {
           verdicts.add(new Verdict(node.name(), State.Relieving, before.memoryPressure(), after.memoryPressure(),
               numbers(before) + target + ", " + planned.size() + " moves now" + (inFlight ? " and moves under way" : "")

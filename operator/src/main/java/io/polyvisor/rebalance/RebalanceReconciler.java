@@ -22,8 +22,11 @@ import io.polyvisor.vm.EventRecorder;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
+import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
@@ -65,8 +68,12 @@ public final class RebalanceReconciler implements Reconciler<HypervisorClass> {
         }
         return UpdateControl.noUpdate();
       }
+      List<HypervisorNode> nodes = cluster.nodesOf(hvc);
+      Set<String> relieving = nodes.stream()
+          .filter(n -> node(n.name()).flatMap(k -> NodeConditions.find(k, CONDITION)).map(c -> "True".equals(c.getStatus())).orElse(false))
+          .map(HypervisorNode::name).collect(Collectors.toSet());
       RebalancePlan plan = RebalancePlanner.plan(
-          new RebalanceSnapshot(hvc, cluster.nodesOf(hvc), cluster.virtualMachines(), cluster.migrations(), now));
+          new RebalanceSnapshot(hvc, nodes, cluster.virtualMachines(), cluster.migrations(), relieving, now));
       for (RebalancePlan.Move move : plan.moves()) {
         VirtualMachineMigration migration = PlannedMigration.of(move.vm(), MigrationReason.Rebalance, move.source(), move.target(),
             MigrationMethod.Live, UUID.randomUUID().toString().substring(0, 5));

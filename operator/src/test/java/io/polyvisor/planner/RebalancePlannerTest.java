@@ -23,6 +23,7 @@ import io.polyvisor.planner.RebalancePlan.Verdict;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -36,6 +37,7 @@ class RebalancePlannerTest {
       List.of(node("n1", "640Mi", true, false), node("n2", "640Mi", true, false), node("n3", "640Mi", true, false));
   private final List<VirtualMachine> vms = new ArrayList<>();
   private final List<VirtualMachineMigration> migrations = new ArrayList<>();
+  private Set<String> relieving = Set.of();
 
   @BeforeEach
   void policy() {
@@ -49,7 +51,7 @@ class RebalancePlannerTest {
   }
 
   private RebalancePlan plan() {
-    return RebalancePlanner.plan(new RebalanceSnapshot(hvc, nodes, vms, migrations, NOW));
+    return RebalancePlanner.plan(new RebalanceSnapshot(hvc, nodes, vms, migrations, relieving, NOW));
   }
 
   private VirtualMachine on(String node, String name, String memory) {
@@ -154,6 +156,24 @@ class RebalancePlannerTest {
     RebalancePlan second = plan();
     assertThat(second.moves()).isEmpty();
     assertThat(second.nodes()).extracting(Verdict::state).containsOnly(State.Balanced);
+  }
+
+  @Test
+  void aNodeBeingRelievedGoesOnUnderItsThresholdDownToTheWatermark() {
+    fill("n1", 7); // 70%: under the threshold
+
+    assertThat(plan().moves()).as("not overloaded, not being relieved").isEmpty();
+
+    relieving = Set.of("n1");
+    RebalancePlan plan = plan();
+    assertThat(plan.moves()).hasSize(2);
+    assertThat(verdict(plan, "n1").after()).isEqualTo(50.0);
+
+    // Stuck above the watermark but under the threshold, it is reported balanced, not blocked.
+    vms.forEach(vm -> vm.getSpec().evictionStrategy = EvictionStrategy.None);
+    Verdict stuck = verdict(plan(), "n1");
+    assertThat(stuck.state()).isEqualTo(State.Balanced);
+    assertThat(stuck.message()).contains("under its threshold, above its watermark 50%: nothing more can move: ns/n1-vm0: evictionStrategy None");
   }
 
   @Test
