@@ -67,6 +67,8 @@ public final class KubectlPolyvisor {
     try {
       return line.execute(args);
     } finally {
+      out.flush();
+      err.flush();
       if (root.client != null) {
         root.client.close();
       }
