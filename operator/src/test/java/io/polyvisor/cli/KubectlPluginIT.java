@@ -14,13 +14,11 @@ import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.driver.GuestInfo;
 import io.polyvisor.driver.GuestState;
-import io.polyvisor.driver.Host;
 import io.polyvisor.driver.libvirt.LibvirtDriver;
 import io.polyvisor.evacuation.EvacuationReconciler;
-import io.polyvisor.testing.CounterGuest;
+import io.polyvisor.testing.ClassTestbed;
 import io.polyvisor.testing.KvmNodes;
 import io.polyvisor.testing.NodeRegistration;
-import io.polyvisor.testing.OperatorProcess;
 import io.polyvisor.testing.RealApiServer;
 import io.polyvisor.testing.TestManifests;
 import java.nio.charset.StandardCharsets;
@@ -51,12 +49,11 @@ class KubectlPluginIT {
   private static final List<String> NODES = List.of("cli-1", "cli-2", "cli-3");
 
   @TempDir static Path work;
+  private static ClassTestbed testbed;
   private static KubernetesClient client;
   private static KvmNodes nodes;
-  private static Path image;
-  private static Path kubeconfig;
-  private static OperatorProcess operator;
   private static LibvirtDriver libvirt;
+  private static Path kubeconfig;
   private String namespace;
 
   /** What one command printed, and its exit code. */
@@ -64,31 +61,19 @@ class KubectlPluginIT {
 
   @BeforeAll
   static void startEverything() throws Exception {
-    client = RealApiServer.client();
-    nodes = KvmNodes.start(work.resolve("nodes"), NODES.toArray(String[]::new));
-    for (Host host : nodes.hosts()) {
-      NodeRegistration.register(host, "1Gi", CLASS);
-    }
-    image = CounterGuest.build(work);
-    client.resource(TestManifests.hypervisorClass(CLASS, "libvirt", "qemu+tcp://{node.address}/system")).serverSideApply();
-    client.resource(TestManifests.localStorageClass(STORAGE)).serverSideApply();
+    testbed = ClassTestbed.start(work, CLASS, STORAGE, NODES, "1Gi", c -> { },
+        Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString(), "POLYVISOR_RESYNC_PERIOD_SECONDS", "30"));
+    client = testbed.client;
+    nodes = testbed.nodes;
+    libvirt = testbed.libvirt;
     kubeconfig = work.resolve("kubeconfig");
     Files.writeString(kubeconfig, RealApiServer.kubeconfigYaml());
-    libvirt = new LibvirtDriver();
-    operator = OperatorProcess.start(work.resolve("operator"), Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString(),
-        "POLYVISOR_RESYNC_PERIOD_SECONDS", "30"));
   }
 
   @AfterAll
   static void stopEverything() {
-    if (operator != null) {
-      operator.close();
-    }
-    if (libvirt != null) {
-      libvirt.close();
-    }
-    if (nodes != null) {
-      nodes.close();
+    if (testbed != null) {
+      testbed.close();
     }
   }
 
@@ -237,7 +222,7 @@ class KubectlPluginIT {
     List<VirtualMachine> vms = new ArrayList<>();
     for (String name : names) {
       VirtualMachine vm = client.getKubernetesSerialization()
-          .unmarshal(TestManifests.counterVm(name, CLASS, "Always", "32Mi", STORAGE, image), VirtualMachine.class);
+          .unmarshal(TestManifests.counterVm(name, CLASS, "Always", "32Mi", STORAGE, testbed.image), VirtualMachine.class);
       vms.add(client.resource(vm).inNamespace(namespace).create());
     }
     for (VirtualMachine vm : vms) {

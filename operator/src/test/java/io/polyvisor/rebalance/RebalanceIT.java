@@ -5,7 +5,6 @@ import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.MigrationPhase;
 import io.polyvisor.api.v1alpha1.MigrationReason;
 import io.polyvisor.api.v1alpha1.RebalancingPolicy;
@@ -14,12 +13,8 @@ import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.driver.GuestInfo;
 import io.polyvisor.driver.GuestState;
-import io.polyvisor.driver.Host;
-import io.polyvisor.driver.libvirt.LibvirtDriver;
-import io.polyvisor.testing.CounterGuest;
-import io.polyvisor.testing.KvmNodes;
+import io.polyvisor.testing.ClassTestbed;
 import io.polyvisor.testing.NodeRegistration;
-import io.polyvisor.testing.OperatorProcess;
 import io.polyvisor.testing.RealApiServer;
 import io.polyvisor.testing.TestManifests;
 import java.nio.file.Path;
@@ -46,50 +41,30 @@ class RebalanceIT {
   private static final List<String> NODES = List.of("rb-1", "rb-2", "rb-3");
 
   @TempDir static Path work;
+  private static ClassTestbed testbed;
   private static KubernetesClient client;
-  private static KvmNodes nodes;
-  private static Path image;
-  private static OperatorProcess operator;
-  private static LibvirtDriver libvirt;
   private static String namespace;
 
   @BeforeAll
   static void startEverything() throws Exception {
-    client = RealApiServer.client();
-    nodes = KvmNodes.start(work.resolve("nodes"), NODES.toArray(String[]::new));
-    for (Host host : nodes.hosts()) {
-      NodeRegistration.register(host, "640Mi", CLASS);
-    }
-    image = CounterGuest.build(work);
-    HypervisorClass hvc = client.getKubernetesSerialization().unmarshal(
-        TestManifests.hypervisorClass(CLASS, "libvirt", "qemu+tcp://{node.address}/system"), HypervisorClass.class);
-    hvc.getSpec().rebalancing = new RebalancingPolicy();
-    hvc.getSpec().rebalancing.memoryThresholdPercent = 80;
-    hvc.getSpec().rebalancing.memoryWatermarkPercent = 50;
-    hvc.getSpec().rebalancing.coolDownSeconds = 30;
-    hvc.getSpec().rebalancing.intervalSeconds = 2;
-    client.resource(hvc).serverSideApply();
-    client.resource(TestManifests.localStorageClass(STORAGE)).serverSideApply();
-    libvirt = new LibvirtDriver();
+    testbed = ClassTestbed.start(work, CLASS, STORAGE, NODES, "640Mi", hvc -> {
+      hvc.getSpec().rebalancing = new RebalancingPolicy();
+      hvc.getSpec().rebalancing.memoryThresholdPercent = 80;
+      hvc.getSpec().rebalancing.memoryWatermarkPercent = 50;
+      hvc.getSpec().rebalancing.coolDownSeconds = 30;
+      hvc.getSpec().rebalancing.intervalSeconds = 2;
+    }, Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString()));
+    client = testbed.client;
     namespace = RealApiServer.newNamespace("rb");
-    operator = OperatorProcess.start(work.resolve("operator"), Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString()));
   }
 
   @AfterAll
   static void stopEverything() {
-    if (client != null) {
+    if (testbed != null) {
       client.resources(VirtualMachine.class).inNamespace(namespace).delete();
       await().atMost(Duration.ofSeconds(120))
           .until(() -> client.resources(VirtualMachine.class).inNamespace(namespace).list().getItems().isEmpty());
-    }
-    if (operator != null) {
-      operator.close();
-    }
-    if (libvirt != null) {
-      libvirt.close();
-    }
-    if (nodes != null) {
-      nodes.close();
+      testbed.close();
     }
   }
 
@@ -100,7 +75,7 @@ class RebalanceIT {
     NodeRegistration.cordon(client, "rb-3", true);
     List<VirtualMachine> vms = new ArrayList<>();
     for (int i = 1; i <= 9; i++) {
-      String manifest = TestManifests.counterVm("vm-" + i, CLASS, "Always", "64Mi", STORAGE, image)
+      String manifest = TestManifests.counterVm("vm-" + i, CLASS, "Always", "64Mi", STORAGE, testbed.image)
           + (i == 1 ? "  evictionStrategy: None\n" : "");
       vms.add(client.resource(client.getKubernetesSerialization().unmarshal(manifest, VirtualMachine.class)).inNamespace(namespace).create());
     }
@@ -130,11 +105,11 @@ class RebalanceIT {
     assertThat(count("rb-3")).isLessThanOrEqualTo(5);
     for (VirtualMachine vm : vms) {
       String node = get(vm).getStatus().nodeName;
-      assertThat(libvirt.find(nodes.host(node), vm.getMetadata().getUid())).as("%s on %s", vm.getMetadata().getName(), node)
+      assertThat(testbed.libvirt.find(testbed.nodes.host(node), vm.getMetadata().getUid())).as("%s on %s", vm.getMetadata().getName(), node)
           .map(GuestInfo::state).contains(GuestState.RUNNING);
       for (String other : NODES) {
         if (!other.equals(node)) {
-          assertThat(libvirt.find(nodes.host(other), vm.getMetadata().getUid())).as("a copy on " + other).isEmpty();
+          assertThat(testbed.libvirt.find(testbed.nodes.host(other), vm.getMetadata().getUid())).as("a copy on " + other).isEmpty();
         }
       }
     }
