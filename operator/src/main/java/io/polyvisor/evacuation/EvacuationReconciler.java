@@ -162,7 +162,7 @@ public final class EvacuationReconciler implements Reconciler<Node> {
       if (starting && !"Completed".equals(reason)) {
         recordEstimate(hvc, since);
       }
-      if ("Completed".equals(reason) && previous.isPresent() && !"Completed".equals(previous.get().getReason())) {
+      if ("Completed".equals(reason) && !starting && !"Completed".equals(previous.get().getReason())) {
         reportDuration(since);
       }
       if (previous.isEmpty() || !reason.equals(previous.get().getReason()) || !message.equals(previous.get().getMessage())
