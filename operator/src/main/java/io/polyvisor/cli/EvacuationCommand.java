@@ -32,7 +32,7 @@ import picocli.CommandLine.Spec;
  * (phase, percent, bytes, downtime), printed again whenever it changes, until it completes.
  */
 @Command(name = "evacuation", description = "Watch the evacuation of a cordoned NODE until it completes: per VM its migration's"
-    + " phase, progress, bytes and downtime, or why it waits.")
+    + " phase, progress, bytes and downtime, or why it waits. Exits 0 once it completed, 1 if the node is uncordoned first.")
 final class EvacuationCommand implements Callable<Integer> {
 
   @ParentCommand KubectlPolyvisor root;
@@ -49,6 +49,9 @@ final class EvacuationCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws InterruptedException {
+    if (!(interval > 0)) {
+      throw new KubectlPolyvisor.UserError("--interval must be a positive number of seconds, not " + interval);
+    }
     PrintWriter out = spec.commandLine().getOut();
     String last = null;
     while (true) {
@@ -61,9 +64,9 @@ final class EvacuationCommand implements Callable<Integer> {
           throw new KubectlPolyvisor.UserError("node \"" + nodeName + "\" is not cordoned, so it is not being evacuated"
               + " (kubectl polyvisor plan " + nodeName + " shows what a cordon would do)");
         }
-        out.println("Node " + nodeName + " was uncordoned: the evacuation stopped"
-            + condition.map(c -> " (" + c.getMessage() + ")").orElse("") + ".");
-        return 0;
+        // Not completed: a script that waits on this to go on with maintenance must not go on.
+        spec.commandLine().getErr().println("error: node " + nodeName + " was uncordoned: the evacuation stopped before it completed");
+        return 1;
       }
       String now = render(node, hvc, condition);
       if (!now.equals(last)) {
@@ -113,6 +116,7 @@ final class EvacuationCommand implements Callable<Integer> {
           String phase = switch (move.action()) {
             case "Stays" -> "Blocked";
             case "Waits" -> "Waiting";
+            case "Arriving" -> "Arriving";
             default -> "Queued";
           };
           table.row(move.vm(), null, phase, move.target(), null, null, null, move.why());

@@ -35,7 +35,11 @@ final class MigrateCommand implements Callable<Integer> {
     String namespace = root.namespace();
     VirtualMachine vm = Lookups.vm(root.client(), namespace, vmName);
     if (target != null) {
-      Lookups.classOf(root.client(), Lookups.node(root.client(), target));
+      String targetClass = Lookups.classOf(root.client(), Lookups.node(root.client(), target)).getMetadata().getName();
+      if (!targetClass.equals(vm.getSpec().hypervisorClassName)) {
+        throw new KubectlPolyvisor.UserError("node \"" + target + "\" is of HypervisorClass " + targetClass + ", and virtualmachine \""
+            + vmName + "\" of " + vm.getSpec().hypervisorClassName + ": a VM only migrates between nodes of its own class");
+      }
     }
     VirtualMachineMigration migration = new VirtualMachineMigration();
     migration.setMetadata(new ObjectMetaBuilder().withGenerateName(vmName + "-").withNamespace(namespace)

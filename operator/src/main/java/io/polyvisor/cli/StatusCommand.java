@@ -2,7 +2,6 @@ package io.polyvisor.cli;
 
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeCondition;
-import io.polyvisor.api.v1alpha1.ApiGroup;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.cluster.HypervisorNode;
@@ -11,8 +10,8 @@ import io.polyvisor.evacuation.DrainPlans;
 import io.polyvisor.evacuation.EvacuationReconciler;
 import io.polyvisor.planner.Bytes;
 import io.polyvisor.planner.Capacity;
-import io.polyvisor.planner.Commitments;
-import io.polyvisor.planner.Demand;
+import io.polyvisor.planner.NodeLoad;
+import io.polyvisor.rebalance.RebalanceReconciler;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -21,13 +20,15 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
-/** {@code kubectl polyvisor status}: per hypervisor node, its VMs, committed memory and vCPUs, pressure, evacuation and rebalancing. */
+/**
+ * {@code kubectl polyvisor status}: per hypervisor node, its VMs, committed memory and vCPUs, memory
+ * pressure (as rebalancing reads it: the larger of committed and used), evacuation and rebalancing.
+ */
 @Command(name = "status", description = "Per hypervisor node: its VMs, memory and vCPUs committed to guests against what the class lets"
     + " it hold, the memory pressure, and whether it is being evacuated or rebalanced.")
 final class StatusCommand implements Callable<Integer> {
 
-  /** The Node condition the rebalancer sets while it relieves the node. */
-  static final String REBALANCING = ApiGroup.GROUP + "/Rebalancing";
+  private static final String REBALANCING = RebalanceReconciler.CONDITION;
 
   @ParentCommand KubectlPolyvisor root;
   @Spec CommandSpec spec;
@@ -37,7 +38,6 @@ final class StatusCommand implements Callable<Integer> {
     LiveClusterState cluster = new LiveClusterState(root.client());
     List<HypervisorClass> classes = root.client().resources(HypervisorClass.class).list().getItems();
     List<VirtualMachine> vms = cluster.virtualMachines();
-    Commitments committed = Commitments.of(vms, List.of(), null);
     Table table = new Table("NODE", "CLASS", "READY", "CORDONED", "VMS", "MEMORY", "PRESSURE", "VCPUS", "EVACUATION", "REBALANCING");
     List<Node> nodes = root.client().nodes().list().getItems().stream()
         .sorted(Comparator.comparing(n -> n.getMetadata().getName())).toList();
@@ -49,13 +49,17 @@ final class StatusCommand implements Callable<Integer> {
       }
       HypervisorNode host = HypervisorNode.of(node, hvc.get());
       Capacity capacity = Capacity.of(hvc.get());
-      Demand used = committed.on(host.name());
-      long count = vms.stream().filter(vm -> vm.getStatus() != null && host.name().equals(vm.getStatus().nodeName)).count();
+      List<VirtualMachine> here = vms.stream().filter(vm -> vm.getStatus() != null && host.name().equals(vm.getStatus().nodeName)).toList();
+      // Pressure as rebalancing reads it: the larger of committed and used memory.
+      NodeLoad load = NodeLoad.empty(host, capacity);
+      for (VirtualMachine vm : here) {
+        load = load.plus(vm);
+      }
       long memory = capacity.memory(host);
-      table.row(host.name(), hvc.get().getMetadata().getName(), host.ready() ? "True" : "False", host.cordoned() ? "True" : "False", count,
-          Bytes.format(used.memoryBytes()) + "/" + Bytes.format(memory),
-          memory == 0 ? null : Math.round(100.0 * used.memoryBytes() / memory) + "%",
-          used.vcpus() + "/" + capacity.vcpus(host), reason(node, EvacuationReconciler.CONDITION), reason(node, REBALANCING));
+      table.row(host.name(), hvc.get().getMetadata().getName(), host.ready() ? "True" : "False", host.cordoned() ? "True" : "False",
+          here.size(), Bytes.format(load.committedBytes()) + "/" + Bytes.format(memory),
+          memory == 0 ? null : Math.round(load.memoryPressure()) + "%",
+          load.vcpus() + "/" + capacity.vcpus(host), reason(node, EvacuationReconciler.CONDITION), reason(node, REBALANCING));
       shown++;
     }
     if (shown == 0) {

@@ -318,11 +318,21 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       Set<String> excluded = new java.util.HashSet<>(abandoned);
       excluded.add(source);
       List<HypervisorNode> candidates = target == null ? nodes : nodes.stream().filter(n -> n.name().equals(target)).toList();
+      // An evacuation's target is its planner's preference: when that node cannot take the VM
+      // after all (its room was taken meanwhile, it cannot give the guest's CPU), another may.
+      boolean preferenceOnly = target != null && migration.getMetadata().getLabels() != null
+          && migration.getMetadata().getLabels().containsKey(MigrationLabels.EVACUATED_NODE);
       // A live move keeps the guest's CPU: a target that cannot give it that CPU is passed over.
       List<String> refused = new ArrayList<>();
       HypervisorNode chosen;
       while (true) {
         Placement.Decision decision = Placement.place(vm, hvc, candidates, committed(vm), excluded);
+        if (decision instanceof Placement.Unschedulable u && preferenceOnly && candidates.size() < nodes.size()) {
+          refused.add("the planned target " + target + ": " + u.message());
+          excluded.add(target);
+          candidates = nodes;
+          continue;
+        }
         if (decision instanceof Placement.Unschedulable u) {
           return end(MigrationPhase.Failed, "no target for the migration: " + u.message()
               + (refused.isEmpty() ? "" : "; " + String.join("; ", refused)));

@@ -1,16 +1,20 @@
 package io.polyvisor.planner;
 
+import io.polyvisor.api.v1alpha1.MigrationPhase;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.cluster.ClusterState;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * What is promised to VMs on each node, by node name: every VM counts on the node its status
  * names, and a VM under migration counts on its target too, from the moment the migration names
- * one, so that two moves decided one after the other do not both count on the same free room.
+ * one (and until its status names the target), so that two moves decided one after the other do
+ * not both count on the same free room.
  */
 public final class Commitments {
 
@@ -35,6 +39,9 @@ public final class Commitments {
         commitments.add(vm.getStatus().nodeName, Demand.of(vm));
       }
     }
+    for (VirtualMachine vm : byKey.values()) {
+      landedElsewhere(vm, migrations).ifPresent(target -> commitments.add(target, Demand.of(vm)));
+    }
     for (VirtualMachineMigration m : migrations) {
       VirtualMachine vm = byKey.get(key(m.getMetadata().getNamespace(), m.getSpec().vmName));
       String target = targetOf(m);
@@ -44,6 +51,22 @@ public final class Commitments {
       }
     }
     return commitments;
+  }
+
+  /**
+   * Where the VM went when its latest migration has succeeded but its status still names that
+   * migration's source: the moment before its own reconciler records the move.
+   */
+  public static Optional<String> landedElsewhere(VirtualMachine vm, Collection<VirtualMachineMigration> migrations) {
+    if (vm.getStatus() == null || vm.getStatus().nodeName == null) {
+      return Optional.empty();
+    }
+    return migrations.stream().filter(m -> ClusterState.isFor(m, vm))
+        .filter(m -> m.getMetadata().getCreationTimestamp() != null)
+        .max(Comparator.comparing((VirtualMachineMigration m) -> m.getMetadata().getCreationTimestamp()))
+        .filter(m -> m.getStatus() != null && m.getStatus().phase == MigrationPhase.Succeeded)
+        .filter(m -> vm.getStatus().nodeName.equals(m.getStatus().sourceNode) && m.getStatus().targetNode != null)
+        .map(m -> m.getStatus().targetNode);
   }
 
   /** The node a migration goes to: the one it was asked for, else the one it chose. */

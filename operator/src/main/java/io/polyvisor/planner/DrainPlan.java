@@ -30,7 +30,7 @@ public record DrainPlan(
    * One VM.
    *
    * @param action Move (a migration would be created), Moving (one is under way), Leaving (its move
-   *     succeeded a moment ago), Waits (retried after failed moves) or Stays (it cannot leave: {@code why})
+   *     succeeded a moment ago), Arriving (moving to this node), Waits (retried after failed moves) or Stays (it cannot leave: {@code why})
    * @param bytes what its move transfers: its memory, and the disks it copies
    * @param startsAtSeconds when its move would start, from the cordon
    */

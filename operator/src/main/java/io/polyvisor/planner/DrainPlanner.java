@@ -33,7 +33,7 @@ public final class DrainPlanner {
     Caps caps = Caps.of(snapshot.hypervisorClass());
     long elsewhere = snapshot.migrations().stream().filter(io.polyvisor.cluster.ClusterState::isActive)
         .filter(m -> ofClass(snapshot, m.getMetadata().getNamespace(), m.getSpec().vmName))
-        .filter(m -> m.getStatus() == null || !snapshot.node().equals(m.getStatus().sourceNode)).count();
+        .filter(m -> !snapshot.node().equals(sourceOf(snapshot, m))).count();
     int parallel = (int) Math.max(1, Math.min(caps.outboundPerNode(), caps.perCluster() - elsewhere));
     String parallelism = parallel + " at once: parallelOutboundPerNode " + caps.outboundPerNode() + ", parallelPerCluster "
         + caps.perCluster() + (elsewhere > 0 ? " of which " + elsewhere + " taken by migrations from other nodes" : "");
@@ -70,6 +70,9 @@ public final class DrainPlanner {
         moves.add(move);
       } else if (outcome instanceof Queued q) {
         moves.add(new DrainPlan.VmMove(step.vmName(), "Waits", null, q.method().name(), null, null, null, q.why()));
+      } else if (outcome instanceof EvacuationPlan.Arriving a) {
+        moves.add(new DrainPlan.VmMove(step.vmName(), "Arriving", snapshot.node(), null, null, null, null,
+            "moving here (migration " + a.migration() + "); it has to leave again once it has arrived"));
       } else if (outcome instanceof Leaving l) {
         moves.add(new DrainPlan.VmMove(step.vmName(), "Leaving", l.target(), null, null, null, null, "its move succeeded"));
       } else if (outcome instanceof Blocked b) {
@@ -119,6 +122,15 @@ public final class DrainPlanner {
         .filter(m -> m.getStatus() != null && m.getStatus().dataTotalBytes != null)
         .map(m -> Math.max(0, m.getStatus().dataTotalBytes - (m.getStatus().dataProcessedBytes == null ? 0 : m.getStatus().dataProcessedBytes)))
         .orElseGet(() -> bytes(vm, sharedStorageClass));
+  }
+
+  /** Where a migration leaves from: its recorded source, else (not scheduled yet) where its VM runs. */
+  private static String sourceOf(EvacuationSnapshot snapshot, io.polyvisor.api.v1alpha1.VirtualMachineMigration m) {
+    if (m.getStatus() != null && m.getStatus().sourceNode != null) {
+      return m.getStatus().sourceNode;
+    }
+    return snapshot.vms().stream().filter(vm -> io.polyvisor.cluster.ClusterState.isFor(m, vm)).findFirst()
+        .map(vm -> vm.getStatus() == null ? null : vm.getStatus().nodeName).orElse(null);
   }
 
   private static boolean ofClass(EvacuationSnapshot snapshot, String namespace, String vmName) {

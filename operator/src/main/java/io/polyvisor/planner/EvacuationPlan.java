@@ -9,7 +9,7 @@ import java.util.Optional;
 /**
  * What an evacuation does with each VM of the node, and the summary the node condition says.
  *
- * @param steps one per VM still on the node, in the order they are taken
+ * @param steps one per VM on its way to the node, then one per VM still on it, in the order they are taken
  * @param moved the VMs (namespace/name) that left the node since it was cordoned
  * @param nextRetry the earliest time a VM waiting after a failure may be tried again
  */
@@ -22,13 +22,19 @@ public record EvacuationPlan(String node, List<Step> steps, List<String> moved, 
     }
   }
 
-  public sealed interface Outcome permits Start, Moving, Leaving, Queued, Blocked {}
+  public sealed interface Outcome permits Start, Moving, Leaving, Arriving, Queued, Blocked {}
 
   /** A migration is to be created now, to {@code target}. */
   public record Start(String target, MigrationMethod method) implements Outcome {}
 
   /** Its migration is under way. */
   public record Moving(String migration, String target) implements Outcome {}
+
+  /**
+   * A VM of another node moving to this one (decided before the cordon): the node is not empty
+   * before that move has ended.
+   */
+  public record Arriving(String migration) implements Outcome {}
 
   /** Its migration succeeded; its own reconciler has not yet recorded the new node. */
   public record Leaving(String target) implements Outcome {}
@@ -50,7 +56,7 @@ public record EvacuationPlan(String node, List<Step> steps, List<String> moved, 
     return steps.stream().filter(s -> kind.isInstance(s.outcome())).count();
   }
 
-  /** Completed: nothing of ours is on the node; Blocked: something is and nothing moves; else InProgress. */
+  /** Completed: nothing of ours is on the node or on its way; Blocked: every VM left is blocked; else InProgress. */
   public String reason() {
     if (steps.isEmpty()) {
       return "Completed";
@@ -64,11 +70,13 @@ public record EvacuationPlan(String node, List<Step> steps, List<String> moved, 
       return "all " + moved.size() + " VMs moved; no VM of ours runs on " + node;
     }
     long leaving = count(Leaving.class);
-    long total = moved.size() + steps.size() - leaving;
+    long arriving = count(Arriving.class);
+    long total = moved.size() + steps.size() - leaving - arriving;
     List<String> blocked = steps.stream().filter(s -> s.outcome() instanceof Blocked)
         .map(s -> s.vmName() + ": " + ((Blocked) s.outcome()).why()).toList();
     return moved.size() + " of " + total + " VMs moved, " + (count(Moving.class) + count(Start.class)) + " running, "
         + count(Queued.class) + " queued, " + blocked.size() + " blocked"
-        + (blocked.isEmpty() ? "" : ": " + String.join("; ", blocked));
+        + (blocked.isEmpty() ? "" : ": " + String.join("; ", blocked))
+        + (arriving == 0 ? "" : "; " + arriving + " arriving, moved here before the cordon");
   }
 }

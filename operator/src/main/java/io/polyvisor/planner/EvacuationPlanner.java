@@ -10,6 +10,7 @@ import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.migration.MigrationLabels;
+import io.polyvisor.migration.VmMigrations;
 import io.polyvisor.planner.EvacuationPlan.Blocked;
 import io.polyvisor.planner.EvacuationPlan.Leaving;
 import io.polyvisor.planner.EvacuationPlan.Moving;
@@ -21,8 +22,10 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
@@ -77,7 +80,13 @@ public final class EvacuationPlanner {
       this.caps = Caps.of(snapshot.hypervisorClass());
       Set<String> ofClass = new HashSet<>();
       snapshot.vms().stream().filter(vm -> className.equals(vm.getSpec().hypervisorClassName)).forEach(vm -> ofClass.add(key(vm)));
-      this.outbound = snapshot.migrations().stream().filter(ClusterState::isActive).filter(this::evacuatesThisNode).count();
+      // Every move leaving the node counts against its cap, whoever asked for it.
+      Map<String, String> nodeOf = new HashMap<>();
+      snapshot.vms().forEach(vm -> nodeOf.put(key(vm), vm.getStatus() == null ? null : vm.getStatus().nodeName));
+      this.outbound = snapshot.migrations().stream().filter(ClusterState::isActive)
+          .filter(m -> evacuatesThisNode(m) || snapshot.node().equals(m.getStatus() != null && m.getStatus().sourceNode != null
+              ? m.getStatus().sourceNode : nodeOf.get(m.getMetadata().getNamespace() + "/" + m.getSpec().vmName)))
+          .count();
       this.clusterWide = snapshot.migrations().stream().filter(ClusterState::isActive)
           .filter(m -> ofClass.contains(m.getMetadata().getNamespace() + "/" + m.getSpec().vmName)).count();
     }
@@ -100,6 +109,14 @@ public final class EvacuationPlanner {
         }
       }
       List<Step> steps = new ArrayList<>();
+      // A VM on its way here (a move decided before the cordon) is not gone from the node's
+      // future: the node is not empty until that move has ended, wherever it ends.
+      for (VirtualMachine vm : s.vms()) {
+        s.migrations().stream().filter(m -> ClusterState.isFor(m, vm)).filter(ClusterState::isActive)
+            .filter(m -> s.node().equals(Commitments.targetOf(m)) && !s.node().equals(vm.getStatus() == null ? null : vm.getStatus().nodeName))
+            .findFirst()
+            .ifPresent(m -> steps.add(new Step(vm, new EvacuationPlan.Arriving(m.getMetadata().getName()))));
+      }
       for (VirtualMachine vm : here) {
         Outcome outcome = decide(vm);
         if (outcome instanceof Leaving) {
@@ -116,6 +133,11 @@ public final class EvacuationPlanner {
       EvictionStrategy strategy = strategyOf(vm, s.hypervisorClass());
       if (strategy == EvictionStrategy.None) {
         return new Blocked("evictionStrategy None");
+      }
+      List<VirtualMachineMigration> held = s.migrations().stream().filter(m -> ClusterState.isFor(m, vm)).filter(VmMigrations::held).toList();
+      if (!held.isEmpty()) {
+        return new Blocked("held for a person after migration " + held.get(0).getMetadata().getName() + " (annotation "
+            + MigrationLabels.HOLD + "): check its hosts, then remove the annotation");
       }
       if (vm.getStatus().phase == VirtualMachinePhase.Paused) {
         // Its guest is still on the node, but only a running guest can move; a person resumes or stops it.

@@ -9,6 +9,7 @@ import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.HypervisorNode;
+import io.polyvisor.migration.MigrationLabels;
 import io.polyvisor.migration.VmMigrations;
 import io.polyvisor.planner.EvacuationPlanner.Caps;
 import io.polyvisor.planner.RebalancePlan.Move;
@@ -72,6 +73,8 @@ public final class RebalancePlanner {
     private final Map<String, NodeLoad> loads = new LinkedHashMap<>();
     private final Map<String, Integer> outbound = new HashMap<>();
     private final Set<String> moving = new HashSet<>();
+    /** Nodes with a Rebalance migration of theirs under way. */
+    private final Set<String> relievedNow = new HashSet<>();
     private final Commitments committed;
     private long clusterWide;
 
@@ -92,12 +95,22 @@ public final class RebalancePlanner {
       String className = hvc.getMetadata().getName();
       for (VirtualMachine vm : snapshot.vms()) {
         String node = vm.getStatus() == null ? null : vm.getStatus().nodeName;
+        // Moved a moment ago, its status not yet updated: it counts where it went, and stays put.
+        Optional<String> landed = Commitments.landedElsewhere(vm, snapshot.migrations());
+        if (landed.isPresent() && loads.containsKey(landed.get())) {
+          moving.add(key(vm));
+          loads.compute(landed.get(), (n, load) -> load.plus(vm));
+          continue;
+        }
         VirtualMachineMigration m = active.get(key(vm));
         if (m != null && className.equals(vm.getSpec().hypervisorClassName)) {
           clusterWide++;
           moving.add(key(vm));
           if (node != null) {
             outbound.merge(node, 1, Integer::sum);
+            if (m.getMetadata().getLabels() != null && m.getMetadata().getLabels().containsKey(MigrationLabels.REBALANCED_NODE)) {
+              relievedNow.add(node);
+            }
           }
           // A VM that is moving counts where it goes: the node it leaves is relieved of it.
           String target = Commitments.targetOf(m);
@@ -124,7 +137,7 @@ public final class RebalancePlanner {
           continue; // an evacuation, or nothing to act on: not rebalancing's to touch
         }
         NodeLoad before = loads.get(node.name());
-        boolean inFlight = outbound.getOrDefault(node.name(), 0) > 0;
+        boolean inFlight = relievedNow.contains(node.name());
         boolean relieving = s.relieving().contains(node.name()) && !policy.underWatermark(before);
         if (!policy.over(before) && !relieving) {
           verdicts.add(new Verdict(node.name(), inFlight ? State.Relieving : State.Balanced, before.memoryPressure(),
@@ -244,11 +257,15 @@ public final class RebalancePlanner {
       if (its.stream().anyMatch(VmMigrations::held)) {
         return Optional.of("held for a person (polyvisor.io/hold)");
       }
-      Optional<Instant> lastMove = its.stream()
-          .filter(m -> m.getStatus() != null && m.getStatus().phase == MigrationPhase.Succeeded && m.getStatus().completionTime != null)
+      // The cool-down follows every move, and every rebalance that failed or was cancelled, so
+      // that a move that cannot succeed is not tried again at each pass.
+      Optional<Instant> lastTry = its.stream()
+          .filter(m -> m.getStatus() != null && m.getStatus().completionTime != null)
+          .filter(m -> m.getStatus().phase == MigrationPhase.Succeeded || (m.getStatus().phase != null && m.getStatus().phase.isFinal()
+              && m.getMetadata().getLabels() != null && m.getMetadata().getLabels().containsKey(MigrationLabels.REBALANCED_NODE)))
           .map(m -> Instant.parse(m.getStatus().completionTime)).max(Comparator.naturalOrder());
-      if (lastMove.isPresent() && Duration.between(lastMove.get(), s.now()).compareTo(policy.coolDown()) < 0) {
-        return Optional.of("moved " + Duration.between(lastMove.get(), s.now()).toSeconds() + " s ago (coolDownSeconds "
+      if (lastTry.isPresent() && Duration.between(lastTry.get(), s.now()).compareTo(policy.coolDown()) < 0) {
+        return Optional.of("moved or tried " + Duration.between(lastTry.get(), s.now()).toSeconds() + " s ago (coolDownSeconds "
             + policy.coolDown().toSeconds() + ")");
       }
       return Optional.empty();

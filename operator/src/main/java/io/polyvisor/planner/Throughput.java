@@ -1,5 +1,6 @@
 package io.polyvisor.planner;
 
+import io.polyvisor.api.v1alpha1.MigrationMethod;
 import io.polyvisor.api.v1alpha1.MigrationPhase;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import java.time.Duration;
@@ -25,7 +26,11 @@ public record Throughput(double bytesPerSecond, int samples, String basis) {
   public static Throughput of(String className, List<VirtualMachineMigration> migrationsOfClass, Integer bandwidthMiBps) {
     List<Double> rates = migrationsOfClass.stream()
         .filter(m -> m.getStatus() != null && m.getStatus().phase == MigrationPhase.Succeeded)
-        .filter(m -> m.getStatus().startTime != null && m.getStatus().completionTime != null && m.getStatus().dataTotalBytes != null)
+        // Live moves only: a restart's time is mostly its guest's shutdown and boot, and on shared
+        // storage it moves no bytes at all.
+        .filter(m -> m.getSpec().method != MigrationMethod.Restart)
+        .filter(m -> m.getStatus().startTime != null && m.getStatus().completionTime != null && m.getStatus().dataTotalBytes != null
+            && m.getStatus().dataTotalBytes > 0)
         .sorted(Comparator.comparing((VirtualMachineMigration m) -> Instant.parse(m.getStatus().completionTime)).reversed())
         .limit(SAMPLES)
         .map(m -> m.getStatus().dataTotalBytes
@@ -52,7 +57,7 @@ public record Throughput(double bytesPerSecond, int samples, String basis) {
 
   /** Seconds to move {@code bytes}. */
   public double seconds(long bytes) {
-    return bytes / bytesPerSecond;
+    return bytesPerSecond > 0 ? bytes / bytesPerSecond : 0;
   }
 
   public double mibPerSecond() {

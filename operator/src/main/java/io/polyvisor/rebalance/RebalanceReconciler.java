@@ -14,7 +14,9 @@ import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.cluster.NodeConditions;
+import io.polyvisor.migration.MigrationLabels;
 import io.polyvisor.migration.PlannedMigration;
+import io.polyvisor.migration.VmMigrations;
 import io.polyvisor.planner.RebalancePlan;
 import io.polyvisor.planner.RebalancePlanner;
 import io.polyvisor.planner.RebalanceSnapshot;
@@ -49,12 +51,14 @@ public final class RebalanceReconciler implements Reconciler<HypervisorClass> {
   private final ClusterState cluster;
   private final Clock clock;
   private final EventRecorder events;
+  private final VmMigrations migrationsClient;
 
   public RebalanceReconciler(KubernetesClient client, ClusterState cluster, Clock clock) {
     this.client = client;
     this.cluster = cluster;
     this.clock = clock;
     this.events = new EventRecorder(client);
+    this.migrationsClient = new VmMigrations(client);
   }
 
   @Override
@@ -69,11 +73,13 @@ public final class RebalanceReconciler implements Reconciler<HypervisorClass> {
         return UpdateControl.noUpdate();
       }
       List<HypervisorNode> nodes = cluster.nodesOf(hvc);
+      List<VirtualMachineMigration> migrations = cluster.migrations();
+      cancelMovesOntoCordonedNodes(nodes, migrations);
       Set<String> relieving = nodes.stream()
           .filter(n -> node(n.name()).flatMap(k -> NodeConditions.find(k, CONDITION)).map(c -> "True".equals(c.getStatus())).orElse(false))
           .map(HypervisorNode::name).collect(Collectors.toSet());
       RebalancePlan plan = RebalancePlanner.plan(
-          new RebalanceSnapshot(hvc, nodes, cluster.virtualMachines(), cluster.migrations(), relieving, now));
+          new RebalanceSnapshot(hvc, nodes, cluster.virtualMachines(), migrations, relieving, now));
       for (RebalancePlan.Move move : plan.moves()) {
         VirtualMachineMigration migration = PlannedMigration.of(move.vm(), MigrationReason.Rebalance, move.source(), move.target(),
             MigrationMethod.Live, UUID.randomUUID().toString().substring(0, 5));
@@ -92,6 +98,23 @@ public final class RebalanceReconciler implements Reconciler<HypervisorClass> {
       return UpdateControl.<HypervisorClass>noUpdate().rescheduleAfter(Duration.ofSeconds(seconds));
     } finally {
       MDC.remove("resource");
+    }
+  }
+
+  /**
+   * A rebalance decided before its target was cordoned no longer has a place there: cancelled
+   * (a queued one ends Aborted; a running one is aborted, its guest staying on its source), so
+   * that the node being evacuated receives nothing more.
+   */
+  private void cancelMovesOntoCordonedNodes(List<HypervisorNode> nodes, List<VirtualMachineMigration> migrations) {
+    Set<String> cordoned = nodes.stream().filter(HypervisorNode::cordoned).map(HypervisorNode::name).collect(Collectors.toSet());
+    for (VirtualMachineMigration m : migrations) {
+      boolean ours = m.getMetadata().getLabels() != null && m.getMetadata().getLabels().containsKey(MigrationLabels.REBALANCED_NODE);
+      String target = m.getSpec().targetNode;
+      if (ours && ClusterState.isActive(m) && target != null && cordoned.contains(target)
+          && migrationsClient.cancel(m, "its target " + target + " was cordoned")) {
+        log.info("cancelled rebalance {}/{}: its target {} was cordoned", m.getMetadata().getNamespace(), m.getMetadata().getName(), target);
+      }
     }
   }
 

@@ -105,7 +105,13 @@ class DrainPlannerTest {
         migration("a", MigrationPhase.Succeeded, 10 * (long) MIB, NOW, NOW.plusSeconds(1)),
         migration("b", MigrationPhase.Succeeded, 20 * (long) MIB, NOW, NOW.plusSeconds(1)),
         migration("c", MigrationPhase.Succeeded, 90 * (long) MIB, NOW, NOW.plusSeconds(1)),
-        migration("d", MigrationPhase.Failed, 1L, NOW, NOW.plusSeconds(100)));
+        migration("d", MigrationPhase.Failed, 1L, NOW, NOW.plusSeconds(100)),
+        migration("e", MigrationPhase.Succeeded, 0L, NOW, NOW.plusSeconds(1)));
+    done.get(2).getSpec().method = io.polyvisor.api.v1alpha1.MigrationMethod.Live;
+    VirtualMachineMigration restart = migration("f", MigrationPhase.Succeeded, 1L, NOW, NOW.plusSeconds(100));
+    restart.getSpec().method = io.polyvisor.api.v1alpha1.MigrationMethod.Restart;
+    done = new ArrayList<>(done);
+    done.add(restart);
 
     Throughput measured = Throughput.of("kvm", done, 0);
     assertThat(measured.mibPerSecond()).isEqualTo(20.0);

@@ -160,6 +160,43 @@ class EvacuationPlannerTest {
   }
 
   @Test
+  void aVmOnItsWayToTheNodeKeepsTheEvacuationFromCompleting() {
+    VirtualMachine incoming = running("incoming", "n2");
+    VirtualMachineMigration rebalance = evacuation(incoming, MigrationPhase.Running, "n1", null);
+    rebalance.getMetadata().setLabels(Map.of(MigrationLabels.REBALANCED_NODE, "n2"));
+
+    EvacuationPlan plan = plan();
+
+    assertThat(outcomes(plan)).containsExactly(new EvacuationPlan.Arriving(rebalance.getMetadata().getName()));
+    assertThat(plan.reason()).isEqualTo("InProgress");
+    assertThat(plan.message()).isEqualTo("0 of 0 VMs moved, 0 running, 0 queued, 0 blocked; 1 arriving, moved here before the cordon");
+  }
+
+  @Test
+  void everyMoveLeavingTheNodeCountsAgainstItsCapAndAHeldVmIsBlocked() {
+    VirtualMachine manual = running("manual", "n1");
+    VirtualMachineMigration byHand = evacuation(manual, MigrationPhase.Running, "n2", null);
+    byHand.getMetadata().setLabels(Map.of());
+    byHand.getStatus().sourceNode = null; // not scheduled yet
+    VirtualMachine other = running("other", "n1");
+    VirtualMachineMigration rebalance = evacuation(other, MigrationPhase.Pending, "n3", null);
+    rebalance.getMetadata().setLabels(Map.of(MigrationLabels.REBALANCED_NODE, "n1"));
+    running("queued", "n1");
+    VirtualMachine held = running("held", "n1");
+    VirtualMachineMigration failed = evacuation(held, MigrationPhase.Failed, "n2", NOW.minusSeconds(600));
+    failed.getMetadata().setAnnotations(Map.of(MigrationLabels.HOLD, "the target ran the guest and it is gone"));
+
+    EvacuationPlan plan = plan();
+
+    assertThat(outcomes(plan)).hasSize(4);
+    assertThat(plan.steps().get(0).outcome()).isInstanceOfSatisfying(Blocked.class, b -> assertThat(b.why())
+        .startsWith("held for a person after migration held-evac-2 (annotation polyvisor.io/hold)"));
+    // The two moves under way count on n2 and n3 alike: the name decides.
+    assertThat(plan.steps().get(3).outcome()).isEqualTo(new Queued("parallelOutboundPerNode 2 reached", Optional.of("n2"),
+        MigrationMethod.Live));
+  }
+
+  @Test
   void blockedMeansEveryVmLeftIsBlockedAndSaysWhichAndWhy() {
     VirtualMachine pinned = running("pinned", "n1");
     pinned.getSpec().evictionStrategy = EvictionStrategy.None;

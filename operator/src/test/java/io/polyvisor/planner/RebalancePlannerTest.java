@@ -31,6 +31,7 @@ import org.junit.jupiter.api.Test;
 class RebalancePlannerTest {
 
   private static final Instant NOW = Instant.parse("2026-12-01T10:00:00Z");
+  private Instant now = NOW;
 
   private final HypervisorClass hvc = kvmClass(100);
   private List<HypervisorNode> nodes =
@@ -51,7 +52,7 @@ class RebalancePlannerTest {
   }
 
   private RebalancePlan plan() {
-    return RebalancePlanner.plan(new RebalanceSnapshot(hvc, nodes, vms, migrations, relieving, NOW));
+    return RebalancePlanner.plan(new RebalanceSnapshot(hvc, nodes, vms, migrations, relieving, now));
   }
 
   private VirtualMachine on(String node, String name, String memory) {
@@ -83,6 +84,7 @@ class RebalancePlannerTest {
       m.getSpec().targetNode = move.target();
       m.getStatus().phase = MigrationPhase.Succeeded;
       m.getStatus().sourceNode = move.source();
+      m.getStatus().targetNode = move.target();
       m.getStatus().completionTime = NOW.toString();
       migrations.add(m);
     }
@@ -133,7 +135,7 @@ class RebalancePlannerTest {
     assertThat(n1.state()).isEqualTo(State.CannotRelieve);
     assertThat(n1.message()).isEqualTo("memory pressure 90% (576Mi committed of 640Mi, 576Mi used of 640Mi; threshold 80%); to bring it"
         + " to 50% or less nothing can move: ns/pinned: evictionStrategy None (only VMs that may move live are rebalanced);"
-        + " ns/recent: moved 20 s ago (coolDownSeconds 60); ns/restart-only: evictionStrategy Shutdown (only VMs that may move"
+        + " ns/recent: moved or tried 20 s ago (coolDownSeconds 60); ns/restart-only: evictionStrategy Shutdown (only VMs that may move"
         + " live are rebalanced)");
 
     // Once the cool-down is over, the VM moves.
@@ -156,6 +158,8 @@ class RebalancePlannerTest {
     RebalancePlan second = plan();
     assertThat(second.moves()).isEmpty();
     assertThat(second.nodes()).extracting(Verdict::state).containsOnly(State.Balanced);
+    now = NOW.plusSeconds(61);
+    assertThat(plan().moves()).as("after the cool-down").isEmpty();
   }
 
   @Test
@@ -174,6 +178,53 @@ class RebalancePlannerTest {
     Verdict stuck = verdict(plan(), "n1");
     assertThat(stuck.state()).isEqualTo(State.Balanced);
     assertThat(stuck.message()).contains("under its threshold, above its watermark 50%: nothing more can move: ns/n1-vm0: evictionStrategy None");
+  }
+
+  @Test
+  void aFailedOrCancelledRebalanceIsNotTriedAgainBeforeTheCoolDown() {
+    fill("n1", 9);
+    hvc.getSpec().migration.parallelOutboundPerNode = 1;
+    RebalancePlan first = plan();
+    Move move = first.moves().get(0);
+    carryOut(first);
+    VirtualMachineMigration failed = migrations.get(0);
+    failed.getStatus().phase = MigrationPhase.Aborted;
+    failed.getMetadata().setLabels(java.util.Map.of(io.polyvisor.migration.MigrationLabels.REBALANCED_NODE, "n1"));
+    move.vm().getStatus().nodeName = "n1";
+
+    RebalancePlan second = plan();
+
+    assertThat(second.moves()).extracting(m -> m.vm().getMetadata().getName()).doesNotContain(move.vm().getMetadata().getName())
+        .hasSize(1);
+  }
+
+  @Test
+  void aVmWhoseMoveJustSucceededCountsWhereItWentBeforeItsStatusSaysSo() {
+    fill("n1", 9);
+    RebalancePlan first = plan();
+    carryOut(first);
+    // The statuses still name n1: the moves succeeded a moment ago.
+    first.moves().forEach(m -> m.vm().getStatus().nodeName = "n1");
+    migrations.forEach(m -> m.getMetadata().setCreationTimestamp(NOW.toString()));
+
+    RebalancePlan second = plan();
+
+    assertThat(second.moves()).isEmpty();
+    assertThat(verdict(second, "n1").pressure()).isEqualTo(50.0);
+    assertThat(verdict(second, "n2").pressure()).isEqualTo(20.0);
+  }
+
+  @Test
+  void aNodeThatAManualMoveLeavesIsNotTakenAsBeingRelieved() {
+    fill("n1", 7);
+    VirtualMachineMigration manual = new VirtualMachineMigration();
+    manual.setMetadata(new ObjectMetaBuilder().withName("by-hand").withNamespace("ns").build());
+    manual.getSpec().vmName = "n1-vm0";
+    manual.getSpec().targetNode = "n2";
+    manual.getStatus().phase = MigrationPhase.Running;
+    migrations.add(manual);
+
+    assertThat(verdict(plan(), "n1").state()).isEqualTo(State.Balanced);
   }
 
   @Test

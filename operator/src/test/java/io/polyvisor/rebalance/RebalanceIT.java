@@ -51,7 +51,7 @@ class RebalanceIT {
       hvc.getSpec().rebalancing = new RebalancingPolicy();
       hvc.getSpec().rebalancing.memoryThresholdPercent = 80;
       hvc.getSpec().rebalancing.memoryWatermarkPercent = 50;
-      hvc.getSpec().rebalancing.coolDownSeconds = 30;
+      hvc.getSpec().rebalancing.coolDownSeconds = 60;
       hvc.getSpec().rebalancing.intervalSeconds = 2;
     }, Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString()));
     client = testbed.client;
@@ -124,12 +124,12 @@ class RebalanceIT {
     NodeRegistration.setAllocatableMemory(client, busy, (held * 64 * 100 / 85) + "Mi"); // about 85%
     await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(rebalancing(busy)).hasValueSatisfying(c -> {
       assertThat(c.getReason()).isEqualTo("CannotRelieve");
-      assertThat(c.getMessage()).contains("(coolDownSeconds 30)");
+      assertThat(c.getMessage()).contains("(coolDownSeconds 60)");
     }));
     assertThat(rebalanceMigrations()).hasSize(4);
 
     // Once the cool-down is over, enough of them move to the node that stays under its watermark.
-    await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
+    await().atMost(Duration.ofSeconds(150)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
       assertThat(rebalanceMigrations()).hasSizeGreaterThan(4)
           .allSatisfy(m -> assertThat(m.getStatus() == null ? null : m.getStatus().phase).isEqualTo(MigrationPhase.Succeeded));
       assertThat(rebalancing(busy)).hasValueSatisfying(c -> assertThat(c.getReason()).isEqualTo("Balanced"));

@@ -24,6 +24,16 @@ public final class LinuxGuest {
     return file;
   }
 
+  /**
+   * The same, and from {@code afterSeconds} after boot the guest takes more memory, 4 MiB a
+   * second, until it holds {@code growMiB}: a demand that rises from inside the guest.
+   */
+  public static Path buildDisk(Path file, int holdMiB, int growMiB, int afterSeconds) throws IOException, InterruptedException {
+    TestbedScripts.run("testbed/guests/linux-balloon/build-disk", Duration.ofMinutes(5), "building the Linux balloon guest's disk",
+        file.toString(), String.valueOf(holdMiB), growMiB + "@" + afterSeconds);
+    return file;
+  }
+
   /** Builds kernel and initrd into {@code folder}; the guest holds {@code holdMiB} of memory. */
   public static KernelBoot build(Path folder, int holdMiB) throws IOException, InterruptedException {
     TestbedScripts.run("testbed/guests/linux-balloon/build", Duration.ofMinutes(5), "building the Linux balloon guest",
