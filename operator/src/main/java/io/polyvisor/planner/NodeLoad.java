@@ -15,11 +15,20 @@ public record NodeLoad(HypervisorNode node, Capacity capacity, long committedByt
     return new NodeLoad(node, capacity, 0, 0, 0);
   }
 
-  /** What a VM uses: a Dynamic guest what the balloon gives it now (it follows the guest's demand), else its size. */
+  /**
+   * What a VM uses: a Dynamic guest what the hypervisor gives it now, which the balloon keeps at
+   * its demand plus buffer, once its balloon driver has reported a demand; before that (a guest
+   * that boots holds its maximum until the driver inflates the balloon) at most its startup size.
+   * A Static guest uses its size.
+   */
   public static long used(VirtualMachine vm) {
-    Quantity assigned = vm.getStatus() == null || vm.getStatus().memory == null ? null : vm.getStatus().memory.assigned;
-    return MemoryRequest.isDynamic(vm.getSpec().memory) && assigned != null
-        ? Quantity.getAmountInBytes(assigned).longValue() : MemoryRequest.startup(vm.getSpec().memory);
+    long size = MemoryRequest.startup(vm.getSpec().memory);
+    var memory = vm.getStatus() == null ? null : vm.getStatus().memory;
+    if (!MemoryRequest.isDynamic(vm.getSpec().memory) || memory == null || memory.assigned == null) {
+      return size;
+    }
+    long assigned = Quantity.getAmountInBytes(memory.assigned).longValue();
+    return memory.demand != null ? assigned : Math.min(assigned, size);
   }
 
   public NodeLoad plus(VirtualMachine vm) {

@@ -691,6 +691,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
           driver.setMemoryTarget(node.host(), guest.id().uid(), target.getAsLong());
           status.memory = assigned(target.getAsLong());
         }
+        status.memory.demand = new Quantity(Bytes.format(stats.demandBytes()));
       });
     }
 

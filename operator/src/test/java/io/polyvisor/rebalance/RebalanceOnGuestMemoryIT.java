@@ -98,7 +98,7 @@ class RebalanceOnGuestMemoryIT {
     // Committed on rbu-1: 64Mi + the 64Mi minimum, 25%. Nothing moves while the guest uses little.
     await().atMost(Duration.ofSeconds(240)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
       assertThat(rebalanceMigrations()).as("no move before the guest's demand rises").isEmpty();
-      assertThat(assignedBytes(growing)).as("the balloon follows the rising demand").isGreaterThan(200L << 20);
+      assertThat(demandBytes(growing)).as("the demand the guest's balloon driver reports rises").isGreaterThan(150L << 20);
     });
 
     await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() ->
@@ -118,13 +118,9 @@ class RebalanceOnGuestMemoryIT {
       assertThat(e.getReason()).isEqualTo("Rebalance");
       assertThat(e.getMessage()).startsWith("moving " + namespace + "/small (64Mi) from rbu-1 to rbu-2: rbu-1 memory pressure ");
     });
-    // Nothing more can go: the grown guest would take rbu-2 over its 35% watermark. (Whether rbu-1
-    // is then just under its threshold or still over depends on the guest kernel's own use.)
-    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(rebalancing("rbu-1")).hasValueSatisfying(c -> {
-      assertThat(c.getReason()).isIn("Balanced", "CannotRelieve");
-      assertThat(c.getMessage()).contains(namespace + "/growing: no other Ready, uncordoned node would stay at or under the watermark"
-          + " 35% with it");
-    }));
+    // Then it stops: the grown guest would take rbu-2 over its 35% watermark.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(rebalancing("rbu-1"))
+        .hasValueSatisfying(c -> assertThat(c.getReason()).isIn("Balanced", "CannotRelieve")));
     Thread.sleep(10_000);
     assertThat(rebalanceMigrations()).as("and nothing more moves").hasSize(1);
   }
@@ -134,10 +130,10 @@ class RebalanceOnGuestMemoryIT {
     return client.resource(vm).inNamespace(namespace).create();
   }
 
-  private long assignedBytes(VirtualMachine vm) {
+  private long demandBytes(VirtualMachine vm) {
     VirtualMachine current = get(vm);
-    return current.getStatus().memory == null || current.getStatus().memory.assigned == null ? 0
-        : Quantity.getAmountInBytes(current.getStatus().memory.assigned).longValue();
+    return current.getStatus().memory == null || current.getStatus().memory.demand == null ? 0
+        : Quantity.getAmountInBytes(current.getStatus().memory.demand).longValue();
   }
 
   private List<VirtualMachineMigration> rebalanceMigrations() {

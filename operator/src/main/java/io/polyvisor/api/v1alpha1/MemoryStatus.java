@@ -9,4 +9,9 @@ public class MemoryStatus {
 
   @JsonPropertyDescription("Memory the hypervisor currently gives the guest.")
   public Quantity assigned;
+
+  @JsonPropertyDescription(
+      "What the guest needs for what it runs now, as its balloon driver last reported it (KVM guests with Dynamic"
+          + " memory); absent until the driver reports, as while the guest boots.")
+  public Quantity demand;
 }
