@@ -5,6 +5,7 @@ import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigrationStatus;
+import io.polyvisor.cluster.NodeConditions;
 import io.polyvisor.cluster.LiveClusterState;
 import io.polyvisor.evacuation.DrainPlans;
 import io.polyvisor.evacuation.EvacuationReconciler;
@@ -16,7 +17,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -147,8 +147,6 @@ final class EvacuationCommand implements Callable<Integer> {
   }
 
   private static Optional<NodeCondition> condition(Node node) {
-    List<NodeCondition> conditions = node.getStatus() == null || node.getStatus().getConditions() == null ? List.of()
-        : node.getStatus().getConditions();
-    return conditions.stream().filter(c -> EvacuationReconciler.CONDITION.equals(c.getType())).findFirst();
+    return NodeConditions.find(node, EvacuationReconciler.CONDITION);
   }
 }

@@ -1,8 +1,8 @@
 package io.polyvisor.cli;
 
 import io.fabric8.kubernetes.api.model.Node;
-import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
+import io.polyvisor.cluster.NodeConditions;
 import io.polyvisor.cluster.LiveClusterState;
 import io.polyvisor.evacuation.DrainPlans;
 import io.polyvisor.evacuation.EvacuationReconciler;
@@ -54,10 +54,8 @@ final class PlanCommand implements Callable<Integer> {
   }
 
   static java.util.Optional<Instant> evacuationSince(Node node) {
-    List<NodeCondition> conditions = node.getStatus() == null || node.getStatus().getConditions() == null ? List.of()
-        : node.getStatus().getConditions();
-    return conditions.stream().filter(c -> EvacuationReconciler.CONDITION.equals(c.getType()) && "True".equals(c.getStatus()))
-        .map(c -> Instant.parse(c.getLastTransitionTime())).findFirst();
+    return NodeConditions.find(node, EvacuationReconciler.CONDITION).filter(c -> "True".equals(c.getStatus()))
+        .map(c -> Instant.parse(c.getLastTransitionTime()));
   }
 
   private static void print(DrainPlan plan, PrintWriter out) {

@@ -4,6 +4,7 @@ import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
+import io.polyvisor.cluster.NodeConditions;
 import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.cluster.LiveClusterState;
 import io.polyvisor.evacuation.DrainPlans;
@@ -72,9 +73,6 @@ final class StatusCommand implements Callable<Integer> {
 
   /** The condition's reason while it is True, else -. */
   private static String reason(Node node, String type) {
-    List<NodeCondition> conditions = node.getStatus() == null || node.getStatus().getConditions() == null ? List.of()
-        : node.getStatus().getConditions();
-    return conditions.stream().filter(c -> type.equals(c.getType()) && "True".equals(c.getStatus())).map(NodeCondition::getReason)
-        .findFirst().orElse(null);
+    return NodeConditions.find(node, type).filter(c -> "True".equals(c.getStatus())).map(NodeCondition::getReason).orElse(null);
   }
 }
