@@ -3,6 +3,7 @@ package io.polyvisor.driver;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.Consumer;
 
 /**
@@ -26,6 +27,14 @@ public interface HypervisorDriver extends AutoCloseable {
    */
   default Optional<String> whyTargetCannotRunIt(Host source, Host target, String uid) {
     return Optional.empty();
+  }
+
+  /**
+   * The named CPU models the host's hypervisor can give guests (those it reports usable, and the
+   * one host-model stands for on it); empty when the hypervisor does not say.
+   */
+  default Set<String> cpuModels(Host host) {
+    return Set.of();
   }
 
   /** Memory and CPUs of the host, as the hypervisor reports them. */

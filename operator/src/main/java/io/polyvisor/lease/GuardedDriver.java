@@ -45,6 +45,11 @@ public final class GuardedDriver implements HypervisorDriver {
   }
 
   @Override
+  public java.util.Set<String> cpuModels(Host host) {
+    return driver.cpuModels(host);
+  }
+
+  @Override
   public HostCapacity capacity(Host host) {
     return driver.capacity(host);
   }

@@ -326,7 +326,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       List<String> refused = new ArrayList<>();
       HypervisorNode chosen;
       while (true) {
-        Placement.Decision decision = Placement.place(vm, hvc, candidates, committed(vm), excluded);
+        Placement.Decision decision = Placement.place(vm, hvc, candidates, committed(vm), excluded, !restart());
         if (decision instanceof Placement.Unschedulable u && preferenceOnly && candidates.size() < nodes.size()) {
           refused.add("the planned target " + target + ": " + u.message());
           excluded.add(target);

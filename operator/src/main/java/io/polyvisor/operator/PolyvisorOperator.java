@@ -28,6 +28,7 @@ import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.polyvisor.node.CpuModelLabelReconciler;
 import io.polyvisor.rebalance.RebalanceReconciler;
 import io.polyvisor.observability.OperatorEndpoints;
 import java.time.Clock;
@@ -143,6 +144,10 @@ public final class PolyvisorOperator implements AutoCloseable {
         new EvacuationReconciler(client, live, Clock.systemUTC()),
         // Cordoning changes a Node's spec, but Nodes keep no generation to compare.
         c -> c.withReconciliationMaxInterval(settings.resyncPeriod()).withGenerationAware(false));
+    operator.register(
+        new CpuModelLabelReconciler(client, drivers),
+        // It reschedules itself; a Node's spec and labels change without a generation.
+        c -> c.withGenerationAware(false));
     operator.register(
         new RebalanceReconciler(client, live, Clock.systemUTC()),
         // Each pass reschedules the next at the class's interval; a spec change starts one at once.

@@ -170,9 +170,10 @@ public final class EvacuationPlanner {
       // Not back onto a node that failed this VM since the cordon, while another can take it.
       Set<String> avoided = new HashSet<>(excluded);
       avoided.addAll(failedTargets(its));
-      Placement.Decision decision = Placement.place(vm, s.hypervisorClass(), s.nodes(), committed, avoided);
+      boolean live = method == MigrationMethod.Live;
+      Placement.Decision decision = Placement.place(vm, s.hypervisorClass(), s.nodes(), committed, avoided, live);
       if (decision instanceof Placement.Unschedulable && avoided.size() > excluded.size()) {
-        decision = Placement.place(vm, s.hypervisorClass(), s.nodes(), committed, excluded);
+        decision = Placement.place(vm, s.hypervisorClass(), s.nodes(), committed, excluded, live);
       }
       if (decision instanceof Placement.Unschedulable u) {
         return new Blocked(u.message());

@@ -6,12 +6,13 @@ import io.polyvisor.cluster.HypervisorNode;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
 
 /**
  * Where a VM may run: a node that its class's and its own nodeSelector both select, Ready, not
- * cordoned, with room for the VM's memory (Static: size, Dynamic: minimum) within the node's
+ * cordoned, whose hypervisor offers the CPU model the guest needs (see {@link CpuModels}), with room for the VM's memory (Static: size, Dynamic: minimum) within the node's
  * allocatable memory times the class's memory overcommit, and for its vCPUs within the node's
  * allocatable CPUs times the class's CPU overcommit ratio. Among those, the one with the most
  * memory left, which spreads VMs out. When none fits, the reason says which filter emptied the list, with the
@@ -29,16 +30,24 @@ public final class Placement {
   /** @param reason a CamelCase condition reason; {@code message} says it in words with numbers */
   public record Unschedulable(String reason, String message) implements Decision {}
 
+  /** Where to start a VM afresh: its guest is defined with the class's CPU. */
+  public static Decision place(
+      VirtualMachine vm, HypervisorClass hypervisorClass, List<HypervisorNode> nodes, Commitments committed, Set<String> excluded) {
+    return place(vm, hypervisorClass, nodes, committed, excluded, false);
+  }
+
   /**
    * @param committed what is already promised to VMs on each node
    * @param excluded nodes not to consider (the source of a migration, nodes the VM was given up on while they were declared down)
+   * @param live the guest moves live, keeping the CPU it runs with
    */
   public static Decision place(
       VirtualMachine vm,
       HypervisorClass hypervisorClass,
       List<HypervisorNode> nodes,
       Commitments committed,
-      Set<String> excluded) {
+      Set<String> excluded,
+      boolean live) {
     String className = hypervisorClass.getMetadata().getName();
     List<HypervisorNode> ofClass =
         nodes.stream().filter(n -> n.matches(hypervisorClass.getSpec().nodeSelector)).filter(n -> !excluded.contains(n.name())).toList();
@@ -59,10 +68,20 @@ public final class Placement {
     if (ready.isEmpty()) {
       return new Unschedulable("NoReadyNode", "none of the " + selected.size() + " nodes of class " + className + " is Ready");
     }
-    List<HypervisorNode> schedulable = ready.stream().filter(n -> !n.cordoned()).toList();
-    if (schedulable.isEmpty()) {
+    List<HypervisorNode> uncordoned = ready.stream().filter(n -> !n.cordoned()).toList();
+    if (uncordoned.isEmpty()) {
       return new Unschedulable(
           "AllNodesCordoned", "all " + ready.size() + " Ready nodes of class " + className + " are cordoned");
+    }
+    Optional<String> model = CpuModels.required(vm, hypervisorClass, live);
+    List<HypervisorNode> schedulable = model.map(m -> uncordoned.stream().filter(n -> CpuModels.offers(n, m)).toList()).orElse(uncordoned);
+    if (schedulable.isEmpty()) {
+      return new Unschedulable(
+          "CpuModelNotOffered",
+          "the hypervisor of none of the " + uncordoned.size() + " Ready, uncordoned nodes of class " + className + " offers CPU model "
+              + model.get() + (live ? " (status.cpuModel: the guest keeps its CPU when it moves live)" : " (the class's cpuModel)")
+              + ": " + uncordoned.stream().map(HypervisorNode::name).sorted().collect(Collectors.joining(", "))
+              + " lack the label " + CpuModels.LABEL_PREFIX + model.get());
     }
     Demand needed = Demand.of(vm);
     Capacity capacity = Capacity.of(hypervisorClass);

@@ -200,7 +200,7 @@ public final class RebalancePlanner {
         }
         Set<String> excluded = new HashSet<>(vm.getStatus().abandonedNodes == null ? List.of() : vm.getStatus().abandonedNodes);
         excluded.add(node.name());
-        Placement.Decision decision = Placement.place(vm, hvc, targets, committed, excluded);
+        Placement.Decision decision = Placement.place(vm, hvc, targets, committed, excluded, true);
         if (decision instanceof Placement.Unschedulable u) {
           cannot.add(key(vm) + ": no node would stay at or under the watermark with it (" + u.message() + ")");
           continue;

@@ -648,6 +648,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
         events.normal(vm, "RestartRequired", "the new configuration applies at the guest's next restart");
       }
       status.memory = running ? assigned(guest.currentMemoryBytes()) : null;
+      status.cpuModel = guest.state().isActive() ? guest.cpuModel().orElse(null) : null;
       Optional<Duration> again = Optional.empty();
       if (running && MemoryRequest.isDynamic(vm.getSpec().memory)) {
         balance(driver, node, guest);

@@ -17,12 +17,12 @@ import io.polyvisor.driver.GuestState;
 import io.polyvisor.driver.libvirt.LibvirtDriver;
 import io.polyvisor.evacuation.EvacuationReconciler;
 import io.polyvisor.testing.ClassTestbed;
+import io.polyvisor.testing.Kubectl;
+import io.polyvisor.testing.Kubectl.Run;
 import io.polyvisor.testing.KvmNodes;
 import io.polyvisor.testing.NodeRegistration;
 import io.polyvisor.testing.RealApiServer;
 import io.polyvisor.testing.TestManifests;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -53,11 +53,8 @@ class KubectlPluginIT {
   private static KubernetesClient client;
   private static KvmNodes nodes;
   private static LibvirtDriver libvirt;
-  private static Path kubeconfig;
+  private static Kubectl kubectl;
   private String namespace;
-
-  /** What one command printed, and its exit code. */
-  record Run(int exit, String out, String err) {}
 
   @BeforeAll
   static void startEverything() throws Exception {
@@ -66,8 +63,7 @@ class KubectlPluginIT {
     client = testbed.client;
     nodes = testbed.nodes;
     libvirt = testbed.libvirt;
-    kubeconfig = work.resolve("kubeconfig");
-    Files.writeString(kubeconfig, RealApiServer.kubeconfigYaml());
+    kubectl = new Kubectl(work);
   }
 
   @AfterAll
@@ -195,25 +191,8 @@ class KubectlPluginIT {
     assertThat(run.err()).isEqualTo("error: " + message + "\n");
   }
 
-  /** Runs the real kubectl with the repository's bin (where kubectl-polyvisor is) first on the PATH. */
   private static Run kubectl(String... args) {
-    try {
-      List<String> command = new ArrayList<>(List.of(RealApiServer.binary("kubectl").toString()));
-      command.addAll(List.of(args));
-      ProcessBuilder builder = new ProcessBuilder(command);
-      builder.environment().put("KUBECONFIG", kubeconfig.toString());
-      builder.environment().put("PATH", KvmNodes.REPO.resolve("bin") + ":" + System.getenv("PATH"));
-      Path out = Files.createTempFile(work, "out", ".txt");
-      Path err = Files.createTempFile(work, "err", ".txt");
-      Process process = builder.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-      assertThat(process.waitFor(240, TimeUnit.SECONDS)).as("kubectl %s ended", String.join(" ", args)).isTrue();
-      return new Run(process.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
-    } catch (java.io.IOException e) {
-      throw new IllegalStateException(e);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException(e);
-    }
+    return kubectl.run(args);
   }
 
   /** Creates counter VMs and waits until they run on {@code node}: the other nodes are cordoned meanwhile. */

@@ -7,6 +7,7 @@ import static io.polyvisor.vm.Fixtures.vm;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.polyvisor.api.v1alpha1.VirtualMachine;
+import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.planner.Placement.Placed;
 import io.polyvisor.planner.Placement.Unschedulable;
 import java.util.List;
@@ -111,6 +112,48 @@ class PlacementTest {
     assertThat(committed.on("n2")).isEqualTo(new Demand(1L << 30, 1));
     assertThat(committed.on("n3")).isEqualTo(Demand.NONE);
     assertThat(Commitments.of(List.of(a, b), List.of(moving), a.getMetadata().getUid()).on("n2")).isEqualTo(Demand.NONE);
+  }
+
+  @Test
+  void aLiveMoveGoesOnlyToANodeThatOffersTheCpuModelTheGuestRunsWith() {
+    VirtualMachine vm = vm("a", "1Gi");
+    vm.getStatus().cpuModel = "EPYC-Rome";
+    HypervisorNode big = offering(node("big", "64Gi", true, false), "Westmere", "EPYC");
+    HypervisorNode small = offering(node("small", "2Gi", true, false), "EPYC-Rome", "Westmere");
+    HypervisorNode unknown = node("unknown", "4Gi", true, false);
+
+    assertThat(Placement.place(vm, kvmClass(100), List.of(big, small), Commitments.none(), Set.of(), true))
+        .as("the node with the most room lacks the model").isEqualTo(new Placed(small));
+    assertThat(Placement.place(vm, kvmClass(100), List.of(big, unknown), Commitments.none(), Set.of(), true))
+        .as("a node whose models are not known is not known to refuse").isEqualTo(new Placed(unknown));
+    assertThat(Placement.place(vm, kvmClass(100), List.of(big), Commitments.none(), Set.of(), true))
+        .isEqualTo(new Unschedulable("CpuModelNotOffered", "the hypervisor of none of the 1 Ready, uncordoned nodes of class kvm"
+            + " offers CPU model EPYC-Rome (status.cpuModel: the guest keeps its CPU when it moves live): big lack the label"
+            + " cpu-model.polyvisor.io/EPYC-Rome"));
+    assertThat(Placement.place(vm, kvmClass(100), List.of(big), Commitments.none(), Set.of()))
+        .as("started afresh, a host-model guest takes the new host's CPU").isEqualTo(new Placed(big));
+  }
+
+  @Test
+  void aClassThatNamesAModelStartsItsGuestsOnlyWhereTheHypervisorOffersIt() {
+    var hvc = kvmClass(100);
+    hvc.getSpec().cpuModel = "EPYC";
+    HypervisorNode big = offering(node("big", "64Gi", true, false), "Westmere");
+    HypervisorNode small = offering(node("small", "2Gi", true, false), "EPYC");
+
+    assertThat(Placement.place(vm("a", "1Gi"), hvc, List.of(big, small), Commitments.none(), Set.of())).isEqualTo(new Placed(small));
+    assertThat(Placement.place(vm("a", "1Gi"), hvc, List.of(big), Commitments.none(), Set.of()))
+        .isEqualTo(new Unschedulable("CpuModelNotOffered", "the hypervisor of none of the 1 Ready, uncordoned nodes of class kvm"
+            + " offers CPU model EPYC (the class's cpuModel): big lack the label cpu-model.polyvisor.io/EPYC"));
+    hvc.getSpec().cpuModel = "host-passthrough";
+    assertThat(Placement.place(vm("a", "1Gi"), hvc, List.of(big), Commitments.none(), Set.of())).isEqualTo(new Placed(big));
+  }
+
+  private static HypervisorNode offering(HypervisorNode node, String... models) {
+    Map<String, String> labels = new java.util.HashMap<>(node.labels());
+    labels.putAll(CpuModels.labels(Set.of(models)));
+    return new HypervisorNode(node.name(), node.ready(), node.cordoned(), node.outOfService(), Map.copyOf(labels),
+        node.allocatableMemoryBytes(), node.allocatableMillicpu(), node.host());
   }
 
   /** Commitments of memory only, by node. */

@@ -46,6 +46,13 @@ public class VirtualMachineStatus {
           + " generation it was computed for.")
   public List<Condition> conditions = new ArrayList<>();
 
+  @JsonPropertyDescription(
+      "The named CPU model the running guest has, as its hypervisor reports it (host-model as the host"
+          + " expanded it when the guest started); a live migration keeps it, so it goes only to a node"
+          + " labelled cpu-model.polyvisor.io/<model>, or to one whose CPU models are not known. Absent"
+          + " for QEMU's default CPU and host-passthrough, and while the guest does not run.")
+  public String cpuModel;
+
   @JsonPropertyDescription("Memory as the hypervisor reports it.")
   public MemoryStatus memory;
 

@@ -1,5 +1,7 @@
 package io.polyvisor.driver.libvirt;
 
+import java.util.Set;
+import java.util.TreeSet;
 import org.w3c.dom.Element;
 import org.w3c.dom.NodeList;
 
@@ -7,9 +9,10 @@ import org.w3c.dom.NodeList;
  * What a libvirt host offers x86_64 guests, from its capabilities XML: whether KVM is there (the
  * host has hardware virtualisation and {@code /dev/kvm}), and the versioned machine type that its
  * QEMU's {@code pc} stands for today, so that a guest keeps that same virtual hardware when it
- * moves to a host whose QEMU is newer.
+ * moves to a host whose QEMU is newer; and the named CPU models it can give such guests (empty
+ * when it does not say).
  */
-record HostCapabilities(boolean kvm, String machine) {
+record HostCapabilities(boolean kvm, String machine, Set<String> cpuModels) {
 
   static final String ARCH = "x86_64";
   private static final String DEFAULT_MACHINE = "pc";
@@ -36,18 +39,40 @@ record HostCapabilities(boolean kvm, String machine) {
         }
       }
     }
-    return new HostCapabilities(kvm, machine);
+    return new HostCapabilities(kvm, machine, Set.of());
   }
 
   /**
    * From the domain capabilities of type {@code kvm} ({@code virsh domcapabilities --virttype
    * kvm}), or, where KVM is not offered, of type {@code qemu}: the machine named there is the
-   * versioned one that {@code pc} stands for.
+   * versioned one that {@code pc} stands for. The CPU models are the custom ones it marks
+   * {@code usable='yes'} and the one its host-model stands for, which may be marked unusable as
+   * such (host-model takes away the features the host lacks).
    */
   static HostCapabilities fromDomainCapabilities(boolean kvm, String domainCapabilitiesXml) {
-    NodeList machines = Xml.parse(domainCapabilitiesXml).getDocumentElement().getElementsByTagName("machine");
+    Element root = Xml.parse(domainCapabilitiesXml).getDocumentElement();
+    NodeList machines = root.getElementsByTagName("machine");
     String machine = machines.getLength() == 0 ? DEFAULT_MACHINE : machines.item(0).getTextContent().trim();
-    return new HostCapabilities(kvm, machine.isEmpty() ? DEFAULT_MACHINE : machine);
+    Set<String> models = new TreeSet<>();
+    NodeList modes = root.getElementsByTagName("mode");
+    for (int i = 0; i < modes.getLength(); i++) {
+      Element mode = (Element) modes.item(i);
+      if (!"yes".equals(mode.getAttribute("supported"))) {
+        continue;
+      }
+      boolean custom = "custom".equals(mode.getAttribute("name"));
+      if (!custom && !"host-model".equals(mode.getAttribute("name"))) {
+        continue;
+      }
+      NodeList named = mode.getElementsByTagName("model");
+      for (int m = 0; m < named.getLength(); m++) {
+        Element model = (Element) named.item(m);
+        if (!custom || "yes".equals(model.getAttribute("usable"))) {
+          models.add(model.getTextContent().trim());
+        }
+      }
+    }
+    return new HostCapabilities(kvm, machine.isEmpty() ? DEFAULT_MACHINE : machine, Set.copyOf(models));
   }
 
   /** The domain type to define guests with: {@code kvm} where the host offers it, else emulation. */

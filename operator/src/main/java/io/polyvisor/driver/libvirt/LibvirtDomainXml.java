@@ -147,6 +147,23 @@ public final class LibvirtDomainXml {
     return new GuestCpu(Optional.of(Xml.serialize(cpu)), model, root.getAttribute("type"), machine);
   }
 
+  /**
+   * The named model of a domain's CPU ({@code mode='custom'}, which is also what host-model
+   * becomes in the live definition of a running guest); empty for QEMU's default CPU and for
+   * host-passthrough, which name none.
+   */
+  static Optional<String> namedCpuModel(String domainXml) {
+    var cpus = Xml.parse(domainXml).getDocumentElement().getElementsByTagName("cpu");
+    if (cpus.getLength() == 0) {
+      return Optional.empty();
+    }
+    Element cpu = (Element) cpus.item(0);
+    var models = cpu.getElementsByTagName("model");
+    boolean custom = cpu.getAttribute("mode").isEmpty() || "custom".equals(cpu.getAttribute("mode"));
+    return custom && models.getLength() > 0 ? Optional.of(models.item(0).getTextContent().trim()).filter(m -> !m.isEmpty())
+        : Optional.empty();
+  }
+
   /** Whether a domain runs under software emulation (type {@code qemu}) rather than KVM. */
   static boolean emulated(String domainXml) {
     return "qemu".equals(Xml.parse(domainXml).getDocumentElement().getAttribute("type"));

@@ -27,6 +27,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -98,6 +99,11 @@ public final class LibvirtDriver implements HypervisorDriver {
       NodeInfo node = c.nodeInfo();
       return new HostCapacity(node.memory * 1024, c.getFreeMemory(), node.cpus);
     });
+  }
+
+  @Override
+  public Set<String> cpuModels(Host host) {
+    return connections.call(host, "read the CPU models", c -> capabilities(host, c).cpuModels());
   }
 
   @Override
@@ -535,7 +541,7 @@ public final class LibvirtDriver implements HypervisorDriver {
     }
     return Optional.of(
         new GuestInfo(owner.get(), state, info.memory * 1024, info.maxMem * 1024, LibvirtDomainXml.revision(xml),
-            LibvirtDomainXml.emulated(xml)));
+            LibvirtDomainXml.emulated(xml), LibvirtDomainXml.namedCpuModel(xml)));
   }
 
   /** Whether a shut-off domain stopped because it crashed: the reason is only in virDomainGetState. */

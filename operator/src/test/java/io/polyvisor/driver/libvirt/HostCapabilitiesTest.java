@@ -35,8 +35,31 @@ class HostCapabilitiesTest {
     assertThat(HostCapabilities.parse(i686Only).kvm()).isFalse();
   }
 
+  @Test
+  void theCpuModelsAreTheUsableOnesAndTheOneHostModelStandsFor() throws IOException {
+    // virsh domcapabilities --virttype qemu on a testbed node: TCG's host-model is EPYC, which
+    // its custom list marks unusable as such.
+    HostCapabilities host = HostCapabilities.fromDomainCapabilities(false, resource("domcapabilities-qemu.xml"));
+
+    assertThat(host.cpuModels()).contains("EPYC", "qemu64", "Westmere", "Nehalem").doesNotContain("Westmere-IBRS", "Snowridge", "phenom");
+    assertThat(host.cpuModels()).hasSize(19);
+    assertThat(host.machine()).startsWith("pc-i440fx-");
+  }
+
+  @Test
+  void aHostWhoseHostModelIsNotSupportedOffersOnlyItsUsableModels() throws IOException {
+    String noHostModel = resource("domcapabilities-qemu.xml").replace("<mode name='host-model' supported='yes'>",
+        "<mode name='host-model' supported='no'>");
+
+    assertThat(HostCapabilities.fromDomainCapabilities(false, noHostModel).cpuModels()).hasSize(18).doesNotContain("EPYC");
+  }
+
   private static String capabilities() throws IOException {
-    try (InputStream in = HostCapabilitiesTest.class.getResourceAsStream("/libvirt/capabilities-kvm.xml")) {
+    return resource("capabilities-kvm.xml");
+  }
+
+  private static String resource(String name) throws IOException {
+    try (InputStream in = HostCapabilitiesTest.class.getResourceAsStream("/libvirt/" + name)) {
       return new String(in.readAllBytes(), StandardCharsets.UTF_8);
     }
   }

@@ -52,7 +52,7 @@ class LibvirtDomainXmlTest {
   @Test
   void theCpuIsTheClassModelAndTheHardwareTheHostOffersOrTheDomainAlreadyHas() {
     GuestSpec base = spec(GuestMemory.fixed(64L << 20), NumaPlacement.None);
-    HostCapabilities kvmHost = new HostCapabilities(true, "pc-i440fx-7.2");
+    HostCapabilities kvmHost = new HostCapabilities(true, "pc-i440fx-7.2", java.util.Set.of());
 
     String hostModel = LibvirtDomainXml.render(base, n -> true, Optional.empty(), LibvirtDomainXml.Hardware.of(Optional.empty(), kvmHost));
     Element d = Xml.parse(hostModel).getDocumentElement();
@@ -60,6 +60,13 @@ class LibvirtDomainXmlTest {
     assertThat(attribute(d, "type", 0, "machine")).isEqualTo("pc-i440fx-7.2");
     assertThat(attribute(d, "cpu", 0, "mode")).isEqualTo("host-model");
     assertThat(LibvirtDomainXml.emulated(hostModel)).isFalse();
+    assertThat(LibvirtDomainXml.namedCpuModel(hostModel)).as("host-model names no model until the guest runs").isEmpty();
+    // What libvirt makes of host-model in the live definition of a running guest.
+    assertThat(LibvirtDomainXml.namedCpuModel("<domain type='kvm'><cpu mode='custom' match='exact' check='full'>"
+        + "<model fallback='forbid'>EPYC-Rome</model><feature policy='disable' name='arch-capabilities'/></cpu></domain>"))
+        .contains("EPYC-Rome");
+    assertThat(LibvirtDomainXml.namedCpuModel("<domain type='kvm'><cpu mode='host-passthrough'/></domain>")).isEmpty();
+    assertThat(LibvirtDomainXml.namedCpuModel("<domain type='qemu'/>")).isEmpty();
 
     GuestSpec named = withCpu(base, "Skylake-Client-IBRS");
     Element n = Xml.parse(LibvirtDomainXml.render(named, x -> true, Optional.empty(),
@@ -91,18 +98,18 @@ class LibvirtDomainXmlTest {
         base.nics(), base.consoleLog(), base.kernelBoot(), GuestSpec.HOST_MODEL, features);
 
     Element kvm = Xml.parse(LibvirtDomainXml.render(featured, x -> true, Optional.empty(),
-        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(true, "pc-i440fx-7.2")))).getDocumentElement();
+        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(true, "pc-i440fx-7.2", java.util.Set.of())))).getDocumentElement();
     assertThat(attribute(kvm, "cpu", 0, "mode")).isEqualTo("host-model");
     assertThat(attribute(kvm, "feature", 0, "name") + " " + attribute(kvm, "feature", 0, "policy")).isEqualTo("arch-capabilities disable");
     assertThat(attribute(kvm, "feature", 1, "name") + " " + attribute(kvm, "feature", 1, "policy")).isEqualTo("pcid require");
 
     Element emulated = Xml.parse(LibvirtDomainXml.render(featured, x -> true, Optional.empty(),
-        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(false, "pc-i440fx-7.2")))).getDocumentElement();
+        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(false, "pc-i440fx-7.2", java.util.Set.of())))).getDocumentElement();
     assertThat(emulated.getElementsByTagName("cpu").getLength()).as("QEMU's own CPU under emulation").isZero();
     GuestSpec namedAndFeatured = new GuestSpec(base.id(), base.revision(), base.cores(), base.memory(), base.numa(), base.disks(),
         base.nics(), base.consoleLog(), base.kernelBoot(), "Westmere", features);
     Element emulatedModel = Xml.parse(LibvirtDomainXml.render(namedAndFeatured, x -> true, Optional.empty(),
-        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(false, "pc-i440fx-7.2")))).getDocumentElement();
+        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(false, "pc-i440fx-7.2", java.util.Set.of())))).getDocumentElement();
     assertThat(text(emulatedModel, "model")).as("a named model is emulated as named").isEqualTo("Westmere");
     assertThat(emulatedModel.getElementsByTagName("feature").getLength()).as("but without the KVM features").isZero();
   }
