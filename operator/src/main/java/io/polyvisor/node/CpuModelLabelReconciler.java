@@ -71,7 +71,7 @@ public final class CpuModelLabelReconciler implements Reconciler<Node> {
         }
       });
       client.nodes().withName(node.getMetadata().getName()).patch(PatchContext.of(PatchType.JSON_MERGE), patch.toString());
-      log.info("{} offers CPU models {}", node.getMetadata().getName(), models);
+      log.info("{} offers CPU models {}", node.getMetadata().getName(), new java.util.TreeSet<>(models));
     }
     return UpdateControl.<Node>noUpdate().rescheduleAfter(PERIOD);
   }
