@@ -51,10 +51,11 @@ final class StatusCommand implements Callable<Integer> {
       HypervisorNode host = HypervisorNode.of(node, hvc.get());
       Capacity capacity = Capacity.of(hvc.get());
       List<VirtualMachine> here = vms.stream().filter(vm -> vm.getStatus() != null && host.name().equals(vm.getStatus().nodeName)).toList();
-      // Pressure as rebalancing reads it: the larger of committed and used memory.
+      // Memory pressure as rebalancing reads it: the larger of committed and used memory. (The
+      // guests' measured CPU use is the operator's, read from the hosts, which the plugin does not.)
       NodeLoad load = NodeLoad.empty(host, capacity);
       for (VirtualMachine vm : here) {
-        load = load.plus(vm);
+        load = load.plus(vm, 0);
       }
       long memory = capacity.memory(host);
       table.row(host.name(), hvc.get().getMetadata().getName(), host.ready() ? "True" : "False", host.cordoned() ? "True" : "False",

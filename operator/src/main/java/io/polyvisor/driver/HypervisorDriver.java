@@ -2,6 +2,7 @@ package io.polyvisor.driver;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -35,6 +36,15 @@ public interface HypervisorDriver extends AutoCloseable {
    */
   default Set<String> cpuModels(Host host) {
     return Set.of();
+  }
+
+  /**
+   * The CPU time each running guest on the host has used since its process started, in
+   * nanoseconds, by uid (the guest's id on the host, which is its VM's uid); empty when the
+   * hypervisor does not count it. A guest that moves starts again from 0 on its new host.
+   */
+  default Map<String, Long> cpuTimes(Host host) {
+    return Map.of();
   }
 
   /** Memory and CPUs of the host, as the hypervisor reports them. */

@@ -50,6 +50,11 @@ public final class GuardedDriver implements HypervisorDriver {
   }
 
   @Override
+  public java.util.Map<String, Long> cpuTimes(Host host) {
+    return driver.cpuTimes(host);
+  }
+
+  @Override
   public HostCapacity capacity(Host host) {
     return driver.capacity(host);
   }

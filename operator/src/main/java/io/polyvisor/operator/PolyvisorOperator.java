@@ -149,7 +149,7 @@ public final class PolyvisorOperator implements AutoCloseable {
         // It reschedules itself; a Node's spec and labels change without a generation.
         c -> c.withGenerationAware(false));
     operator.register(
-        new RebalanceReconciler(client, live, Clock.systemUTC()),
+        new RebalanceReconciler(client, live, drivers, Clock.systemUTC()),
         // Each pass reschedules the next at the class's interval; a spec change starts one at once.
         c -> c.withReconciliationMaxInterval(settings.resyncPeriod()));
     PolyvisorOperator running = new PolyvisorOperator(operator, drivers, guard, registry, stopping);

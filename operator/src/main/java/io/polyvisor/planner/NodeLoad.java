@@ -6,13 +6,16 @@ import io.polyvisor.cluster.HypervisorNode;
 
 /**
  * How loaded a node is, as rebalancing reads it: memory committed to its guests against what the
- * class lets it hold, memory its guests use against its allocatable memory, and vCPUs committed
- * against what the class lets it hold. Pressures are percents.
+ * class lets it hold, memory its guests use against its allocatable memory, vCPUs committed
+ * against what the class lets it hold, and the CPU its guests use (measured from the hypervisor's
+ * CPU time counters, where it has them) against its allocatable CPUs. Pressures are percents.
+ *
+ * @param usedMillicpu the guests' measured CPU use, in thousandths of a host CPU
  */
-public record NodeLoad(HypervisorNode node, Capacity capacity, long committedBytes, long usedBytes, int vcpus) {
+public record NodeLoad(HypervisorNode node, Capacity capacity, long committedBytes, long usedBytes, int vcpus, long usedMillicpu) {
 
   public static NodeLoad empty(HypervisorNode node, Capacity capacity) {
-    return new NodeLoad(node, capacity, 0, 0, 0);
+    return new NodeLoad(node, capacity, 0, 0, 0, 0);
   }
 
   /**
@@ -31,14 +34,17 @@ public record NodeLoad(HypervisorNode node, Capacity capacity, long committedByt
     return memory.demand != null ? assigned : Math.min(assigned, size);
   }
 
-  public NodeLoad plus(VirtualMachine vm) {
+  /** @param millicpu the CPU the VM's guest was measured to use (0 when not measured) */
+  public NodeLoad plus(VirtualMachine vm, long millicpu) {
     Demand demand = Demand.of(vm);
-    return new NodeLoad(node, capacity, committedBytes + demand.memoryBytes(), usedBytes + used(vm), vcpus + demand.vcpus());
+    return new NodeLoad(node, capacity, committedBytes + demand.memoryBytes(), usedBytes + used(vm), vcpus + demand.vcpus(),
+        usedMillicpu + millicpu);
   }
 
-  public NodeLoad minus(VirtualMachine vm) {
+  public NodeLoad minus(VirtualMachine vm, long millicpu) {
     Demand demand = Demand.of(vm);
-    return new NodeLoad(node, capacity, committedBytes - demand.memoryBytes(), usedBytes - used(vm), vcpus - demand.vcpus());
+    return new NodeLoad(node, capacity, committedBytes - demand.memoryBytes(), usedBytes - used(vm), vcpus - demand.vcpus(),
+        usedMillicpu - millicpu);
   }
 
   /** The larger of the committed and the used memory pressure. */
@@ -46,8 +52,17 @@ public record NodeLoad(HypervisorNode node, Capacity capacity, long committedByt
     return Math.max(percent(committedBytes, capacity.memory(node)), percent(usedBytes, node.allocatableMemoryBytes()));
   }
 
+  /** The larger of the committed vCPU pressure and the measured CPU use over the node's allocatable CPUs. */
   public double cpuPressure() {
+    return Math.max(committedCpuPressure(), usedCpuPressure());
+  }
+
+  public double committedCpuPressure() {
     return percent(vcpus, capacity.vcpus(node));
+  }
+
+  public double usedCpuPressure() {
+    return percent(usedMillicpu, node.allocatableMillicpu());
   }
 
   private static double percent(double part, double whole) {

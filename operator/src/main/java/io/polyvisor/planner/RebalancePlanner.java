@@ -99,7 +99,7 @@ public final class RebalancePlanner {
         Optional<String> landed = Commitments.landedElsewhere(vm, snapshot.migrations());
         if (landed.isPresent() && loads.containsKey(landed.get())) {
           moving.add(key(vm));
-          loads.compute(landed.get(), (n, load) -> load.plus(vm));
+          loads.compute(landed.get(), (n, load) -> load.plus(vm, cpuUse(vm)));
           continue;
         }
         VirtualMachineMigration m = active.get(key(vm));
@@ -115,12 +115,12 @@ public final class RebalancePlanner {
           // A VM that is moving counts where it goes: the node it leaves is relieved of it.
           String target = Commitments.targetOf(m);
           if (target != null && loads.containsKey(target)) {
-            loads.compute(target, (n, load) -> load.plus(vm));
+            loads.compute(target, (n, load) -> load.plus(vm, cpuUse(vm)));
             continue;
           }
         }
         if (node != null && loads.containsKey(node)) {
-          loads.compute(node, (n, load) -> load.plus(vm));
+          loads.compute(node, (n, load) -> load.plus(vm, cpuUse(vm)));
         }
       }
     }
@@ -182,6 +182,7 @@ public final class RebalancePlanner {
     /** Picks the next VM to move off {@code node} and its target, updating the loads; says in {@code cannot} why none. */
     private Optional<Move> nextMove(HypervisorNode node, List<String> cannot) {
       NodeLoad source = loads.get(node.name());
+      boolean cpuBound = source.memoryPressure() <= policy.watermark();
       record Option(VirtualMachine vm, HypervisorNode target, long relief, boolean enough) {}
       List<Option> options = new ArrayList<>();
       for (VirtualMachine vm : residents(node.name())) {
@@ -192,7 +193,7 @@ public final class RebalancePlanner {
         }
         List<HypervisorNode> targets = s.nodes().stream().filter(n -> !n.name().equals(node.name()))
             .filter(n -> n.ready() && !n.cordoned())
-            .filter(n -> policy.underWatermark(loads.get(n.name()).plus(vm))).toList();
+            .filter(n -> policy.underWatermark(loads.get(n.name()).plus(vm, cpuUse(vm)))).toList();
         if (targets.isEmpty()) {
           cannot.add(key(vm) + ": no other Ready, uncordoned node would stay at or under the watermark " + pct(policy.watermark())
               + " with it");
@@ -205,8 +206,9 @@ public final class RebalancePlanner {
           cannot.add(key(vm) + ": no node would stay at or under the watermark with it (" + u.message() + ")");
           continue;
         }
-        long relief = Math.max(Demand.of(vm).memoryBytes(), NodeLoad.used(vm));
-        options.add(new Option(vm, ((Placement.Placed) decision).node(), relief, policy.underWatermark(source.minus(vm))));
+        // Over on CPU alone, a VM relieves by the CPU it uses; else by its memory.
+        long relief = cpuBound ? cpuUse(vm) : Math.max(Demand.of(vm).memoryBytes(), NodeLoad.used(vm));
+        options.add(new Option(vm, ((Placement.Placed) decision).node(), relief, policy.underWatermark(source.minus(vm, cpuUse(vm)))));
       }
       Comparator<Option> byName = Comparator.comparing(o -> key(o.vm()));
       Optional<Option> alone = options.stream().filter(Option::enough)
@@ -218,19 +220,22 @@ public final class RebalancePlanner {
       }
       Option o = chosen.get();
       NodeLoad targetBefore = loads.get(o.target().name());
-      NodeLoad sourceAfter = source.minus(o.vm());
-      NodeLoad targetAfter = targetBefore.plus(o.vm());
+      NodeLoad sourceAfter = source.minus(o.vm(), cpuUse(o.vm()));
+      NodeLoad targetAfter = targetBefore.plus(o.vm(), cpuUse(o.vm()));
       loads.put(node.name(), sourceAfter);
       loads.put(o.target().name(), targetAfter);
       committed.add(o.target().name(), Demand.of(o.vm()));
       moving.add(key(o.vm()));
       outbound.merge(node.name(), 1, Integer::sum);
       clusterWide++;
-      String why = "moving " + key(o.vm()) + " (" + Bytes.format(o.relief()) + ") from " + node.name() + " to " + o.target().name()
+      String what = cpuBound ? o.relief() + "m CPU" : Bytes.format(o.relief());
+      String why = "moving " + key(o.vm()) + " (" + what + ") from " + node.name() + " to " + o.target().name()
           + ": " + node.name() + " memory pressure " + pct(source.memoryPressure()) + " -> " + pct(sourceAfter.memoryPressure())
           + " (threshold " + pct(policy.threshold()) + ", watermark " + pct(policy.watermark()) + ")"
-          + (policy.cpuThreshold() == null ? "" : ", vCPU pressure " + pct(source.cpuPressure()) + " -> " + pct(sourceAfter.cpuPressure()))
+          + (policy.cpuThreshold() == null ? "" : ", CPU pressure " + pct(source.cpuPressure()) + " -> " + pct(sourceAfter.cpuPressure())
+              + " (threshold " + pct(policy.cpuThreshold()) + ", watermark " + pct(policy.cpuWatermark()) + ")")
           + "; " + o.target().name() + " " + pct(targetBefore.memoryPressure()) + " -> " + pct(targetAfter.memoryPressure())
+          + (policy.cpuThreshold() == null ? "" : ", CPU " + pct(targetBefore.cpuPressure()) + " -> " + pct(targetAfter.cpuPressure()))
           + "; this VM because " + (o.enough() ? "it alone brings " + node.name() + " to the watermark and moves the least of those that do"
               : "it relieves the most of the VMs that can move")
           + "; " + o.target().name() + " because it has the most memory free of the nodes that stay at or under the watermark with it";
@@ -246,6 +251,10 @@ public final class RebalancePlanner {
           .filter(vm -> !moving.contains(key(vm)))
           .sorted(Comparator.comparing(RebalancePlanner::key))
           .toList();
+    }
+
+    private long cpuUse(VirtualMachine vm) {
+      return s.cpuUse().getOrDefault(vm.getMetadata().getUid(), 0L);
     }
 
     private Optional<String> immovable(VirtualMachine vm) {
@@ -275,8 +284,9 @@ public final class RebalancePlanner {
       return "memory pressure " + pct(load.memoryPressure()) + " (" + Bytes.format(load.committedBytes()) + " committed of "
           + Bytes.format(load.capacity().memory(load.node())) + ", " + Bytes.format(load.usedBytes()) + " used of "
           + Bytes.format(load.node().allocatableMemoryBytes()) + "; threshold " + pct(policy.threshold()) + ")"
-          + (policy.cpuThreshold() == null ? "" : ", vCPU pressure " + pct(load.cpuPressure()) + " (threshold "
-              + pct(policy.cpuThreshold()) + ")");
+          + (policy.cpuThreshold() == null ? "" : ", CPU pressure " + pct(load.cpuPressure()) + " (" + load.vcpus() + " vCPUs committed of "
+              + load.capacity().vcpus(load.node()) + ", " + load.usedMillicpu() + "m used of " + load.node().allocatableMillicpu()
+              + "m; threshold " + pct(policy.cpuThreshold()) + ")");
     }
   }
 

@@ -6,6 +6,7 @@ import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.cluster.HypervisorNode;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -14,6 +15,8 @@ import java.util.Set;
  *
  * @param relieving the nodes being relieved already (their polyvisor.io/Rebalancing condition is
  *     True): they go on down to the watermark, under their threshold too
+ * @param cpuUse what each guest was measured to use of its host's CPUs, in millicpu, by VM uid
+ *     (absent: not measured, which counts as 0)
  */
 public record RebalanceSnapshot(
     HypervisorClass hypervisorClass,
@@ -21,4 +24,5 @@ public record RebalanceSnapshot(
     List<VirtualMachine> vms,
     List<VirtualMachineMigration> migrations,
     Set<String> relieving,
+    Map<String, Long> cpuUse,
     Instant now) {}

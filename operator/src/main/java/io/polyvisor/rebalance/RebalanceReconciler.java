@@ -14,6 +14,9 @@ import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.cluster.ClusterState;
 import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.cluster.NodeConditions;
+import io.polyvisor.driver.Drivers;
+import io.polyvisor.driver.HypervisorDriver;
+import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.migration.MigrationLabels;
 import io.polyvisor.migration.PlannedMigration;
 import io.polyvisor.migration.VmMigrations;
@@ -25,6 +28,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
@@ -40,7 +44,9 @@ import org.slf4j.MDC;
  * to its target and with an Event on the node that says why with the numbers, and reports each
  * node in the condition {@value #CONDITION}: True (Relieving, or CannotRelieve with why) while it
  * is over its threshold or has moves under way, False (Balanced) once it is not. The migration
- * controller does the moving.
+ * controller does the moving. Where the class sets a CPU threshold, each pass also reads the
+ * guests' CPU time counters from the class's Ready nodes (see {@link CpuUse}); a node that cannot
+ * be read counts its guests' committed vCPUs only, until it can.
  */
 public final class RebalanceReconciler implements Reconciler<HypervisorClass> {
 
@@ -52,9 +58,12 @@ public final class RebalanceReconciler implements Reconciler<HypervisorClass> {
   private final Clock clock;
   private final EventRecorder events;
   private final VmMigrations migrationsClient;
+  private final Drivers drivers;
+  private final CpuUse cpuUse = new CpuUse();
 
-  public RebalanceReconciler(KubernetesClient client, ClusterState cluster, Clock clock) {
+  public RebalanceReconciler(KubernetesClient client, ClusterState cluster, Drivers drivers, Clock clock) {
     this.client = client;
+    this.drivers = drivers;
     this.cluster = cluster;
     this.clock = clock;
     this.events = new EventRecorder(client);
@@ -78,8 +87,9 @@ public final class RebalanceReconciler implements Reconciler<HypervisorClass> {
       Set<String> relieving = nodes.stream()
           .filter(n -> node(n.name()).flatMap(k -> NodeConditions.find(k, CONDITION)).map(c -> "True".equals(c.getStatus())).orElse(false))
           .map(HypervisorNode::name).collect(Collectors.toSet());
+      Map<String, Long> cpu = hvc.getSpec().rebalancing.cpuThresholdPercent == null ? Map.of() : measureCpu(hvc, nodes, now);
       RebalancePlan plan = RebalancePlanner.plan(
-          new RebalanceSnapshot(hvc, nodes, cluster.virtualMachines(), migrations, relieving, now));
+          new RebalanceSnapshot(hvc, nodes, cluster.virtualMachines(), migrations, relieving, cpu, now));
       for (RebalancePlan.Move move : plan.moves()) {
         VirtualMachineMigration migration = PlannedMigration.of(move.vm(), MigrationReason.Rebalance, move.source(), move.target(),
             MigrationMethod.Live, UUID.randomUUID().toString().substring(0, 5));
@@ -99,6 +109,22 @@ public final class RebalanceReconciler implements Reconciler<HypervisorClass> {
     } finally {
       MDC.remove("resource");
     }
+  }
+
+  /** Reads the guests' CPU time on each Ready node of the class; the rates measured so far, by VM uid. */
+  private Map<String, Long> measureCpu(HypervisorClass hvc, List<HypervisorNode> nodes, Instant now) {
+    Optional<HypervisorDriver> driver = drivers.get(hvc.getSpec().driver);
+    for (HypervisorNode node : nodes) {
+      if (driver.isEmpty() || !node.ready()) {
+        continue;
+      }
+      try {
+        cpuUse.read(driver.get().cpuTimes(node.host()), clock.instant());
+      } catch (HypervisorException e) {
+        log.info("cannot read the guests' CPU time on {}: its guests count their committed vCPUs only: {}", node.name(), e.getMessage());
+      }
+    }
+    return cpuUse.rates(now);
   }
 
   /**

@@ -22,7 +22,9 @@ import io.polyvisor.planner.RebalancePlan.State;
 import io.polyvisor.planner.RebalancePlan.Verdict;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -39,6 +41,7 @@ class RebalancePlannerTest {
   private final List<VirtualMachine> vms = new ArrayList<>();
   private final List<VirtualMachineMigration> migrations = new ArrayList<>();
   private Set<String> relieving = Set.of();
+  private final Map<String, Long> cpuUse = new HashMap<>();
 
   @BeforeEach
   void policy() {
@@ -52,7 +55,7 @@ class RebalancePlannerTest {
   }
 
   private RebalancePlan plan() {
-    return RebalancePlanner.plan(new RebalanceSnapshot(hvc, nodes, vms, migrations, relieving, now));
+    return RebalancePlanner.plan(new RebalanceSnapshot(hvc, nodes, vms, migrations, relieving, cpuUse, now));
   }
 
   private VirtualMachine on(String node, String name, String memory) {
@@ -297,6 +300,45 @@ class RebalancePlannerTest {
 
     // The CPU watermark defaults to 80% of the threshold, 40%: one vCPU left on n1 (25%).
     assertThat(plan.moves()).hasSize(2);
-    assertThat(plan.moves().get(0).why()).contains("vCPU pressure 75% -> 50%");
+    assertThat(plan.moves().get(0).why()).contains("CPU pressure 75% -> 50%");
+  }
+
+  @Test
+  void measuredCpuUseRelievesANodeWhoseCommittedVcpusAreLowByMovingTheGuestsThatUseIt() {
+    cpuPolicy();
+    // 4 CPUs at the default ratio of 8 hold 32 vCPUs: 3 committed is 9%.
+    cpuUse.put(on("n1", "busy", "64Mi").getMetadata().getUid(), 1800L);
+    cpuUse.put(on("n1", "busier", "64Mi").getMetadata().getUid(), 2200L);
+    cpuUse.put(on("n1", "idle", "64Mi").getMetadata().getUid(), 20L);
+
+    RebalancePlan plan = plan();
+
+    // 4020m of 4000m: busy (1800m) alone would leave 56%, over the watermark of 55%; busier
+    // (2200m) alone leaves 46%, and n2 takes it at 55%: one move is enough.
+    assertThat(plan.moves()).extracting(m -> m.vm().getMetadata().getName()).containsExactly("busier");
+    assertThat(plan.moves().get(0).why()).contains("(2200m CPU)").contains("CPU pressure 101% -> 46%").contains("CPU 0% -> 55%");
+    assertThat(verdict(plan, "n1").message()).contains("4020m used of 4000m");
+  }
+
+  @Test
+  void aTargetThatTheGuestsMeasuredUseWouldPushOverItsCpuWatermarkIsNotChosen() {
+    cpuPolicy();
+    cpuUse.put(on("n1", "hot", "64Mi").getMetadata().getUid(), 3000L);
+    cpuUse.put(on("n2", "warm", "64Mi").getMetadata().getUid(), 1000L);
+    cpuUse.put(on("n3", "warm2", "64Mi").getMetadata().getUid(), 1000L);
+
+    RebalancePlan plan = plan();
+
+    // hot would put n2 or n3 at 100%, over their watermark: nothing moves, and n1 says why.
+    assertThat(plan.moves()).isEmpty();
+    assertThat(verdict(plan, "n1").state()).isEqualTo(RebalancePlan.State.CannotRelieve);
+  }
+
+  /** Memory out of the way; CPU relieved above 70%, down to 55%. */
+  private void cpuPolicy() {
+    hvc.getSpec().rebalancing.memoryThresholdPercent = 95;
+    hvc.getSpec().rebalancing.memoryWatermarkPercent = 90;
+    hvc.getSpec().rebalancing.cpuThresholdPercent = 70;
+    hvc.getSpec().rebalancing.cpuWatermarkPercent = 55;
   }
 }

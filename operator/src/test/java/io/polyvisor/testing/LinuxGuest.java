@@ -34,6 +34,16 @@ public final class LinuxGuest {
     return file;
   }
 
+  /**
+   * The same, and from {@code afterSeconds} after boot the guest keeps its CPU busy {@code percent}
+   * of each second: a CPU use that rises from inside the guest.
+   */
+  public static Path buildBurningDisk(Path file, int holdMiB, int percent, int afterSeconds) throws IOException, InterruptedException {
+    TestbedScripts.run("testbed/guests/linux-balloon/build-disk", Duration.ofMinutes(5), "building the Linux balloon guest's disk",
+        file.toString(), String.valueOf(holdMiB), "-", percent + "@" + afterSeconds);
+    return file;
+  }
+
   /** Builds kernel and initrd into {@code folder}; the guest holds {@code holdMiB} of memory. */
   public static KernelBoot build(Path folder, int holdMiB) throws IOException, InterruptedException {
     TestbedScripts.run("testbed/guests/linux-balloon/build", Duration.ofMinutes(5), "building the Linux balloon guest",

@@ -39,13 +39,15 @@ public class RebalancingPolicy {
   @Min(1)
   @Max(1000)
   @JsonPropertyDescription(
-      "Optional: a node whose vCPUs committed to guests exceed this percent of what the class lets it hold (allocatable"
-          + " CPUs times cpuOvercommitRatio) is relieved too. Unset: CPU is not rebalanced.")
+      "Optional: a node whose CPU pressure exceeds this percent is relieved too. CPU pressure is the larger of the vCPUs"
+          + " committed to guests over what the class lets the node hold (allocatable CPUs times cpuOvercommitRatio) and,"
+          + " where the hypervisor counts it (libvirt), the CPU its guests were measured to use over its allocatable CPUs."
+          + " Unset: CPU is not rebalanced, and no CPU time is read.")
   public Integer cpuThresholdPercent;
 
   @Min(0)
   @Max(999)
-  @JsonPropertyDescription("With cpuThresholdPercent: the vCPU percent to bring a node under, and that targets stay under."
+  @JsonPropertyDescription("With cpuThresholdPercent: the CPU pressure to bring a node under, and that targets stay under."
       + " Default: 80% of cpuThresholdPercent.")
   public Integer cpuWatermarkPercent;
 
