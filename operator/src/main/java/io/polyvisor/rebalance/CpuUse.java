@@ -2,51 +2,64 @@ package io.polyvisor.rebalance;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * What each guest uses of its host's CPUs, in millicpu, from the CPU time its hypervisor counts:
- * the time it used between two readings over the time between them. A guest whose counter went
- * back (it moved, and its new process counts from 0) or that was read once keeps its last rate
- * until it can be measured again, so that a move does not make its new node look idle for a
- * pass. A guest not read for {@link #FORGOTTEN_AFTER} is forgotten.
+ * the time it used over the last {@link #WINDOW} of readings, divided by that time. A guest is
+ * measured only once it has been read over a whole window, so that the burst of a boot (or of a
+ * moment) does not move anything: rebalancing follows sustained use. A guest whose counter went
+ * back (it moved, and its new process counts from 0) starts a new window and keeps its last
+ * rate meanwhile, so that a move does not make its new node look idle. A guest not read for
+ * {@link #FORGOTTEN_AFTER} is forgotten. Not thread-safe: one rebalancing pass at a time reads it.
  */
 final class CpuUse {
 
+  static final Duration WINDOW = Duration.ofSeconds(60);
   static final Duration FORGOTTEN_AFTER = Duration.ofMinutes(10);
-  /** Readings closer than this say too little. */
-  private static final Duration SHORTEST = Duration.ofSeconds(1);
 
   private record Reading(long nanos, Instant at) {}
 
   private record Rate(long millicpu, Instant at) {}
 
-  private final Map<String, Reading> readings = new ConcurrentHashMap<>();
-  private final Map<String, Rate> rates = new ConcurrentHashMap<>();
+  private final Map<String, Deque<Reading>> readings = new HashMap<>();
+  private final Map<String, Rate> rates = new HashMap<>();
 
   /** Takes in one host's counters, read at {@code at}. */
-  void read(Map<String, Long> cpuNanosByUid, Instant at) {
+  synchronized void read(Map<String, Long> cpuNanosByUid, Instant at) {
     cpuNanosByUid.forEach((uid, nanos) -> {
-      Reading previous = readings.get(uid);
-      if (previous != null && Duration.between(previous.at(), at).compareTo(SHORTEST) < 0) {
-        return; // keep the older reading: the next one spans more time
+      Deque<Reading> window = readings.computeIfAbsent(uid, u -> new ArrayDeque<>());
+      if (!window.isEmpty() && nanos < window.peekLast().nanos()) {
+        window.clear(); // a new process: its counter started again
       }
-      if (previous != null && nanos >= previous.nanos()) {
-        long wall = Duration.between(previous.at(), at).toNanos();
-        rates.put(uid, new Rate(Math.round(1000.0 * (nanos - previous.nanos()) / wall), at));
+      window.addLast(new Reading(nanos, at));
+      // Keep the newest reading that is a whole window old, and those after it.
+      Instant cutoff = at.minus(WINDOW);
+      while (window.size() > 1 && !secondOf(window).isAfter(cutoff)) {
+        window.removeFirst();
       }
-      readings.put(uid, new Reading(nanos, at));
+      Reading first = window.peekFirst();
+      Duration span = Duration.between(first.at(), at);
+      if (span.compareTo(WINDOW) >= 0) {
+        rates.put(uid, new Rate(Math.round(1000.0 * (nanos - first.nanos()) / span.toNanos()), at));
+      }
     });
   }
 
   /** The measured rates, by uid, forgetting those not read since {@code now} minus {@link #FORGOTTEN_AFTER}. */
-  Map<String, Long> rates(Instant now) {
+  synchronized Map<String, Long> rates(Instant now) {
     Instant oldest = now.minus(FORGOTTEN_AFTER);
-    readings.values().removeIf(r -> r.at().isBefore(oldest));
+    readings.values().removeIf(w -> w.peekLast().at().isBefore(oldest));
     rates.values().removeIf(r -> r.at().isBefore(oldest));
-    Map<String, Long> byUid = new java.util.HashMap<>();
+    Map<String, Long> byUid = new HashMap<>();
     rates.forEach((uid, rate) -> byUid.put(uid, rate.millicpu()));
     return Map.copyOf(byUid);
+  }
+
+  private static Instant secondOf(Deque<Reading> window) {
+    return window.stream().skip(1).findFirst().orElseThrow().at();
   }
 }

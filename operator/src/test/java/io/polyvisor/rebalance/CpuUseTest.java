@@ -9,30 +9,40 @@ import org.junit.jupiter.api.Test;
 class CpuUseTest {
 
   private static final Instant T0 = Instant.parse("2026-12-02T00:00:00Z");
+  private static final long SECOND = 1_000_000_000L;
 
   @Test
-  void aRateIsTheCpuTimeUsedBetweenTwoReadingsOverTheTimeBetweenThem() {
+  void aGuestIsMeasuredOverAWholeWindowSoThatABurstMovesNothing() {
     CpuUse use = new CpuUse();
-    use.read(Map.of("a", 1_000_000_000L, "b", 0L), T0);
-    assertThat(use.rates(T0)).as("one reading says no rate").isEmpty();
-
-    // 30 s later: a used 15 s of CPU (half a CPU), b 60 s (two CPUs).
-    use.read(Map.of("a", 16_000_000_000L, "b", 60_000_000_000L), T0.plusSeconds(30));
-
-    assertThat(use.rates(T0.plusSeconds(30))).isEqualTo(Map.of("a", 500L, "b", 2000L));
+    // Read every 10 s: a boot that takes a whole CPU for 10 s, then 0.1 CPU.
+    long nanos = 0;
+    for (int s = 0; s <= 50; s += 10) {
+      use.read(Map.of("a", nanos), T0.plusSeconds(s));
+      nanos += s == 0 ? 10 * SECOND : SECOND;
+    }
+    assertThat(use.rates(T0.plusSeconds(50))).as("not read over a whole window yet").isEmpty();
+    use.read(Map.of("a", nanos), T0.plusSeconds(60));
+    // 15 s of CPU over 60 s.
+    assertThat(use.rates(T0.plusSeconds(60))).isEqualTo(Map.of("a", 250L));
+    nanos += SECOND;
+    use.read(Map.of("a", nanos), T0.plusSeconds(70));
+    // The window now starts at 10 s: 6 s over 60 s.
+    assertThat(use.rates(T0.plusSeconds(70))).isEqualTo(Map.of("a", 100L));
   }
 
   @Test
   void aGuestWhoseCounterStartsAgainAfterAMoveKeepsItsRateUntilMeasuredAgainThenIsForgotten() {
     CpuUse use = new CpuUse();
     use.read(Map.of("a", 0L), T0);
-    use.read(Map.of("a", 30_000_000_000L), T0.plusSeconds(30));
-    // Moved: its new QEMU counts from 0.
-    use.read(Map.of("a", 100_000_000L), T0.plusSeconds(60));
+    use.read(Map.of("a", 60 * SECOND), T0.plusSeconds(60));
     assertThat(use.rates(T0.plusSeconds(60))).isEqualTo(Map.of("a", 1000L));
-    use.read(Map.of("a", 3_100_000_000L), T0.plusSeconds(90));
-    assertThat(use.rates(T0.plusSeconds(90))).isEqualTo(Map.of("a", 100L));
+    // Moved: its new QEMU counts from 0.
+    use.read(Map.of("a", SECOND / 10), T0.plusSeconds(70));
+    use.read(Map.of("a", 3 * SECOND), T0.plusSeconds(100));
+    assertThat(use.rates(T0.plusSeconds(100))).as("the last rate, until a whole window on the new host").isEqualTo(Map.of("a", 1000L));
+    use.read(Map.of("a", 6 * SECOND + SECOND / 10), T0.plusSeconds(130));
+    assertThat(use.rates(T0.plusSeconds(130))).isEqualTo(Map.of("a", 100L));
 
-    assertThat(use.rates(T0.plusSeconds(90).plus(CpuUse.FORGOTTEN_AFTER).plusSeconds(1))).isEmpty();
+    assertThat(use.rates(T0.plusSeconds(130).plus(CpuUse.FORGOTTEN_AFTER).plusSeconds(1))).isEmpty();
   }
 }

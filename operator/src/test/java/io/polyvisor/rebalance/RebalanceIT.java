@@ -6,8 +6,6 @@ import static org.awaitility.Awaitility.await;
 import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.polyvisor.api.v1alpha1.MigrationPhase;
-import io.polyvisor.api.v1alpha1.MigrationReason;
-import io.polyvisor.api.v1alpha1.RebalancingPolicy;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
@@ -15,14 +13,12 @@ import io.polyvisor.driver.GuestInfo;
 import io.polyvisor.driver.GuestState;
 import io.polyvisor.testing.ClassTestbed;
 import io.polyvisor.testing.NodeRegistration;
-import io.polyvisor.testing.RealApiServer;
 import io.polyvisor.testing.TestManifests;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -37,34 +33,31 @@ import org.junit.jupiter.api.io.TempDir;
 class RebalanceIT {
 
   private static final String CLASS = "it-rb";
-  private static final String STORAGE = "it-rb-local";
   private static final List<String> NODES = List.of("rb-1", "rb-2", "rb-3");
 
   @TempDir static Path work;
+  private static RebalanceScene scene;
   private static ClassTestbed testbed;
   private static KubernetesClient client;
   private static String namespace;
 
   @BeforeAll
   static void startEverything() throws Exception {
-    testbed = ClassTestbed.start(work, CLASS, STORAGE, NODES, "640Mi", hvc -> {
-      hvc.getSpec().rebalancing = new RebalancingPolicy();
-      hvc.getSpec().rebalancing.memoryThresholdPercent = 80;
-      hvc.getSpec().rebalancing.memoryWatermarkPercent = 50;
-      hvc.getSpec().rebalancing.coolDownSeconds = 60;
-      hvc.getSpec().rebalancing.intervalSeconds = 2;
+    scene = RebalanceScene.start(work, CLASS, NODES, "640Mi", policy -> {
+      policy.memoryThresholdPercent = 80;
+      policy.memoryWatermarkPercent = 50;
+      policy.coolDownSeconds = 60;
+      policy.intervalSeconds = 2;
     }, Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString()));
-    client = testbed.client;
-    namespace = RealApiServer.newNamespace("rb");
+    testbed = scene.testbed;
+    client = scene.client;
+    namespace = scene.namespace;
   }
 
   @AfterAll
   static void stopEverything() {
-    if (testbed != null) {
-      client.resources(VirtualMachine.class).inNamespace(namespace).delete();
-      await().atMost(Duration.ofSeconds(120))
-          .until(() -> client.resources(VirtualMachine.class).inNamespace(namespace).list().getItems().isEmpty());
-      testbed.close();
+    if (scene != null) {
+      scene.close();
     }
   }
 
@@ -75,28 +68,28 @@ class RebalanceIT {
     NodeRegistration.cordon(client, "rb-3", true);
     List<VirtualMachine> vms = new ArrayList<>();
     for (int i = 1; i <= 9; i++) {
-      String manifest = TestManifests.counterVm("vm-" + i, CLASS, "Always", "64Mi", STORAGE, testbed.image)
+      String manifest = TestManifests.counterVm("vm-" + i, CLASS, "Always", "64Mi", scene.storageClass, testbed.image)
           + (i == 1 ? "  evictionStrategy: None\n" : "");
       vms.add(client.resource(client.getKubernetesSerialization().unmarshal(manifest, VirtualMachine.class)).inNamespace(namespace).create());
     }
     for (VirtualMachine vm : vms) {
-      await().atMost(Duration.ofSeconds(120)).until(() -> phase(vm) == VirtualMachinePhase.Running);
-      assertThat(get(vm).getStatus().nodeName).isEqualTo("rb-1");
+      await().atMost(Duration.ofSeconds(120)).until(() -> scene.phase(vm) == VirtualMachinePhase.Running);
+      assertThat(scene.get(vm).getStatus().nodeName).isEqualTo("rb-1");
     }
     // With nowhere to go, the node says why it cannot be relieved.
-    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(rebalancing("rb-1"))
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(scene.rebalancing("rb-1"))
         .hasValueSatisfying(c -> assertThat(c.getReason()).isEqualTo("CannotRelieve")));
-    assertThat(rebalanceMigrations()).isEmpty();
+    assertThat(scene.rebalanceMigrations()).isEmpty();
 
     NodeRegistration.cordon(client, "rb-2", false);
     NodeRegistration.cordon(client, "rb-3", false);
 
     // Four moves bring rb-1 from 90% to 50%, onto nodes that stay at or under 50%.
     await().atMost(Duration.ofSeconds(180)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
-      assertThat(rebalanceMigrations()).hasSize(4).allSatisfy(m -> assertThat(m.getStatus().phase).isEqualTo(MigrationPhase.Succeeded));
-      assertThat(rebalancing("rb-1")).hasValueSatisfying(c -> assertThat(c.getReason()).isEqualTo("Balanced"));
+      assertThat(scene.rebalanceMigrations()).hasSize(4).allSatisfy(m -> assertThat(m.getStatus().phase).isEqualTo(MigrationPhase.Succeeded));
+      assertThat(scene.rebalancing("rb-1")).hasValueSatisfying(c -> assertThat(c.getReason()).isEqualTo("Balanced"));
     });
-    assertThat(rebalanceMigrations()).allSatisfy(m -> {
+    assertThat(scene.rebalanceMigrations()).allSatisfy(m -> {
       assertThat(m.getStatus().sourceNode).isEqualTo("rb-1");
       assertThat(m.getSpec().vmName).isNotEqualTo("vm-1");
     });
@@ -104,7 +97,7 @@ class RebalanceIT {
     assertThat(count("rb-2")).isLessThanOrEqualTo(5);
     assertThat(count("rb-3")).isLessThanOrEqualTo(5);
     for (VirtualMachine vm : vms) {
-      String node = get(vm).getStatus().nodeName;
+      String node = scene.get(vm).getStatus().nodeName;
       assertThat(testbed.libvirt.find(testbed.nodes.host(node), vm.getMetadata().getUid())).as("%s on %s", vm.getMetadata().getName(), node)
           .map(GuestInfo::state).contains(GuestState.RUNNING);
       for (String other : NODES) {
@@ -113,8 +106,8 @@ class RebalanceIT {
         }
       }
     }
-    assertThat(get(vms.get(0)).getStatus().nodeName).as("the None VM").isEqualTo("rb-1");
-    assertThat(events("rb-1", "Rebalance")).anySatisfy(message -> assertThat(message)
+    assertThat(scene.get(vms.get(0)).getStatus().nodeName).as("the None VM").isEqualTo("rb-1");
+    assertThat(scene.events("rb-1", "Rebalance")).anySatisfy(message -> assertThat(message)
         .contains("from rb-1 to rb-").contains("rb-1 memory pressure 90% -> 80% (threshold 80%, watermark 50%)"));
 
     // rb-2 shrinks under the VMs it just received: over its threshold, but they are in their cool-down.
@@ -122,59 +115,34 @@ class RebalanceIT {
     String quiet = busy.equals("rb-2") ? "rb-3" : "rb-2";
     long held = count(busy);
     NodeRegistration.setAllocatableMemory(client, busy, (held * 64 * 100 / 85) + "Mi"); // about 85%
-    await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(rebalancing(busy)).hasValueSatisfying(c -> {
+    await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(scene.rebalancing(busy)).hasValueSatisfying(c -> {
       assertThat(c.getReason()).isEqualTo("CannotRelieve");
       assertThat(c.getMessage()).contains("(coolDownSeconds 60)");
     }));
-    assertThat(rebalanceMigrations()).hasSize(4);
+    assertThat(scene.rebalanceMigrations()).hasSize(4);
 
     // Once the cool-down is over, enough of them move to the node that stays under its watermark.
     await().atMost(Duration.ofSeconds(150)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
-      assertThat(rebalanceMigrations()).hasSizeGreaterThan(4)
+      assertThat(scene.rebalanceMigrations()).hasSizeGreaterThan(4)
           .allSatisfy(m -> assertThat(m.getStatus() == null ? null : m.getStatus().phase).isEqualTo(MigrationPhase.Succeeded));
-      assertThat(rebalancing(busy)).hasValueSatisfying(c -> assertThat(c.getReason()).isEqualTo("Balanced"));
+      assertThat(scene.rebalancing(busy)).hasValueSatisfying(c -> assertThat(c.getReason()).isEqualTo("Balanced"));
     });
-    List<VirtualMachineMigration> later = rebalanceMigrations().stream().filter(m -> busy.equals(m.getStatus().sourceNode)).toList();
+    List<VirtualMachineMigration> later = scene.rebalanceMigrations().stream().filter(m -> busy.equals(m.getStatus().sourceNode)).toList();
     assertThat(later).isNotEmpty().allSatisfy(m -> assertThat(m.getStatus().targetNode).as("never onto rb-1, at its watermark")
         .isEqualTo(quiet));
-    int moves = rebalanceMigrations().size();
+    int moves = scene.rebalanceMigrations().size();
 
     // Down: the node grows back. Nothing moves back, nothing moves at all.
     NodeRegistration.setAllocatableMemory(client, busy, "640Mi");
     Thread.sleep(15_000);
-    assertThat(rebalanceMigrations()).hasSize(moves);
+    assertThat(scene.rebalanceMigrations()).hasSize(moves);
     for (String node : NODES) {
-      assertThat(rebalancing(node).map(NodeCondition::getStatus).orElse("False")).as(node).isEqualTo("False");
+      assertThat(scene.rebalancing(node).map(NodeCondition::getStatus).orElse("False")).as(node).isEqualTo("False");
     }
-  }
-
-  private List<VirtualMachineMigration> rebalanceMigrations() {
-    return client.resources(VirtualMachineMigration.class).inNamespace(namespace).list().getItems().stream()
-        .filter(m -> m.getSpec().reason == MigrationReason.Rebalance).toList();
   }
 
   private long count(String node) {
     return client.resources(VirtualMachine.class).inNamespace(namespace).list().getItems().stream()
         .filter(vm -> vm.getStatus() != null && node.equals(vm.getStatus().nodeName)).count();
-  }
-
-  private Optional<NodeCondition> rebalancing(String node) {
-    return client.nodes().withName(node).get().getStatus().getConditions().stream()
-        .filter(c -> RebalanceReconciler.CONDITION.equals(c.getType())).findFirst();
-  }
-
-  private List<String> events(String node, String reason) {
-    return client.v1().events().inNamespace("default").list().getItems().stream()
-        .filter(e -> node.equals(e.getInvolvedObject().getName()) && reason.equals(e.getReason()))
-        .map(io.fabric8.kubernetes.api.model.Event::getMessage).toList();
-  }
-
-  private VirtualMachinePhase phase(VirtualMachine vm) {
-    VirtualMachine current = get(vm);
-    return current == null || current.getStatus() == null ? null : current.getStatus().phase;
-  }
-
-  private VirtualMachine get(VirtualMachine vm) {
-    return client.resources(VirtualMachine.class).inNamespace(namespace).withName(vm.getMetadata().getName()).get();
   }
 }

@@ -3,27 +3,21 @@ package io.polyvisor.rebalance;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.polyvisor.api.v1alpha1.MigrationPhase;
-import io.polyvisor.api.v1alpha1.MigrationReason;
-import io.polyvisor.api.v1alpha1.RebalancingPolicy;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
-import io.polyvisor.api.v1alpha1.VirtualMachineMigration;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.driver.GuestInfo;
 import io.polyvisor.driver.GuestState;
 import io.polyvisor.testing.ClassTestbed;
 import io.polyvisor.testing.LinuxGuest;
 import io.polyvisor.testing.NodeRegistration;
-import io.polyvisor.testing.RealApiServer;
 import io.polyvisor.testing.TestManifests;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -38,33 +32,30 @@ import org.junit.jupiter.api.io.TempDir;
 class RebalanceOnGuestMemoryIT {
 
   private static final String CLASS = "it-rbu";
-  private static final String STORAGE = "it-rbu-local";
   private static final List<String> NODES = List.of("rbu-1", "rbu-2");
 
   @TempDir static Path work;
+  private static RebalanceScene scene;
   private static ClassTestbed testbed;
   private static KubernetesClient client;
   private static String namespace;
 
   @BeforeAll
   static void startEverything() throws Exception {
-    testbed = ClassTestbed.start(work, CLASS, STORAGE, NODES, "512Mi", hvc -> {
-      hvc.getSpec().rebalancing = new RebalancingPolicy();
-      hvc.getSpec().rebalancing.memoryThresholdPercent = 55;
-      hvc.getSpec().rebalancing.memoryWatermarkPercent = 35;
-      hvc.getSpec().rebalancing.intervalSeconds = 2;
+    scene = RebalanceScene.start(work, CLASS, NODES, "512Mi", policy -> {
+      policy.memoryThresholdPercent = 55;
+      policy.memoryWatermarkPercent = 35;
+      policy.intervalSeconds = 2;
     }, Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString(), "POLYVISOR_BALLOON_PERIOD_SECONDS", "2"));
-    client = testbed.client;
-    namespace = RealApiServer.newNamespace("rbu");
+    testbed = scene.testbed;
+    client = scene.client;
+    namespace = scene.namespace;
   }
 
   @AfterAll
   static void stopEverything() {
-    if (testbed != null) {
-      client.resources(VirtualMachine.class).inNamespace(namespace).delete();
-      await().atMost(Duration.ofSeconds(120))
-          .until(() -> client.resources(VirtualMachine.class).inNamespace(namespace).list().getItems().isEmpty());
-      testbed.close();
+    if (scene != null) {
+      scene.close();
     }
   }
 
@@ -73,8 +64,8 @@ class RebalanceOnGuestMemoryIT {
     // 16 MiB held at boot; from 60 s on, up to 160 MiB, 4 MiB a second.
     Path disk = LinuxGuest.buildDisk(work.resolve("growing.img"), 16, 160, 60);
     NodeRegistration.cordon(client, "rbu-2", true);
-    VirtualMachine small = create(TestManifests.counterVm("small", CLASS, "Always", "64Mi", STORAGE, testbed.image));
-    VirtualMachine growing = create("""
+    VirtualMachine small = scene.create(TestManifests.counterVm("small", CLASS, "Always", "64Mi", scene.storageClass, testbed.image));
+    VirtualMachine growing = scene.create("""
         apiVersion: polyvisor.io/v1alpha1
         kind: VirtualMachine
         metadata:
@@ -88,21 +79,21 @@ class RebalanceOnGuestMemoryIT {
             size: 32Mi
             bootOrder: 1
             source: {url: "file://%s"}
-        """.formatted(CLASS, STORAGE, disk));
+        """.formatted(CLASS, scene.storageClass, disk));
     for (VirtualMachine vm : List.of(small, growing)) {
-      await().atMost(Duration.ofSeconds(120)).until(() -> phase(vm) == VirtualMachinePhase.Running);
-      assertThat(get(vm).getStatus().nodeName).isEqualTo("rbu-1");
+      await().atMost(Duration.ofSeconds(120)).until(() -> scene.phase(vm) == VirtualMachinePhase.Running);
+      assertThat(scene.get(vm).getStatus().nodeName).isEqualTo("rbu-1");
     }
     NodeRegistration.cordon(client, "rbu-2", false);
 
     // Committed on rbu-1: 64Mi + the 64Mi minimum, 25%. Nothing moves while the guest uses little.
     await().atMost(Duration.ofSeconds(240)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
-      assertThat(rebalanceMigrations()).as("no move before the guest's demand rises").isEmpty();
+      assertThat(scene.rebalanceMigrations()).as("no move before the guest's demand rises").isEmpty();
       assertThat(demandBytes(growing)).as("the demand the guest's balloon driver reports rises").isGreaterThan(150L << 20);
     });
 
     await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() ->
-        assertThat(rebalanceMigrations()).singleElement().satisfies(m -> {
+        assertThat(scene.rebalanceMigrations()).singleElement().satisfies(m -> {
           assertThat(m.getSpec().vmName).isEqualTo("small");
           assertThat(m.getStatus().phase).isEqualTo(MigrationPhase.Succeeded);
           assertThat(m.getStatus().sourceNode + " -> " + m.getStatus().targetNode).isEqualTo("rbu-1 -> rbu-2");
@@ -119,39 +110,15 @@ class RebalanceOnGuestMemoryIT {
       assertThat(e.getMessage()).startsWith("moving " + namespace + "/small (64Mi) from rbu-1 to rbu-2: rbu-1 memory pressure ");
     });
     // Then it stops: the grown guest would take rbu-2 over its 35% watermark.
-    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(rebalancing("rbu-1"))
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(scene.rebalancing("rbu-1"))
         .hasValueSatisfying(c -> assertThat(c.getReason()).isIn("Balanced", "CannotRelieve")));
     Thread.sleep(10_000);
-    assertThat(rebalanceMigrations()).as("and nothing more moves").hasSize(1);
-  }
-
-  private VirtualMachine create(String manifest) {
-    VirtualMachine vm = client.getKubernetesSerialization().unmarshal(manifest, VirtualMachine.class);
-    return client.resource(vm).inNamespace(namespace).create();
+    assertThat(scene.rebalanceMigrations()).as("and nothing more moves").hasSize(1);
   }
 
   private long demandBytes(VirtualMachine vm) {
-    VirtualMachine current = get(vm);
+    VirtualMachine current = scene.get(vm);
     return current.getStatus().memory == null || current.getStatus().memory.demand == null ? 0
         : Quantity.getAmountInBytes(current.getStatus().memory.demand).longValue();
-  }
-
-  private List<VirtualMachineMigration> rebalanceMigrations() {
-    return client.resources(VirtualMachineMigration.class).inNamespace(namespace).list().getItems().stream()
-        .filter(m -> m.getSpec().reason == MigrationReason.Rebalance).toList();
-  }
-
-  private Optional<NodeCondition> rebalancing(String node) {
-    return client.nodes().withName(node).get().getStatus().getConditions().stream()
-        .filter(c -> RebalanceReconciler.CONDITION.equals(c.getType())).findFirst();
-  }
-
-  private VirtualMachinePhase phase(VirtualMachine vm) {
-    VirtualMachine current = get(vm);
-    return current == null || current.getStatus() == null ? null : current.getStatus().phase;
-  }
-
-  private VirtualMachine get(VirtualMachine vm) {
-    return client.resources(VirtualMachine.class).inNamespace(namespace).withName(vm.getMetadata().getName()).get();
   }
 }
