@@ -64,8 +64,8 @@ class RebalanceOnGuestCpuIT {
 
   @Test
   void guestsThatKeepTheirCpuBusyFromInsideGetTheirNodeRelievedAndThenNothingMoves() throws Exception {
-    // Busy 45% of each second measured about 315m here; 60% should be about 420m: 42% for both on
-    // one node, over the threshold with room for a slower machine, and 21% each once apart.
+    // Busy 60% of each second: the pair passes 600m (30% of 2 CPUs) on one node as the minute's
+    // average climbs (the move is decided at about 315m each), and apart each stays under 560m (28%).
     Path disk = LinuxGuest.buildBurningDisk(work.resolve("burning.img"), 8, 60, 60);
     NodeRegistration.cordon(client, "rbc-2", true);
     List<VirtualMachine> vms = List.of(burning("burn-a", disk), burning("burn-b", disk));
