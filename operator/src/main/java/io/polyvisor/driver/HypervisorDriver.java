@@ -4,7 +4,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.function.Consumer;
 
 /**
@@ -30,12 +29,9 @@ public interface HypervisorDriver extends AutoCloseable {
     return Optional.empty();
   }
 
-  /**
-   * The named CPU models the host's hypervisor can give guests (those it reports usable, and the
-   * one host-model stands for on it); empty when the hypervisor does not say.
-   */
-  default Set<String> cpuModels(Host host) {
-    return Set.of();
+  /** The named CPU models the host's hypervisor can give guests; {@link HostCpuModels#UNKNOWN} when it does not say. */
+  default HostCpuModels cpuModels(Host host) {
+    return HostCpuModels.UNKNOWN;
   }
 
   /**

@@ -45,7 +45,7 @@ public final class GuardedDriver implements HypervisorDriver {
   }
 
   @Override
-  public java.util.Set<String> cpuModels(Host host) {
+  public io.polyvisor.driver.HostCpuModels cpuModels(Host host) {
     return driver.cpuModels(host);
   }
 

@@ -42,6 +42,7 @@ import io.polyvisor.vm.DiskPlan;
 import io.polyvisor.vm.EventRecorder;
 import io.polyvisor.planner.MemoryRequest;
 import io.polyvisor.planner.Commitments;
+import io.polyvisor.planner.CpuModels;
 import io.polyvisor.planner.Placement;
 import java.time.Clock;
 import java.time.Duration;
@@ -326,7 +327,10 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       List<String> refused = new ArrayList<>();
       HypervisorNode chosen;
       while (true) {
-        Placement.Decision decision = Placement.place(vm, hvc, candidates, committed(vm), excluded, !restart());
+        // A target a person named is checked against its hypervisor below, not against labels.
+        Placement.Decision decision = Placement.place(vm, hvc, candidates, committed(vm), excluded,
+            target != null && !preferenceOnly && !restart() ? Optional.empty()
+                : CpuModels.required(vm, hvc, !restart()));
         if (decision instanceof Placement.Unschedulable u && preferenceOnly && candidates.size() < nodes.size()) {
           refused.add("the planned target " + target + ": " + u.message());
           excluded.add(target);

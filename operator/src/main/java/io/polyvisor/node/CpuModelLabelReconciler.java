@@ -12,13 +12,13 @@ import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.driver.Drivers;
+import io.polyvisor.driver.HostCpuModels;
 import io.polyvisor.driver.HypervisorException;
 import io.polyvisor.evacuation.DrainPlans;
 import io.polyvisor.planner.CpuModels;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -47,12 +47,16 @@ public final class CpuModelLabelReconciler implements Reconciler<Node> {
   public UpdateControl<Node> reconcile(Node node, Context<Node> context) {
     Optional<HypervisorClass> hvc = DrainPlans.classOf(node, client.resources(HypervisorClass.class).list().getItems());
     if (hvc.isEmpty()) {
-      return UpdateControl.noUpdate();
+      return UpdateControl.<Node>noUpdate().rescheduleAfter(PERIOD); // a class may select it later
     }
-    Set<String> models;
+    HypervisorNode host = HypervisorNode.of(node, hvc.get());
+    if (!host.ready()) {
+      // Not Ready: its host may not answer, and a call would hold a thread until it times out.
+      return UpdateControl.<Node>noUpdate().rescheduleAfter(UNREADABLE_RETRY);
+    }
+    HostCpuModels models;
     try {
-      models = drivers.get(hvc.get().getSpec().driver).map(d -> d.cpuModels(HypervisorNode.of(node, hvc.get()).host()))
-          .orElse(Set.of());
+      models = drivers.get(hvc.get().getSpec().driver).map(d -> d.cpuModels(host.host())).orElse(HostCpuModels.UNKNOWN);
     } catch (HypervisorException e) {
       log.info("cannot read the CPU models of {}; its labels stay as they are: {}", node.getMetadata().getName(), e.getMessage());
       return UpdateControl.<Node>noUpdate().rescheduleAfter(UNREADABLE_RETRY);
@@ -71,7 +75,8 @@ public final class CpuModelLabelReconciler implements Reconciler<Node> {
         }
       });
       client.nodes().withName(node.getMetadata().getName()).patch(PatchContext.of(PatchType.JSON_MERGE), patch.toString());
-      log.info("{} offers CPU models {}", node.getMetadata().getName(), new java.util.TreeSet<>(models));
+      log.info("{} offers CPU models {}, host-model {}", node.getMetadata().getName(), new java.util.TreeSet<>(models.usable()),
+          models.hostModel().orElse("not named"));
     }
     return UpdateControl.<Node>noUpdate().rescheduleAfter(PERIOD);
   }

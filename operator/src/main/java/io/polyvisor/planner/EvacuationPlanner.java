@@ -162,18 +162,22 @@ public final class EvacuationPlanner {
       if (EvacuationRetry.decide(its, s.node(), s.since(), s.now()) instanceof EvacuationRetry.Wait wait) {
         nextRetry = nextRetry == null || wait.retryAt().isBefore(nextRetry) ? wait.retryAt() : nextRetry;
         Optional<String> blocking = wait.blocking(s.now());
+        MigrationMethod retried = method;
         return blocking.<Outcome>map(Blocked::new)
-            .orElseGet(() -> new Queued("retried after " + wait.failures() + " failed moves", Optional.empty(), method));
+            .orElseGet(() -> new Queued("retried after " + wait.failures() + " failed moves", Optional.empty(), retried));
       }
       Set<String> excluded = new HashSet<>(vm.getStatus().abandonedNodes == null ? List.of() : vm.getStatus().abandonedNodes);
       excluded.add(s.node());
       // Not back onto a node that failed this VM since the cordon, while another can take it.
       Set<String> avoided = new HashSet<>(excluded);
       avoided.addAll(failedTargets(its));
-      boolean live = method == MigrationMethod.Live;
-      Placement.Decision decision = Placement.place(vm, s.hypervisorClass(), s.nodes(), committed, avoided, live);
-      if (decision instanceof Placement.Unschedulable && avoided.size() > excluded.size()) {
-        decision = Placement.place(vm, s.hypervisorClass(), s.nodes(), committed, excluded, live);
+      Placement.Decision decision = place(vm, method, avoided, excluded);
+      // A guest whose CPU no other node offers live may still be restarted elsewhere, with the CPU
+      // its class gives it there, when its strategy allows it.
+      if (decision instanceof Placement.Unschedulable u && Placement.CPU_MODEL_NOT_OFFERED.equals(u.reason())
+          && method == MigrationMethod.Live && strategy == EvictionStrategy.LiveMigrateOrShutdown) {
+        method = MigrationMethod.Restart;
+        decision = place(vm, method, avoided, excluded);
       }
       if (decision instanceof Placement.Unschedulable u) {
         return new Blocked(u.message());
@@ -189,6 +193,16 @@ public final class EvacuationPlanner {
       outbound++;
       clusterWide++;
       return new Start(target, method);
+    }
+
+    /** Where the VM would go, by that method: not to the avoided nodes while another can take it. */
+    private Placement.Decision place(VirtualMachine vm, MigrationMethod method, Set<String> avoided, Set<String> excluded) {
+      Optional<CpuModels.Requirement> cpu = CpuModels.required(vm, s.hypervisorClass(), method == MigrationMethod.Live);
+      Placement.Decision decision = Placement.place(vm, s.hypervisorClass(), s.nodes(), committed, avoided, cpu);
+      if (decision instanceof Placement.Unschedulable && avoided.size() > excluded.size()) {
+        decision = Placement.place(vm, s.hypervisorClass(), s.nodes(), committed, excluded, cpu);
+      }
+      return decision;
     }
 
     /** Targets of this VM's evacuation migrations from the node that failed since the cordon. */

@@ -57,11 +57,11 @@ public record NodeLoad(HypervisorNode node, Capacity capacity, long committedByt
     return Math.max(committedCpuPressure(), usedCpuPressure());
   }
 
-  public double committedCpuPressure() {
+  private double committedCpuPressure() {
     return percent(vcpus, capacity.vcpus(node));
   }
 
-  public double usedCpuPressure() {
+  private double usedCpuPressure() {
     return percent(usedMillicpu, node.allocatableMillicpu());
   }
 

@@ -20,6 +20,9 @@ import java.util.stream.Collectors;
  */
 public final class Placement {
 
+  /** The reason when no node offers the CPU model the guest needs. */
+  public static final String CPU_MODEL_NOT_OFFERED = "CpuModelNotOffered";
+
   private Placement() {}
 
   /** The outcome of a placement. */
@@ -33,13 +36,14 @@ public final class Placement {
   /** Where to start a VM afresh: its guest is defined with the class's CPU. */
   public static Decision place(
       VirtualMachine vm, HypervisorClass hypervisorClass, List<HypervisorNode> nodes, Commitments committed, Set<String> excluded) {
-    return place(vm, hypervisorClass, nodes, committed, excluded, false);
+    return place(vm, hypervisorClass, nodes, committed, excluded, CpuModels.required(vm, hypervisorClass, false));
   }
 
   /**
    * @param committed what is already promised to VMs on each node
    * @param excluded nodes not to consider (the source of a migration, nodes the VM was given up on while they were declared down)
-   * @param live the guest moves live, keeping the CPU it runs with
+   * @param cpu the CPU model the guest needs (see {@link CpuModels#required}); none: any node's CPU is left to the
+   *     migration controller's comparison
    */
   public static Decision place(
       VirtualMachine vm,
@@ -47,7 +51,7 @@ public final class Placement {
       List<HypervisorNode> nodes,
       Commitments committed,
       Set<String> excluded,
-      boolean live) {
+      Optional<CpuModels.Requirement> cpu) {
     String className = hypervisorClass.getMetadata().getName();
     List<HypervisorNode> ofClass =
         nodes.stream().filter(n -> n.matches(hypervisorClass.getSpec().nodeSelector)).filter(n -> !excluded.contains(n.name())).toList();
@@ -73,15 +77,14 @@ public final class Placement {
       return new Unschedulable(
           "AllNodesCordoned", "all " + ready.size() + " Ready nodes of class " + className + " are cordoned");
     }
-    Optional<String> model = CpuModels.required(vm, hypervisorClass, live);
-    List<HypervisorNode> schedulable = model.map(m -> uncordoned.stream().filter(n -> CpuModels.offers(n, m)).toList()).orElse(uncordoned);
+    List<HypervisorNode> schedulable = cpu.map(c -> uncordoned.stream().filter(n -> CpuModels.offers(n, c)).toList()).orElse(uncordoned);
     if (schedulable.isEmpty()) {
+      CpuModels.Requirement c = cpu.get();
       return new Unschedulable(
-          "CpuModelNotOffered",
+          CPU_MODEL_NOT_OFFERED,
           "the hypervisor of none of the " + uncordoned.size() + " Ready, uncordoned nodes of class " + className + " offers CPU model "
-              + model.get() + (live ? " (status.cpuModel: the guest keeps its CPU when it moves live)" : " (the class's cpuModel)")
-              + ": " + uncordoned.stream().map(HypervisorNode::name).sorted().collect(Collectors.joining(", "))
-              + " lack the label " + CpuModels.LABEL_PREFIX + model.get());
+              + c.model() + " (" + c.source() + "): " + uncordoned.stream().map(HypervisorNode::name).sorted().collect(Collectors.joining(", "))
+              + " lack the label " + CpuModels.LABEL_PREFIX + c.model() + (c.live() ? "" : "=true"));
     }
     Demand needed = Demand.of(vm);
     Capacity capacity = Capacity.of(hypervisorClass);

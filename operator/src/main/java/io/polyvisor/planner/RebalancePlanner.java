@@ -201,13 +201,15 @@ public final class RebalancePlanner {
         }
         Set<String> excluded = new HashSet<>(vm.getStatus().abandonedNodes == null ? List.of() : vm.getStatus().abandonedNodes);
         excluded.add(node.name());
-        Placement.Decision decision = Placement.place(vm, hvc, targets, committed, excluded, true);
+        Placement.Decision decision = Placement.place(vm, hvc, targets, committed, excluded, CpuModels.required(vm, hvc, true));
         if (decision instanceof Placement.Unschedulable u) {
           cannot.add(key(vm) + ": no node would stay at or under the watermark with it (" + u.message() + ")");
           continue;
         }
-        // Over on CPU alone, a VM relieves by the CPU it uses; else by its memory.
-        long relief = cpuBound ? cpuUse(vm) : Math.max(Demand.of(vm).memoryBytes(), NodeLoad.used(vm));
+        // Over on CPU alone, a VM relieves by how much CPU pressure it takes away (in hundredths of a
+        // percent: measured use, or committed vCPUs where that is the larger); else by its memory.
+        long relief = cpuBound ? Math.round(100 * (source.cpuPressure() - source.minus(vm, cpuUse(vm)).cpuPressure()))
+            : Math.max(Demand.of(vm).memoryBytes(), NodeLoad.used(vm));
         options.add(new Option(vm, ((Placement.Placed) decision).node(), relief, policy.underWatermark(source.minus(vm, cpuUse(vm)))));
       }
       Comparator<Option> byName = Comparator.comparing(o -> key(o.vm()));
@@ -228,7 +230,7 @@ public final class RebalancePlanner {
       moving.add(key(o.vm()));
       outbound.merge(node.name(), 1, Integer::sum);
       clusterWide++;
-      String what = cpuBound ? o.relief() + "m CPU" : Bytes.format(o.relief());
+      String what = cpuBound ? cpuUse(o.vm()) + "m CPU used, " + Demand.of(o.vm()).vcpus() + " vCPUs" : Bytes.format(o.relief());
       String why = "moving " + key(o.vm()) + " (" + what + ") from " + node.name() + " to " + o.target().name()
           + ": " + node.name() + " memory pressure " + pct(source.memoryPressure()) + " -> " + pct(sourceAfter.memoryPressure())
           + " (threshold " + pct(policy.threshold()) + ", watermark " + pct(policy.watermark()) + ")"
@@ -253,8 +255,11 @@ public final class RebalancePlanner {
           .toList();
     }
 
+    /** What the VM's guest was measured to use; only a guest that runs uses any (a stopped one may keep its last rate). */
     private long cpuUse(VirtualMachine vm) {
-      return s.cpuUse().getOrDefault(vm.getMetadata().getUid(), 0L);
+      VirtualMachinePhase phase = vm.getStatus() == null ? null : vm.getStatus().phase;
+      return phase == VirtualMachinePhase.Running || phase == VirtualMachinePhase.Migrating
+          ? s.cpuUse().getOrDefault(vm.getMetadata().getUid(), 0L) : 0;
     }
 
     private Optional<String> immovable(VirtualMachine vm) {

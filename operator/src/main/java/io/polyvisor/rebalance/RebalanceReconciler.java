@@ -45,8 +45,9 @@ import org.slf4j.MDC;
  * node in the condition {@value #CONDITION}: True (Relieving, or CannotRelieve with why) while it
  * is over its threshold or has moves under way, False (Balanced) once it is not. The migration
  * controller does the moving. Where the class sets a CPU threshold, each pass also reads the
- * guests' CPU time counters from the class's Ready nodes (see {@link CpuUse}); a node that cannot
- * be read counts its guests' committed vCPUs only, until it can.
+ * guests' CPU time counters from the class's Ready nodes (see {@link CpuUse}); the guests of a node
+ * that cannot be read keep the rate last measured for up to {@link CpuUse#FORGOTTEN_AFTER}, then
+ * count their committed vCPUs only.
  */
 public final class RebalanceReconciler implements Reconciler<HypervisorClass> {
 
@@ -59,7 +60,8 @@ public final class RebalanceReconciler implements Reconciler<HypervisorClass> {
   private final EventRecorder events;
   private final VmMigrations migrationsClient;
   private final Drivers drivers;
-  private final CpuUse cpuUse = new CpuUse();
+  /** By class: their passes come at their own intervals. */
+  private final Map<String, CpuUse> cpuUse = new java.util.concurrent.ConcurrentHashMap<>();
 
   public RebalanceReconciler(KubernetesClient client, ClusterState cluster, Drivers drivers, Clock clock) {
     this.client = client;
@@ -114,17 +116,19 @@ public final class RebalanceReconciler implements Reconciler<HypervisorClass> {
   /** Reads the guests' CPU time on each Ready node of the class; the rates measured so far, by VM uid. */
   private Map<String, Long> measureCpu(HypervisorClass hvc, List<HypervisorNode> nodes, Instant now) {
     Optional<HypervisorDriver> driver = drivers.get(hvc.getSpec().driver);
+    CpuUse use = cpuUse.computeIfAbsent(hvc.getMetadata().getName(), c -> new CpuUse());
     for (HypervisorNode node : nodes) {
       if (driver.isEmpty() || !node.ready()) {
         continue;
       }
       try {
-        cpuUse.read(driver.get().cpuTimes(node.host()), clock.instant());
+        Instant at = clock.instant(); // before the call: what it returns is as of its start, at the latest
+        use.read(node.name(), driver.get().cpuTimes(node.host()), at);
       } catch (HypervisorException e) {
-        log.info("cannot read the guests' CPU time on {}: its guests count their committed vCPUs only: {}", node.name(), e.getMessage());
+        log.info("cannot read the guests' CPU time on {}: they keep their last measured rate: {}", node.name(), e.getMessage());
       }
     }
-    return cpuUse.rates(now);
+    return use.rates(now);
   }
 
   /**

@@ -269,4 +269,30 @@ class EvacuationPlannerTest {
     assertThat(plan.reason()).isEqualTo("Completed");
     assertThat(plan.message()).isEqualTo("all 1 VMs moved; no VM of ours runs on n1");
   }
+
+  @Test
+  void aGuestWhoseCpuNoOtherNodeOffersLiveIsRestartedElsewhereWhenItsStrategyAllowsAndBlockedWhenNot() {
+    // n2 and n3 offer Westmere; the guest runs with EPYC-Rome.
+    Map<String, String> westmere = CpuModels.labels(new io.polyvisor.driver.HostCpuModels(java.util.Set.of("Westmere"), Optional.empty()));
+    List<HypervisorNode> labelled = nodes.stream().map(n -> n.name().equals("n1") ? n : new HypervisorNode(n.name(), n.ready(),
+        n.cordoned(), n.outOfService(), withAll(n.labels(), westmere), n.allocatableMemoryBytes(), n.allocatableMillicpu(), n.host()))
+        .toList();
+    VirtualMachine either = running("either", "n1");
+    either.getStatus().cpuModel = "EPYC-Rome";
+    either.getSpec().evictionStrategy = EvictionStrategy.LiveMigrateOrShutdown;
+    VirtualMachine live = running("live", "n1");
+    live.getStatus().cpuModel = "EPYC-Rome";
+
+    EvacuationPlan plan = EvacuationPlanner.plan(new EvacuationSnapshot("n1", hvc, labelled, vms, migrations, CORDONED, NOW));
+
+    assertThat(outcomes(plan).get(0)).isEqualTo(new Start("n2", MigrationMethod.Restart));
+    assertThat(outcomes(plan).get(1)).isInstanceOfSatisfying(Blocked.class, b -> assertThat(b.why())
+        .contains("offers CPU model EPYC-Rome (status.cpuModel: the guest keeps its CPU when it moves live)"));
+  }
+
+  private static Map<String, String> withAll(Map<String, String> labels, Map<String, String> more) {
+    Map<String, String> all = new java.util.HashMap<>(labels);
+    all.putAll(more);
+    return Map.copyOf(all);
+  }
 }

@@ -8,11 +8,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.cluster.HypervisorNode;
+import io.polyvisor.driver.HostCpuModels;
 import io.polyvisor.planner.Placement.Placed;
 import io.polyvisor.planner.Placement.Unschedulable;
 import java.util.List;
 import java.util.Map.Entry;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
@@ -122,16 +124,25 @@ class PlacementTest {
     HypervisorNode small = offering(node("small", "2Gi", true, false), "EPYC-Rome", "Westmere");
     HypervisorNode unknown = node("unknown", "4Gi", true, false);
 
-    assertThat(Placement.place(vm, kvmClass(100), List.of(big, small), Commitments.none(), Set.of(), true))
+    var live = CpuModels.required(vm, kvmClass(100), true);
+    assertThat(Placement.place(vm, kvmClass(100), List.of(big, small), Commitments.none(), Set.of(), live))
         .as("the node with the most room lacks the model").isEqualTo(new Placed(small));
-    assertThat(Placement.place(vm, kvmClass(100), List.of(big, unknown), Commitments.none(), Set.of(), true))
+    assertThat(Placement.place(vm, kvmClass(100), List.of(big, unknown), Commitments.none(), Set.of(), live))
         .as("a node whose models are not known is not known to refuse").isEqualTo(new Placed(unknown));
-    assertThat(Placement.place(vm, kvmClass(100), List.of(big), Commitments.none(), Set.of(), true))
+    assertThat(Placement.place(vm, kvmClass(100), List.of(big), Commitments.none(), Set.of(), live))
         .isEqualTo(new Unschedulable("CpuModelNotOffered", "the hypervisor of none of the 1 Ready, uncordoned nodes of class kvm"
             + " offers CPU model EPYC-Rome (status.cpuModel: the guest keeps its CPU when it moves live): big lack the label"
             + " cpu-model.polyvisor.io/EPYC-Rome"));
     assertThat(Placement.place(vm, kvmClass(100), List.of(big), Commitments.none(), Set.of()))
         .as("started afresh, a host-model guest takes the new host's CPU").isEqualTo(new Placed(big));
+    // Where the model is only what host-model stands for, a guest that runs with it comes live.
+    HypervisorNode hostModel = new HypervisorNode("hm", true, false, false, withLabels(node("hm", "4Gi", true, false),
+        CpuModels.labels(new HostCpuModels(Set.of("Westmere"), Optional.of("EPYC-Rome")))), 4L << 30, 4000, big.host());
+    assertThat(Placement.place(vm, kvmClass(100), List.of(big, hostModel), Commitments.none(), Set.of(), live))
+        .isEqualTo(new Placed(hostModel));
+    vm.getStatus().cpuModel = null;
+    assertThat(Placement.place(vm, kvmClass(100), List.of(big), Commitments.none(), Set.of(), CpuModels.required(vm, kvmClass(100), true)))
+        .as("no model recorded: the controller's comparison decides").isEqualTo(new Placed(big));
   }
 
   @Test
@@ -144,16 +155,26 @@ class PlacementTest {
     assertThat(Placement.place(vm("a", "1Gi"), hvc, List.of(big, small), Commitments.none(), Set.of())).isEqualTo(new Placed(small));
     assertThat(Placement.place(vm("a", "1Gi"), hvc, List.of(big), Commitments.none(), Set.of()))
         .isEqualTo(new Unschedulable("CpuModelNotOffered", "the hypervisor of none of the 1 Ready, uncordoned nodes of class kvm"
-            + " offers CPU model EPYC (the class's cpuModel): big lack the label cpu-model.polyvisor.io/EPYC"));
+            + " offers CPU model EPYC (the class's cpuModel): big lack the label cpu-model.polyvisor.io/EPYC=true"));
+    // A model usable only as host-model cannot define a guest by name.
+    HypervisorNode hostModelOnly = new HypervisorNode("hm", true, false, false, withLabels(node("hm", "4Gi", true, false),
+        CpuModels.labels(new HostCpuModels(Set.of("Westmere"), Optional.of("EPYC")))), 4L << 30, 4000, big.host());
+    assertThat(Placement.place(vm("a", "1Gi"), hvc, List.of(hostModelOnly), Commitments.none(), Set.of()))
+        .isInstanceOf(Unschedulable.class);
     hvc.getSpec().cpuModel = "host-passthrough";
     assertThat(Placement.place(vm("a", "1Gi"), hvc, List.of(big), Commitments.none(), Set.of())).isEqualTo(new Placed(big));
   }
 
   private static HypervisorNode offering(HypervisorNode node, String... models) {
-    Map<String, String> labels = new java.util.HashMap<>(node.labels());
-    labels.putAll(CpuModels.labels(Set.of(models)));
-    return new HypervisorNode(node.name(), node.ready(), node.cordoned(), node.outOfService(), Map.copyOf(labels),
+    return new HypervisorNode(node.name(), node.ready(), node.cordoned(), node.outOfService(),
+        withLabels(node, CpuModels.labels(new HostCpuModels(Set.of(models), Optional.empty()))),
         node.allocatableMemoryBytes(), node.allocatableMillicpu(), node.host());
+  }
+
+  private static Map<String, String> withLabels(HypervisorNode node, Map<String, String> more) {
+    Map<String, String> labels = new java.util.HashMap<>(node.labels());
+    labels.putAll(more);
+    return Map.copyOf(labels);
   }
 
   /** Commitments of memory only, by node. */

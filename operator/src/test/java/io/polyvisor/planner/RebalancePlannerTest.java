@@ -316,7 +316,8 @@ class RebalancePlannerTest {
     // 4020m of 4000m: busy (1800m) alone would leave 56%, over the watermark of 55%; busier
     // (2200m) alone leaves 46%, and n2 takes it at 55%: one move is enough.
     assertThat(plan.moves()).extracting(m -> m.vm().getMetadata().getName()).containsExactly("busier");
-    assertThat(plan.moves().get(0).why()).contains("(2200m CPU)").contains("CPU pressure 101% -> 46%").contains("CPU 0% -> 55%");
+    assertThat(plan.moves().get(0).why()).contains("(2200m CPU used, 1 vCPUs)").contains("CPU pressure 101% -> 46%")
+        .contains("CPU 0% -> 55%");
     assertThat(verdict(plan, "n1").message()).contains("4020m used of 4000m");
   }
 
@@ -332,6 +333,26 @@ class RebalancePlannerTest {
     // hot would put n2 or n3 at 100%, over their watermark: nothing moves, and n1 says why.
     assertThat(plan.moves()).isEmpty();
     assertThat(verdict(plan, "n1").state()).isEqualTo(RebalancePlan.State.CannotRelieve);
+  }
+
+  @Test
+  void withNothingMeasuredAVmRelievesCpuByItsCommittedVcpus() {
+    cpuPolicy();
+    hvc.getSpec().rebalancing.cpuWatermarkPercent = 30;
+    hvc.getSpec().cpuOvercommitRatio = 4; // 4 CPUs hold 16 vCPUs
+    cores(on("n1", "a", "64Mi"), 1);
+    cores(on("n1", "b", "64Mi"), 4);
+    cores(on("n1", "c", "64Mi"), 8); // 13 of 16: 81%; c fits nowhere under 30%
+
+    RebalancePlan plan = plan();
+
+    assertThat(plan.moves()).extracting(m -> m.vm().getMetadata().getName()).first().isEqualTo("b");
+    assertThat(plan.moves().get(0).why()).contains("(0m CPU used, 4 vCPUs)").contains("CPU pressure 81% -> 56%");
+  }
+
+  private static void cores(VirtualMachine vm, int cores) {
+    vm.getSpec().cpu = new io.polyvisor.api.v1alpha1.CpuSpec();
+    vm.getSpec().cpu.cores = cores;
   }
 
   /** Memory out of the way; CPU relieved above 70%, down to 55%. */

@@ -12,37 +12,42 @@ class CpuUseTest {
   private static final long SECOND = 1_000_000_000L;
 
   @Test
-  void aGuestIsMeasuredOverAWholeWindowSoThatABurstMovesNothing() {
+  void aGuestIsMeasuredOverAWholeWindowAfterItsWarmUpSoThatItsBootMovesNothing() {
     CpuUse use = new CpuUse();
-    // Read every 10 s: a boot that takes a whole CPU for 10 s, then 0.1 CPU.
+    // Read every 10 s: a boot that takes a whole CPU for 30 s, then 0.1 CPU.
     long nanos = 0;
-    for (int s = 0; s <= 50; s += 10) {
-      use.read(Map.of("a", nanos), T0.plusSeconds(s));
-      nanos += s == 0 ? 10 * SECOND : SECOND;
+    for (int s = 0; s <= 110; s += 10) {
+      use.read("n1", Map.of("a", nanos), T0.plusSeconds(s));
+      nanos += s < 30 ? 10 * SECOND : SECOND;
     }
-    assertThat(use.rates(T0.plusSeconds(50))).as("not read over a whole window yet").isEmpty();
-    use.read(Map.of("a", nanos), T0.plusSeconds(60));
-    // 15 s of CPU over 60 s.
-    assertThat(use.rates(T0.plusSeconds(60))).isEqualTo(Map.of("a", 250L));
-    nanos += SECOND;
-    use.read(Map.of("a", nanos), T0.plusSeconds(70));
-    // The window now starts at 10 s: 6 s over 60 s.
-    assertThat(use.rates(T0.plusSeconds(70))).isEqualTo(Map.of("a", 100L));
+    assertThat(use.rates(T0.plusSeconds(110))).as("warm-up, then not a whole window yet").isEmpty();
+    use.read("n1", Map.of("a", nanos), T0.plusSeconds(120));
+    // From 60 s to 120 s: 6 s of CPU over 60 s; the boot is left out.
+    assertThat(use.rates(T0.plusSeconds(120))).isEqualTo(Map.of("a", 100L));
+    nanos += 4 * SECOND;
+    use.read("n1", Map.of("a", nanos), T0.plusSeconds(130));
+    // The window now starts at 70 s: 9 s over 60 s.
+    assertThat(use.rates(T0.plusSeconds(130))).isEqualTo(Map.of("a", 150L));
   }
 
   @Test
-  void aGuestWhoseCounterStartsAgainAfterAMoveKeepsItsRateUntilMeasuredAgainThenIsForgotten() {
+  void aGuestOnTwoHostsOrMovedKeepsItsRateUntilMeasuredOnItsNewHostThenIsForgotten() {
     CpuUse use = new CpuUse();
-    use.read(Map.of("a", 0L), T0);
-    use.read(Map.of("a", 60 * SECOND), T0.plusSeconds(60));
-    assertThat(use.rates(T0.plusSeconds(60))).isEqualTo(Map.of("a", 1000L));
-    // Moved: its new QEMU counts from 0.
-    use.read(Map.of("a", SECOND / 10), T0.plusSeconds(70));
-    use.read(Map.of("a", 3 * SECOND), T0.plusSeconds(100));
-    assertThat(use.rates(T0.plusSeconds(100))).as("the last rate, until a whole window on the new host").isEqualTo(Map.of("a", 1000L));
-    use.read(Map.of("a", 6 * SECOND + SECOND / 10), T0.plusSeconds(130));
-    assertThat(use.rates(T0.plusSeconds(130))).isEqualTo(Map.of("a", 100L));
+    for (int s = 0; s <= 120; s += 30) {
+      use.read("n1", Map.of("a", 1000L * s * SECOND / 1000), T0.plusSeconds(s));
+    }
+    assertThat(use.rates(T0.plusSeconds(120))).isEqualTo(Map.of("a", 1000L));
+    // Being moved: the incoming copy counts from 0 on n2 while n1 goes on; then it is only on n2.
+    for (int s = 130; s <= 200; s += 10) {
+      use.read("n1", Map.of("a", s * SECOND), T0.plusSeconds(s));
+      use.read("n2", Map.of("a", (s - 130) * SECOND / 100), T0.plusSeconds(s));
+    }
+    assertThat(use.rates(T0.plusSeconds(200))).as("never a rate from two hosts' counters").isEqualTo(Map.of("a", 1000L));
+    for (int s = 210; s <= 330; s += 10) {
+      use.read("n2", Map.of("a", (s - 210) * SECOND / 10), T0.plusSeconds(s));
+    }
+    assertThat(use.rates(T0.plusSeconds(330))).isEqualTo(Map.of("a", 100L));
 
-    assertThat(use.rates(T0.plusSeconds(130).plus(CpuUse.FORGOTTEN_AFTER).plusSeconds(1))).isEmpty();
+    assertThat(use.rates(T0.plusSeconds(330).plus(CpuUse.FORGOTTEN_AFTER).plusSeconds(1))).isEmpty();
   }
 }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.MigrationPhase;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
@@ -13,22 +14,27 @@ import io.polyvisor.driver.Host;
 import io.polyvisor.testing.ClassTestbed;
 import io.polyvisor.testing.LinuxGuest;
 import io.polyvisor.testing.NodeRegistration;
+import io.polyvisor.testing.Virsh;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Rebalancing on the CPU guests really use: two Linux guests that, from a minute after boot, keep
+ * Rebalancing on the CPU guests really use: two Linux guests that, from 150 s after boot, keep
  * their CPU busy 60% of each second from inside, on one of two libvirtd nodes of 2 CPUs. Their
  * boot, a burst of a whole CPU each, moves nothing. What is
  * committed stays low (2 vCPUs of the 16 a node holds at the default overcommit); what the
- * hypervisor counts in CPU time passes the class's CPU threshold of 30%, and one of them moves
- * to the other node, where both stay under the 28% watermark. Then nothing more moves.
+ * hypervisor counts in CPU time passes the class's CPU threshold (set from what one busy guest is
+ * measured to use, as this machine's speed decides), and one of them moves to the other node,
+ * where both stay under the watermark. Then nothing more moves.
  */
 class RebalanceOnGuestCpuIT {
 
@@ -46,8 +52,9 @@ class RebalanceOnGuestCpuIT {
     scene = RebalanceScene.start(work, CLASS, NODES, "1Gi", policy -> {
       policy.memoryThresholdPercent = 95;
       policy.memoryWatermarkPercent = 90;
-      policy.cpuThresholdPercent = 30;
-      policy.cpuWatermarkPercent = 28;
+      // Low while the guests boot and idle: a boot that counted would pass it.
+      policy.cpuThresholdPercent = 10;
+      policy.cpuWatermarkPercent = 8;
       policy.intervalSeconds = 5;
     }, Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString()));
     testbed = scene.testbed;
@@ -64,21 +71,36 @@ class RebalanceOnGuestCpuIT {
 
   @Test
   void guestsThatKeepTheirCpuBusyFromInsideGetTheirNodeRelievedAndThenNothingMoves() throws Exception {
-    // Busy 60% of each second: the pair passes 600m (30% of 2 CPUs) on one node as the minute's
-    // average climbs (the move is decided at about 315m each), and apart each stays under 560m (28%).
-    Path disk = LinuxGuest.buildBurningDisk(work.resolve("burning.img"), 8, 60, 60);
+    // From 150 s after boot the guests keep their CPU busy 60% of each second.
+    Path disk = LinuxGuest.buildBurningDisk(work.resolve("burning.img"), 8, 60, 150);
     NodeRegistration.cordon(client, "rbc-2", true);
     List<VirtualMachine> vms = List.of(burning("burn-a", disk), burning("burn-b", disk));
     for (VirtualMachine vm : vms) {
       await().atMost(Duration.ofSeconds(120)).until(() -> scene.phase(vm) == VirtualMachinePhase.Running);
       assertThat(scene.get(vm).getStatus().nodeName).isEqualTo("rbc-1");
     }
+    Instant running = Instant.now();
     NodeRegistration.cordon(client, "rbc-2", false);
 
-    // While the guests boot (a burst of a whole CPU each, under emulation) and count, nothing
-    // moves: use is measured over a minute.
-    await().during(Duration.ofSeconds(50)).atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofSeconds(1))
+    // While the guests boot (a burst of a whole CPU each, under emulation) and then only count,
+    // nothing moves: use is measured over a minute, from a minute after a guest appears.
+    await().during(Duration.ofSeconds(130)).atMost(Duration.ofSeconds(140)).pollInterval(Duration.ofSeconds(1))
         .until(() -> scene.rebalanceMigrations().isEmpty());
+
+    // Out of the way while one busy guest's use is measured here, through libvirt's own client:
+    // the thresholds are set from it, so that the pair is over on one node and each under once
+    // apart, however fast this machine is.
+    cpuThresholds(99, 98);
+    Thread.sleep(Duration.between(Instant.now(), running.plusSeconds(165)).toMillis());
+    VirtualMachine probe = vms.get(0);
+    Host probeHost = host(scene.get(probe).getStatus().nodeName);
+    long before = cpuNanos(probeHost, probe.getMetadata().getUid());
+    Thread.sleep(20_000);
+    long millicpu = (cpuNanos(probeHost, probe.getMetadata().getUid()) - before) / 20_000_000;
+    int threshold = (int) Math.floor(2 * millicpu * 0.85 / 20);
+    int watermark = (int) Math.ceil(millicpu * 1.15 / 20);
+    assertThat(watermark).as("a busy guest uses %dm", millicpu).isLessThan(threshold).isPositive();
+    cpuThresholds(threshold, watermark);
 
     await().atMost(Duration.ofSeconds(180)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() ->
         assertThat(scene.rebalanceMigrations()).singleElement().satisfies(m -> {
@@ -97,7 +119,7 @@ class RebalanceOnGuestCpuIT {
     assertThat(client.v1().events().inNamespace("default").list().getItems()).anySatisfy(e -> {
       assertThat(e.getInvolvedObject().getName()).isEqualTo("rbc-1");
       assertThat(e.getReason()).isEqualTo("Rebalance");
-      assertThat(e.getMessage()).startsWith("moving " + namespace + "/" + moved + " (").contains("m CPU) from rbc-1 to rbc-2")
+      assertThat(e.getMessage()).startsWith("moving " + namespace + "/" + moved + " (").contains("m CPU used, 1 vCPUs) from rbc-1 to rbc-2")
           .contains("CPU pressure");
     });
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(scene.rebalancing("rbc-1"))
@@ -110,6 +132,22 @@ class RebalanceOnGuestCpuIT {
 
   private Host host(String node) {
     return testbed.nodes.host(node);
+  }
+
+  private static void cpuThresholds(int threshold, int watermark) {
+    client.resources(HypervisorClass.class).withName(CLASS).edit(c -> {
+      c.getSpec().rebalancing.cpuThresholdPercent = threshold;
+      c.getSpec().rebalancing.cpuWatermarkPercent = watermark;
+      return c;
+    });
+  }
+
+  /** The guest's CPU time as {@code virsh domstats} reports it. */
+  private static long cpuNanos(Host host, String uid) throws Exception {
+    String stats = Virsh.run(host, "domstats", "--cpu-total", uid);
+    Matcher time = Pattern.compile("cpu\\.time=(\\d+)").matcher(stats);
+    assertThat(time.find()).as(stats).isTrue();
+    return Long.parseLong(time.group(1));
   }
 
   private VirtualMachine burning(String name, Path disk) {

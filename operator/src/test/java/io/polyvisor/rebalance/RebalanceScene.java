@@ -83,9 +83,12 @@ final class RebalanceScene implements AutoCloseable {
 
   @Override
   public void close() {
-    client.resources(VirtualMachine.class).inNamespace(namespace).delete();
-    await().atMost(Duration.ofSeconds(120))
-        .until(() -> client.resources(VirtualMachine.class).inNamespace(namespace).list().getItems().isEmpty());
-    testbed.close();
+    try {
+      client.resources(VirtualMachine.class).inNamespace(namespace).delete();
+      await().atMost(Duration.ofSeconds(120))
+          .until(() -> client.resources(VirtualMachine.class).inNamespace(namespace).list().getItems().isEmpty());
+    } finally {
+      testbed.close();
+    }
   }
 }

@@ -50,7 +50,7 @@ public class VirtualMachineStatus {
       "The named CPU model the running guest has, as its hypervisor reports it (host-model as the host"
           + " expanded it when the guest started); a live migration keeps it, so it goes only to a node"
           + " labelled cpu-model.polyvisor.io/<model>, or to one whose CPU models are not known. Absent"
-          + " for QEMU's default CPU and host-passthrough, and while the guest does not run.")
+          + " for QEMU's default CPU and host-passthrough, and once the guest is found off.")
   public String cpuModel;
 
   @JsonPropertyDescription("Memory as the hypervisor reports it.")

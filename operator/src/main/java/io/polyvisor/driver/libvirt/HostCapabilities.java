@@ -1,5 +1,7 @@
 package io.polyvisor.driver.libvirt;
 
+import io.polyvisor.driver.HostCpuModels;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import org.w3c.dom.Element;
@@ -12,7 +14,7 @@ import org.w3c.dom.NodeList;
  * moves to a host whose QEMU is newer; and the named CPU models it can give such guests (empty
  * when it does not say).
  */
-record HostCapabilities(boolean kvm, String machine, Set<String> cpuModels) {
+record HostCapabilities(boolean kvm, String machine, HostCpuModels cpuModels) {
 
   static final String ARCH = "x86_64";
   private static final String DEFAULT_MACHINE = "pc";
@@ -39,21 +41,21 @@ record HostCapabilities(boolean kvm, String machine, Set<String> cpuModels) {
         }
       }
     }
-    return new HostCapabilities(kvm, machine, Set.of());
+    return new HostCapabilities(kvm, machine, HostCpuModels.UNKNOWN);
   }
 
   /**
    * From the domain capabilities of type {@code kvm} ({@code virsh domcapabilities --virttype
    * kvm}), or, where KVM is not offered, of type {@code qemu}: the machine named there is the
    * versioned one that {@code pc} stands for. The CPU models are the custom ones it marks
-   * {@code usable='yes'} and the one its host-model stands for, which may be marked unusable as
-   * such (host-model takes away the features the host lacks).
+   * {@code usable='yes'}, and the one its host-model stands for.
    */
   static HostCapabilities fromDomainCapabilities(boolean kvm, String domainCapabilitiesXml) {
     Element root = Xml.parse(domainCapabilitiesXml).getDocumentElement();
     NodeList machines = root.getElementsByTagName("machine");
     String machine = machines.getLength() == 0 ? DEFAULT_MACHINE : machines.item(0).getTextContent().trim();
-    Set<String> models = new TreeSet<>();
+    Set<String> usable = new TreeSet<>();
+    Optional<String> hostModel = Optional.empty();
     NodeList modes = root.getElementsByTagName("mode");
     for (int i = 0; i < modes.getLength(); i++) {
       Element mode = (Element) modes.item(i);
@@ -67,12 +69,14 @@ record HostCapabilities(boolean kvm, String machine, Set<String> cpuModels) {
       NodeList named = mode.getElementsByTagName("model");
       for (int m = 0; m < named.getLength(); m++) {
         Element model = (Element) named.item(m);
-        if (!custom || "yes".equals(model.getAttribute("usable"))) {
-          models.add(model.getTextContent().trim());
+        if (!custom) {
+          hostModel = Optional.of(model.getTextContent().trim());
+        } else if ("yes".equals(model.getAttribute("usable"))) {
+          usable.add(model.getTextContent().trim());
         }
       }
     }
-    return new HostCapabilities(kvm, machine.isEmpty() ? DEFAULT_MACHINE : machine, Set.copyOf(models));
+    return new HostCapabilities(kvm, machine.isEmpty() ? DEFAULT_MACHINE : machine, new HostCpuModels(Set.copyOf(usable), hostModel));
   }
 
   /** The domain type to define guests with: {@code kvm} where the host offers it, else emulation. */

@@ -27,7 +27,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -102,7 +101,7 @@ public final class LibvirtDriver implements HypervisorDriver {
   }
 
   @Override
-  public Set<String> cpuModels(Host host) {
+  public io.polyvisor.driver.HostCpuModels cpuModels(Host host) {
     return connections.call(host, "read the CPU models", c -> capabilities(host, c).cpuModels());
   }
 
@@ -128,7 +127,7 @@ public final class LibvirtDriver implements HypervisorDriver {
   @Override
   public Map<String, Long> cpuTimes(Host host) {
     return connections.call(host, "read the guests' CPU time", c -> {
-      // By UUID, without reading each domain's XML: only uids the operator knows are looked up.
+      // Every active domain by UUID, without reading its XML: the caller looks up the uids of its VMs.
       Map<String, Long> times = new java.util.HashMap<>();
       for (int id : c.listDomains()) {
         try {

@@ -52,7 +52,7 @@ class LibvirtDomainXmlTest {
   @Test
   void theCpuIsTheClassModelAndTheHardwareTheHostOffersOrTheDomainAlreadyHas() {
     GuestSpec base = spec(GuestMemory.fixed(64L << 20), NumaPlacement.None);
-    HostCapabilities kvmHost = new HostCapabilities(true, "pc-i440fx-7.2", java.util.Set.of());
+    HostCapabilities kvmHost = new HostCapabilities(true, "pc-i440fx-7.2", io.polyvisor.driver.HostCpuModels.UNKNOWN);
 
     String hostModel = LibvirtDomainXml.render(base, n -> true, Optional.empty(), LibvirtDomainXml.Hardware.of(Optional.empty(), kvmHost));
     Element d = Xml.parse(hostModel).getDocumentElement();
@@ -98,18 +98,18 @@ class LibvirtDomainXmlTest {
         base.nics(), base.consoleLog(), base.kernelBoot(), GuestSpec.HOST_MODEL, features);
 
     Element kvm = Xml.parse(LibvirtDomainXml.render(featured, x -> true, Optional.empty(),
-        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(true, "pc-i440fx-7.2", java.util.Set.of())))).getDocumentElement();
+        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(true, "pc-i440fx-7.2", io.polyvisor.driver.HostCpuModels.UNKNOWN)))).getDocumentElement();
     assertThat(attribute(kvm, "cpu", 0, "mode")).isEqualTo("host-model");
     assertThat(attribute(kvm, "feature", 0, "name") + " " + attribute(kvm, "feature", 0, "policy")).isEqualTo("arch-capabilities disable");
     assertThat(attribute(kvm, "feature", 1, "name") + " " + attribute(kvm, "feature", 1, "policy")).isEqualTo("pcid require");
 
     Element emulated = Xml.parse(LibvirtDomainXml.render(featured, x -> true, Optional.empty(),
-        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(false, "pc-i440fx-7.2", java.util.Set.of())))).getDocumentElement();
+        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(false, "pc-i440fx-7.2", io.polyvisor.driver.HostCpuModels.UNKNOWN)))).getDocumentElement();
     assertThat(emulated.getElementsByTagName("cpu").getLength()).as("QEMU's own CPU under emulation").isZero();
     GuestSpec namedAndFeatured = new GuestSpec(base.id(), base.revision(), base.cores(), base.memory(), base.numa(), base.disks(),
         base.nics(), base.consoleLog(), base.kernelBoot(), "Westmere", features);
     Element emulatedModel = Xml.parse(LibvirtDomainXml.render(namedAndFeatured, x -> true, Optional.empty(),
-        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(false, "pc-i440fx-7.2", java.util.Set.of())))).getDocumentElement();
+        LibvirtDomainXml.Hardware.of(Optional.empty(), new HostCapabilities(false, "pc-i440fx-7.2", io.polyvisor.driver.HostCpuModels.UNKNOWN)))).getDocumentElement();
     assertThat(text(emulatedModel, "model")).as("a named model is emulated as named").isEqualTo("Westmere");
     assertThat(emulatedModel.getElementsByTagName("feature").getLength()).as("but without the KVM features").isZero();
   }
