@@ -52,9 +52,10 @@ class RebalanceOnGuestCpuIT {
     scene = RebalanceScene.start(work, CLASS, NODES, "1Gi", policy -> {
       policy.memoryThresholdPercent = 95;
       policy.memoryWatermarkPercent = 90;
-      // Low while the guests boot and idle: a boot that counted would pass it.
-      policy.cpuThresholdPercent = 10;
-      policy.cpuWatermarkPercent = 8;
+      // While the guests boot and idle: above the 2 vCPUs committed of 16 (13%), below what a
+      // boot that counted would show (two guests at a whole CPU for part of a minute).
+      policy.cpuThresholdPercent = 20;
+      policy.cpuWatermarkPercent = 16;
       policy.intervalSeconds = 5;
     }, Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString()));
     testbed = scene.testbed;
@@ -100,6 +101,7 @@ class RebalanceOnGuestCpuIT {
     int threshold = (int) Math.floor(2 * millicpu * 0.85 / 20);
     int watermark = (int) Math.ceil(millicpu * 1.15 / 20);
     assertThat(watermark).as("a busy guest uses %dm", millicpu).isLessThan(threshold).isPositive();
+    assertThat(threshold).as("above the committed vCPUs' 13%%: what moves is measured use").isGreaterThan(13);
     cpuThresholds(threshold, watermark);
 
     await().atMost(Duration.ofSeconds(180)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() ->
