@@ -154,12 +154,12 @@ public final class HyperVDriver implements HypervisorDriver {
     Map<String, Object> p = configuration(spec);
     if (existing.isPresent()) {
       p.put("id", existing.get().vmId());
-      run(host, HyperVScripts.RECONFIGURE.with(p), "reconfigure VM " + spec.id());
+      run(host, HyperVScripts.reconfigure(spec.memory().dynamic()).with(p), "reconfigure VM " + spec.id());
     } else {
       p.put("name", spec.id().guestName());
       // Ours from the start (no revision yet), so that a creation cut short is found and finished.
       p.put("identity", new GuestNotes(spec.id(), "").text());
-      run(host, HyperVScripts.CREATE.with(p), "create VM " + spec.id());
+      run(host, HyperVScripts.create(spec.memory().dynamic()).with(p), "create VM " + spec.id());
     }
     return find(host, spec.id().uid())
         .orElseThrow(() -> new HypervisorException("LOST", "VM " + spec.id() + " was defined on " + host + " but is not listed"));

@@ -19,13 +19,28 @@ final class HyperVScripts {
       """);
 
   /**
+   * Memory of a Static VM: Set-VMMemory refuses a minimum, a maximum or a buffer while Dynamic
+   * Memory is off ("Setting maximum, minimum, and buffer settings requires Dynamic Memory to be
+   * enabled.", see docs/hyperv-on-real-hosts.md), so they go only with Dynamic memory.
+   */
+  private static final String STATIC_MEMORY = """
+      Set-VMMemory -VM $vm -DynamicMemoryEnabled $p.dynamic -StartupBytes $p.startupBytes -Priority $p.priority
+      """;
+
+  private static final String DYNAMIC_MEMORY = """
+      Set-VMMemory -VM $vm -DynamicMemoryEnabled $p.dynamic -MinimumBytes $p.minimumBytes -StartupBytes $p.startupBytes -MaximumBytes $p.maximumBytes -Buffer $p.buffer -Priority $p.priority
+      """;
+
+  /**
    * Memory, processors, disks and network adapters of a VM that is off, replaced whole; the notes
    * (uid and revision) last, so that a VM whose configuration failed half-way still shows the old
    * revision and is configured again.
    */
-  private static final String CONFIGURE = """
-      Set-VM -VM $vm -ProcessorCount $p.cores
-      Set-VMMemory -VM $vm -DynamicMemoryEnabled $p.dynamic -MinimumBytes $p.minimumBytes -StartupBytes $p.startupBytes -MaximumBytes $p.maximumBytes -Buffer $p.buffer -Priority $p.priority
+  private static String configure(String memory) {
+    return "Set-VM -VM $vm -ProcessorCount $p.cores\n" + memory + CONFIGURE_DEVICES;
+  }
+
+  private static final String CONFIGURE_DEVICES = """
       Get-VMHardDiskDrive -VM $vm | Remove-VMHardDiskDrive
       foreach ($disk in $p.disks) { Add-VMHardDiskDrive -VM $vm -Path $disk }
       Get-VMNetworkAdapter -VM $vm | Remove-VMNetworkAdapter
@@ -33,14 +48,25 @@ final class HyperVScripts {
       Set-VM -VM $vm -Notes $p.notes
       """;
 
-  static final PowerShellScript CREATE = new PowerShellScript("""
+  private static final String NEW_VM = """
       $vm = New-VM -Name $p.name -Generation 2 -MemoryStartupBytes $p.startupBytes -NoVHD
       Set-VM -VM $vm -Notes $p.identity
-      """ + CONFIGURE);
-
-  static final PowerShellScript RECONFIGURE = new PowerShellScript("""
+      """;
+  private static final String EXISTING_VM = """
       $vm = Get-VM -Id $p.id
-      """ + CONFIGURE);
+      """;
+  private static final PowerShellScript CREATE_STATIC = new PowerShellScript(NEW_VM + configure(STATIC_MEMORY));
+  private static final PowerShellScript CREATE_DYNAMIC = new PowerShellScript(NEW_VM + configure(DYNAMIC_MEMORY));
+  private static final PowerShellScript RECONFIGURE_STATIC = new PowerShellScript(EXISTING_VM + configure(STATIC_MEMORY));
+  private static final PowerShellScript RECONFIGURE_DYNAMIC = new PowerShellScript(EXISTING_VM + configure(DYNAMIC_MEMORY));
+
+  static PowerShellScript create(boolean dynamicMemory) {
+    return dynamicMemory ? CREATE_DYNAMIC : CREATE_STATIC;
+  }
+
+  static PowerShellScript reconfigure(boolean dynamicMemory) {
+    return dynamicMemory ? RECONFIGURE_DYNAMIC : RECONFIGURE_STATIC;
+  }
 
   /** Boots a VM that is off, resumes one that is saved. */
   static final PowerShellScript START = new PowerShellScript("""

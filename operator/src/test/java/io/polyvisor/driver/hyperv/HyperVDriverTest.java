@@ -253,6 +253,24 @@ class HyperVDriverTest {
   }
 
   @Test
+  void aStaticGuestIsDefinedWithoutTheDynamicMemorySettingsThatARealHostRefusesForIt() {
+    // Defined, then defined again as Dynamic, then as Static again: each time the host takes it.
+    GuestSpec fixed = spec(id("mem"), "r1", GuestMemory.fixed(512 * MIB), List.of());
+    driver.define(host, fixed);
+    GuestSpec dynamic = spec(fixed.id(), "r2", new GuestMemory(512 * MIB, 1024 * MIB, 256 * MIB, true), List.of());
+    driver.define(host, dynamic);
+    driver.define(host, spec(fixed.id(), "r3", GuestMemory.fixed(768 * MIB), List.of()));
+
+    assertThat(driver.find(host, fixed.id().uid())).map(GuestInfo::revision).contains("r3");
+    assertThat(driver.find(host, fixed.id().uid())).map(GuestInfo::maximumMemoryBytes).contains(768 * MIB);
+    // What the simulated host refuses, as a real one does.
+    assertThatThrownBy(() -> onHost("Set-VMMemory", "prod_mem", "-MinimumBytes 268435456"))
+        .hasMessageContaining("Setting maximum, minimum, and buffer settings requires Dynamic Memory to be enabled.");
+    assertThatThrownBy(() -> onHost("Set-VMMemory", "prod_mem", "-Buffer 20"))
+        .hasMessageContaining("requires Dynamic Memory to be enabled");
+  }
+
+  @Test
   void aSavedGuestThatNoLongerFitsIsNotResumed() {
     GuestSpec spec = running("late", volume(local(), "late-root", 64 * MIB));
     onHost("Save-VM", "prod_late");

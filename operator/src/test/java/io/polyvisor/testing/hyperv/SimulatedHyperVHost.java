@@ -415,6 +415,10 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     refuseWhileSaved(vm, "Set-VMMemory", "Memory");
     synchronized (vm) {
       boolean dynamic = p.has("DynamicMemoryEnabled") ? p.bool("DynamicMemoryEnabled") : vm.dynamicMemory;
+      // As the real cmdlet (see docs/hyperv-on-real-hosts.md): these need Dynamic Memory on, as passed or as the VM has it.
+      if (!dynamic && (p.has("MinimumBytes") || p.has("MaximumBytes") || p.has("Buffer"))) {
+        throw new PsError("Set-VMMemory : Setting maximum, minimum, and buffer settings requires Dynamic Memory to be enabled.");
+      }
       long startup = p.has("StartupBytes") ? p.number("StartupBytes") : vm.memoryStartup;
       long minimum = p.has("MinimumBytes") ? p.number("MinimumBytes") : vm.memoryMinimum;
       long maximum = p.has("MaximumBytes") ? p.number("MaximumBytes") : vm.memoryMaximum;
