@@ -121,15 +121,20 @@ public final class HyperVDriver implements HypervisorDriver {
    * FastSaving, and each of them with "Critical" appended (the same state, with the VM's storage
    * unreachable). A state on its way somewhere counts as where a guest process exists: starting,
    * resetting and resuming ones run, a pausing one is paused, and a saving or stopping one is going
-   * down. Saved (and FastSaved) is off with the memory kept: Start-VM resumes it.
+   * down. Saved (and FastSaved) is off with the memory kept: Start-VM resumes it. Newer hosts add
+   * ForceShutdown (going down), ForceReboot (a guest process goes on) and Hibernated (the guest
+   * hibernated itself: nothing runs, and a start boots it back where it was). Names, not numbers:
+   * the numbers moved between Windows versions (docs/hyperv-on-real-hosts.md, question 4).
+   * ComponentServicing and Other say nothing documented about a guest process: UNKNOWN, which
+   * nothing destructive acts on.
    */
   static GuestState state(String name) {
     return switch (name.endsWith("Critical") ? name.substring(0, name.length() - "Critical".length()) : name) {
-      case "Running", "Starting", "Reset", "Resuming" -> GuestState.RUNNING;
+      case "Running", "Starting", "Reset", "Resuming", "ForceReboot" -> GuestState.RUNNING;
       case "Paused", "Pausing" -> GuestState.PAUSED;
-      case "Stopping", "Saving", "FastSaving" -> GuestState.SHUTTING_DOWN;
+      case "Stopping", "Saving", "FastSaving", "ForceShutdown" -> GuestState.SHUTTING_DOWN;
       case "Saved", "FastSaved" -> GuestState.SAVED;
-      case "Off" -> GuestState.SHUT_OFF;
+      case "Off", "Hibernated" -> GuestState.SHUT_OFF;
       default -> GuestState.UNKNOWN;
     };
   }
