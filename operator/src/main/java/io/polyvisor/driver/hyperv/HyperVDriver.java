@@ -122,11 +122,11 @@ public final class HyperVDriver implements HypervisorDriver {
    * unreachable). A state on its way somewhere counts as where a guest process exists: starting,
    * resetting and resuming ones run, a pausing one is paused, and a saving or stopping one is going
    * down. Saved (and FastSaved) is off with the memory kept: Start-VM resumes it. Newer hosts add
-   * ForceShutdown (going down), ForceReboot (a guest process goes on) and Hibernated (the guest
-   * hibernated itself: nothing runs, and a start boots it back where it was). Names, not numbers:
-   * the numbers moved between Windows versions (docs/hyperv-on-real-hosts.md, question 4).
-   * ComponentServicing and Other say nothing documented about a guest process: UNKNOWN, which
-   * nothing destructive acts on.
+   * ForceShutdown (going down) and ForceReboot (a guest process goes on). Names, not numbers: the
+   * numbers moved between Windows versions (docs/hyperv-on-real-hosts.md, question 4).
+   * Hibernated (the guest hibernated itself, and changing its hardware before it resumes could
+   * break it), ComponentServicing and Other: no source says what may be done to them, so
+   * UNKNOWN, which nothing destructive acts on.
    */
   static GuestState state(String name) {
     return switch (name.endsWith("Critical") ? name.substring(0, name.length() - "Critical".length()) : name) {
@@ -134,7 +134,7 @@ public final class HyperVDriver implements HypervisorDriver {
       case "Paused", "Pausing" -> GuestState.PAUSED;
       case "Stopping", "Saving", "FastSaving", "ForceShutdown" -> GuestState.SHUTTING_DOWN;
       case "Saved", "FastSaved" -> GuestState.SAVED;
-      case "Off", "Hibernated" -> GuestState.SHUT_OFF;
+      case "Off" -> GuestState.SHUT_OFF;
       default -> GuestState.UNKNOWN;
     };
   }

@@ -135,7 +135,7 @@ class HyperVDriverTest {
         Map.entry("RunningCritical", GuestState.RUNNING), Map.entry("PausedCritical", GuestState.PAUSED),
         Map.entry("SavedCritical", GuestState.SAVED), Map.entry("OffCritical", GuestState.SHUT_OFF),
         Map.entry("ForceShutdown", GuestState.SHUTTING_DOWN), Map.entry("ForceReboot", GuestState.RUNNING),
-        Map.entry("Hibernated", GuestState.SHUT_OFF), Map.entry("ComponentServicing", GuestState.UNKNOWN),
+        Map.entry("Hibernated", GuestState.UNKNOWN), Map.entry("ComponentServicing", GuestState.UNKNOWN),
         Map.entry("Other", GuestState.UNKNOWN), Map.entry("", GuestState.UNKNOWN));
 
     expected.forEach((name, state) -> assertThat(HyperVDriver.state(name)).as(name).isEqualTo(state));
