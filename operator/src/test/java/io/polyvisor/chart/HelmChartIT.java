@@ -20,6 +20,7 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.driver.GuestInfo;
@@ -183,6 +184,11 @@ class HelmChartIT {
           .withData(certs.secretData("cacert.pem", "clientcert.pem", "clientkey.pem")).build()).serverSideApply();
       client.resource(TestManifests.tlsHypervisorClass(CLASS, RELEASE_NAMESPACE, "chart-it-kvm")).serverSideApply();
       client.resource(TestManifests.localStorageClass(STORAGE)).serverSideApply();
+      // The shared API server keeps the classes of tests that ran before; a class whose Secret
+      // lies outside the chart's credentials namespace is refused to this operator by design
+      // (its nodes' CPU models cannot be read), which is not what this test looks for.
+      client.resources(HypervisorClass.class).list().getItems().stream().filter(c -> !CLASS.equals(c.getMetadata().getName()))
+          .forEach(c -> client.resource(c).delete());
       Path image = CounterGuest.build(scratch);
       String namespace = RealApiServer.newNamespace("chart");
       try (OperatorProcess operator = OperatorProcess.start(scratch.resolve("operator"), Map.of(
