@@ -808,13 +808,18 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
 
     private void abort(MigrationJob job, String reason) {
       status.message = ABORTING + reason;
+      events.warning(migration, "Aborting", reason);
       try {
         job.abort();
       } catch (HypervisorException e) {
-        // The job may have ended meanwhile; the hosts say how it ended.
+        // The job may have ended meanwhile, or the host will not stop it: either way the hosts
+        // say how it ended; a refusal is said where people look.
         log.info("abort: {}", e.getMessage());
+        if ("ABORT_REFUSED".equals(e.code())) {
+          status.message = ABORTING + reason + "; " + e.getMessage();
+          events.warning(migration, "AbortRefused", e.getMessage());
+        }
       }
-      events.warning(migration, "Aborting", reason);
     }
 
     private boolean aborting() {

@@ -169,6 +169,21 @@ class HyperVReconcilerIT {
   }
 
   @Test
+  void haltingAHyperVVmShutsItsGuestDownWithoutCuttingThePower() {
+    VirtualMachine vm = awaitPhase(apply("halting", SMB3), VirtualMachinePhase.Running);
+    SimulatedHyperVHost host = hosts.get(vm.getStatus().nodeName).host();
+
+    client.resources(VirtualMachine.class).inNamespace(namespace).withName("halting")
+        .edit(v -> { v.getSpec().runStrategy = io.polyvisor.api.v1alpha1.RunStrategy.Halted; return v; });
+
+    // The guest goes down by itself, well inside the 5 s grace period, once it has been asked.
+    awaitPhase(vm, VirtualMachinePhase.Stopped);
+    assertThat(host.stateOf(namespace + "_halting")).contains("Off");
+    assertThat(host.guestShutdowns()).as("the guest shut itself down").contains(namespace + "_halting");
+    assertThat(events(vm)).extracting(Event::getReason).contains("Stopping").doesNotContain("ForcedOff");
+  }
+
+  @Test
   void cordoningAHyperVNodeLiveMigratesItsVmsToTheOtherOne() {
     network.migrationBandwidth(256L << 20);
     VirtualMachine vm = awaitPhase(apply("mover", SMB3), VirtualMachinePhase.Running);

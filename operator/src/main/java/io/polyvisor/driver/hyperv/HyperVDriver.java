@@ -25,6 +25,7 @@ import io.polyvisor.driver.hyperv.winrm.WinRmCredentials;
 import java.io.IOException;
 import java.net.URI;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -37,6 +38,8 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadFactory;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Hyper-V hosts through WinRM and PowerShell. Guests are found by the uid in their notes
@@ -53,7 +56,10 @@ import java.util.function.Function;
 public final class HyperVDriver implements HypervisorDriver {
 
   /** Hyper-V refuses memory sizes that are not multiples of 2 MiB. */
+  private static final Logger log = LoggerFactory.getLogger(HyperVDriver.class);
   static final long MEMORY_ALIGNMENT = 2L << 20;
+  /** How often a shutdown that was asked for is looked at. */
+  private static final Duration SHUTDOWN_POLL = Duration.ofSeconds(1);
   private static final Duration SCRIPT_DEADLINE = Duration.ofMinutes(2);
   /** Copying or moving disk files takes as long as the files are large. */
   private static final Duration FILE_DEADLINE = Duration.ofHours(6);
@@ -224,20 +230,40 @@ public final class HyperVDriver implements HypervisorDriver {
     }
   }
 
+  /**
+   * Asks the guest to shut down (the call returns once the host has the request), then follows
+   * its state until it is off or {@code timeout} has passed; with a zero timeout it only asks. A
+   * guest that cannot be asked (no Shutdown integration service running, or the host refused) is
+   * reported as not stopped, and its power is then the caller's to cut.
+   */
   @Override
   public boolean shutdown(Host host, String uid, Duration timeout) {
+    Instant until = Instant.now().plus(timeout);
     Listed guest = guest(host, uid);
     if (!guest.info().state().isActive()) {
       return true; // off or saved: no guest OS runs to ask
     }
-    try {
-      run(host, HyperVScripts.SHUTDOWN.with(Map.of("id", guest.vmId())), "shut down guest " + uid, timeout);
-      return true;
-    } catch (HypervisorException e) {
-      if ("TIMED_OUT".equals(e.code())) {
+    List<JsonNode> answers = objects(run(host, HyperVScripts.INITIATE_SHUTDOWN.with(Map.of("id", guest.vmId(),
+        "reason", "Polyvisor: the VirtualMachine is being stopped")), "ask guest " + uid + " to shut down"));
+    long code = answers.isEmpty() ? -1 : answers.get(0).path("ReturnValue").asLong(-1);
+    if (!CimReturnCodes.accepted(code)) {
+      log.info("guest {} on {} cannot be asked to shut down: {}", uid, host, answers.isEmpty()
+          ? "its Shutdown integration service is not running" : "InitiateShutdown returned " + code + " (" + CimReturnCodes.describe(code) + ")");
+      return false;
+    }
+    if (timeout.isZero()) {
+      return false; // asked only: the caller looks again
+    }
+    while (true) {
+      Optional<Listed> now = listed(host, uid);
+      if (now.isEmpty() || !now.get().info().state().isActive()) {
+        return true;
+      }
+      Duration left = Duration.between(Instant.now(), until);
+      if (left.isNegative() || left.isZero()) {
         return false;
       }
-      throw e;
+      sleep(left.compareTo(SHUTDOWN_POLL) < 0 ? left : SHUTDOWN_POLL);
     }
   }
 
@@ -403,6 +429,15 @@ public final class HyperVDriver implements HypervisorDriver {
       t.setDaemon(true);
       return t;
     };
+  }
+
+  private static void sleep(Duration d) {
+    try {
+      Thread.sleep(d.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new HypervisorException("INTERRUPTED", "interrupted while waiting for a guest to shut down", e);
+    }
   }
 
   PowerShellResult run(Host host, String script, String what) {

@@ -54,6 +54,9 @@ final class HyperVMigration implements MigrationJob {
   private volatile ScheduledFuture<?> poller;
   /** Whether the end is read from the host's job (the command is gone) rather than from the command. */
   private volatile boolean following;
+  /** Asked to abort; the host's jobs are cancelled once (when there is none yet, as soon as it shows). */
+  private volatile boolean abortRequested;
+  private volatile boolean cancelSent;
 
   private HyperVMigration(HyperVDriver driver, Host source, Host target, String uid, String vmId, long estimatedBytes) {
     this.driver = driver;
@@ -140,6 +143,13 @@ final class HyperVMigration implements MigrationJob {
         jobId = job.path("InstanceID").asText();
         long done = estimatedBytes * job.path("PercentComplete").asInt() / 100;
         latest = new MigrationProgress(done, estimatedBytes, estimatedBytes - done, Duration.between(started, Instant.now()));
+        if (abortRequested && !cancelSent && isUnderWay(job.path("JobState").asInt())) {
+          try {
+            cancel(); // the abort came before Move-VM had made its job
+          } catch (HypervisorException e) {
+            log.warn("{}", e.getMessage());
+          }
+        }
       });
     } catch (RuntimeException e) {
       // A scheduled task that throws is never run again: report, and try at the next poll.
@@ -230,8 +240,36 @@ final class HyperVMigration implements MigrationJob {
     throw new HypervisorException("NOT_SUPPORTED", "Hyper-V has no post-copy live migration");
   }
 
+  /**
+   * Cancels the guest's migration job in whichever state it is until it has ended. Until Move-VM
+   * has made the job (powershell.exe starting, the hosts negotiating) there is none to cancel: it
+   * is cancelled as soon as the poll sees it.
+   *
+   * @throws HypervisorException {@code ABORT_REFUSED} when the host refuses, with its code
+   */
   @Override
   public void abort() {
-    driver.run(source, HyperVScripts.CANCEL_MIGRATION.with(Map.of("id", vmId)), "cancel the migration of guest " + uid);
+    abortRequested = true;
+    cancel();
+  }
+
+  private synchronized void cancel() {
+    if (cancelSent || completion.isDone()) {
+      return;
+    }
+    List<JsonNode> answers = driver.objects(driver.run(source, HyperVScripts.CANCEL_MIGRATION.with(Map.of("id", vmId)),
+        "cancel the migration of guest " + uid));
+    if (answers.isEmpty()) {
+      log.info("no migration job of {} on {} to cancel yet; it is cancelled once it shows", uid, source.nodeName());
+      return;
+    }
+    cancelSent = true;
+    for (JsonNode answer : answers) {
+      long code = answer.path("ReturnValue").asLong(-1);
+      if (!CimReturnCodes.accepted(code)) {
+        throw new HypervisorException("ABORT_REFUSED", source.nodeName() + " refused to cancel the live migration of guest "
+            + uid + ": Msvm_MigrationJob.RequestStateChange returned " + code + " (" + CimReturnCodes.describe(code) + ")");
+      }
+    }
   }
 }

@@ -86,10 +86,17 @@ final class HyperVScripts {
       Resume-VM -VM $vm
       """);
 
-  /** Asks the guest to shut down through its integration services; the caller bounds the wait. */
-  static final PowerShellScript SHUTDOWN = new PowerShellScript("""
-      $vm = Get-VM -Id $p.id
-      Stop-VM -VM $vm -Force
+  /**
+   * Asks the guest to shut down through its Shutdown integration service and returns at once
+   * (Msvm_ShutdownComponent.InitiateShutdown), printing the method's ReturnValue, or nothing when
+   * the guest has no such service running. Not Stop-VM: it waits for the guest to be off, for as
+   * long as that takes, so a caller that only asks would have to cut the command short, and a
+   * command cut short before powershell.exe has started never asked; and {@code Stop-VM -Force}
+   * cuts the power of a guest whose service is unavailable (docs/hyperv-on-real-hosts.md, 3).
+   * Force: applications with unsaved data do not hold the shutdown up, as with Stop-VM -Force.
+   */
+  static final PowerShellScript INITIATE_SHUTDOWN = new PowerShellScript("""
+      Get-CimInstance -Namespace root\\virtualization\\v2 -ClassName Msvm_ShutdownComponent | Where-Object SystemName -eq $p.id | Invoke-CimMethod -MethodName InitiateShutdown -Arguments @{Force=$true; Reason=$p.reason} | Select-Object ReturnValue | ConvertTo-Json -Compress
       """);
 
   static final PowerShellScript TURN_OFF = new PowerShellScript("""
@@ -160,9 +167,13 @@ final class HyperVScripts {
       Get-CimInstance -Namespace root\\virtualization\\v2 -ClassName Msvm_MigrationJob | Where-Object VirtualSystemName -eq $p.id | Select-Object InstanceID,PercentComplete,JobState,ErrorDescription,DestinationHost | ConvertTo-Json -Compress
       """);
 
-  /** Msvm_MigrationJob.RequestStateChange(4), Terminate: the guest stays on the source. */
+  /**
+   * Msvm_MigrationJob.RequestStateChange(4), Terminate, for every job of the guest not yet ended
+   * (New 2, Starting 3, Running 4, Suspended 5: a job is New and Starting before it runs), printing
+   * each ReturnValue; the guest stays on the source.
+   */
   static final PowerShellScript CANCEL_MIGRATION = new PowerShellScript("""
-      $null = Get-CimInstance -Namespace root\\virtualization\\v2 -ClassName Msvm_MigrationJob | Where-Object VirtualSystemName -eq $p.id | Where-Object JobState -eq 4 | Invoke-CimMethod -MethodName RequestStateChange -Arguments @{RequestedState=4}
+      Get-CimInstance -Namespace root\\virtualization\\v2 -ClassName Msvm_MigrationJob | Where-Object VirtualSystemName -eq $p.id | Where-Object JobState -lt 6 | Invoke-CimMethod -MethodName RequestStateChange -Arguments @{RequestedState=4} | Select-Object ReturnValue | ConvertTo-Json -Compress
       """);
 
   static final PowerShellScript DISK_PATHS = new PowerShellScript("""

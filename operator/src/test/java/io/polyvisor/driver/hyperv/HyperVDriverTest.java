@@ -450,6 +450,56 @@ class HyperVDriverTest {
   }
 
   @Test
+  void anAbortBeforeTheJobRunsCancelsItInWhicheverStateItIs() throws Exception {
+    hyperV.enableMigration().migrationJobStartup(Duration.ofSeconds(4)); // New for 2 s, Starting for 2 s
+    peer.enableMigration();
+    GuestSpec spec = running("early", volume(pool("\\\\fs3\\vms"), "early-root", 64 * MIB));
+    GuestSpec other = running("earlier", volume(pool("\\\\fs3\\vms"), "earlier-root", 64 * MIB));
+
+    // At once: Move-VM has not made its job yet, which is cancelled as soon as it shows.
+    MigrationJob beforeTheJob = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false, false));
+    beforeTheJob.abort();
+    // Once the job is listed, New or Starting: cancelled there and then.
+    MigrationJob starting = driver.migrate(host, peerHost, other.id().uid(), new MigrationOptions(true, 0, false, false, false));
+    await().atMost(Duration.ofSeconds(10)).until(() -> hyperV.migrationJobStates("prod_earlier").stream().anyMatch(s -> s == 2 || s == 3));
+    starting.abort();
+
+    for (MigrationJob job : List.of(beforeTheJob, starting)) {
+      assertThatThrownBy(() -> job.completion().get(20, TimeUnit.SECONDS)).cause()
+          .isInstanceOf(HypervisorException.class).hasMessageContaining("The operation was cancelled by the user.");
+    }
+    assertThat(hyperV.stateOf("prod_early")).contains("Running");
+    assertThat(hyperV.stateOf("prod_earlier")).contains("Running");
+    assertThat(peer.vmNames()).isEmpty();
+  }
+
+  @Test
+  void anAbortTheHostRefusesSaysSoWithItsCode() throws Exception {
+    hyperV.enableMigration();
+    peer.enableMigration();
+    network.migrationBandwidth(16 * MIB);
+    GuestSpec spec = running("late", volume(pool("\\\\fs3\\vms"), "late-root", 64 * MIB));
+    MigrationJob job = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false, false));
+    await().atMost(Duration.ofSeconds(10)).until(() -> job.progress().map(p -> p.percent() > 0).orElse(false));
+    hyperV.refuseMigrationCancels();
+
+    assertThatThrownBy(job::abort).isInstanceOfSatisfying(HypervisorException.class, e -> assertThat(e.code()).isEqualTo("ABORT_REFUSED"))
+        .hasMessageContaining("RequestStateChange returned 32775 (invalid state for this operation)");
+  }
+
+  @Test
+  void aGuestAskedToShutDownWithoutWaitingGoesDownByItself() {
+    GuestSpec spec = spec(id("halt"), "r", GuestMemory.fixed(512 * MIB), List.of());
+    driver.define(host, spec);
+    driver.start(host, spec.id().uid());
+
+    assertThat(driver.shutdown(host, spec.id().uid(), Duration.ZERO)).as("asked, not waited for").isFalse();
+
+    await().atMost(Duration.ofSeconds(10)).until(() -> hyperV.stateOf("prod_halt").orElseThrow().equals("Off"));
+    assertThat(hyperV.guestShutdowns()).as("the guest shut itself down; its power was not cut").containsExactly("prod_halt");
+  }
+
+  @Test
   void aDestinationLostMidTransferFailsTheMigrationAndTheGuestStays() throws Exception {
     hyperV.enableMigration();
     peer.enableMigration();

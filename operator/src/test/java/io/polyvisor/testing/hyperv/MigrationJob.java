@@ -8,7 +8,9 @@ import java.util.concurrent.CountDownLatch;
 /** An Msvm_MigrationJob: what a host's CIM provider shows of a live migration it runs. */
 final class MigrationJob implements PsObject {
 
-  // CIM_ConcreteJob.JobState values.
+  // CIM_ConcreteJob.JobState values: a job is New, then Starting, then Running.
+  static final int NEW = 2;
+  static final int STARTING = 3;
   static final int RUNNING = 4;
   static final int COMPLETED = 7;
   static final int TERMINATED = 8;
@@ -22,9 +24,10 @@ final class MigrationJob implements PsObject {
   final String storagePath;
   final long totalBytes;
   volatile int percentComplete;
-  volatile int jobState = RUNNING;
+  volatile int jobState = NEW;
   volatile String errorDescription = "";
   volatile boolean cancelRequested;
+  private volatile boolean cancelRefused;
   private final CountDownLatch ended = new CountDownLatch(1);
 
   MigrationJob(SimulatedVm vm, SimulatedHyperVHost destination, String destinationName, String storagePath, long totalBytes) {
@@ -36,20 +39,25 @@ final class MigrationJob implements PsObject {
     this.totalBytes = Math.max(1, totalBytes);
   }
 
-  boolean running() {
-    return jobState == RUNNING;
+  /** New, Starting or Running: not ended yet. */
+  boolean underWay() {
+    return jobState >= NEW && jobState <= RUNNING;
   }
 
-  /** RequestStateChange(4): accepted while the job runs. */
-  boolean cancel() {
-    if (!running()) {
+  /** RequestStateChange(4): accepted until the job has ended. */
+  synchronized boolean cancel() {
+    if (!underWay() || cancelRefused) {
       return false;
     }
     cancelRequested = true;
     return true;
   }
 
-  void end(int state, String error) {
+  void refuseCancel() {
+    cancelRefused = true;
+  }
+
+  synchronized void end(int state, String error) {
     errorDescription = error;
     jobState = state;
     ended.countDown();
@@ -68,7 +76,7 @@ final class MigrationJob implements PsObject {
     p.put("PercentComplete", percentComplete);
     p.put("JobState", jobState);
     p.put("ErrorDescription", errorDescription);
-    p.put("Cancellable", running());
+    p.put("Cancellable", underWay());
     return p;
   }
 }

@@ -18,9 +18,9 @@ import java.util.regex.Pattern;
 /**
  * The part of PowerShell that the Hyper-V driver's scripts use, interpreted: one statement per
  * line (a pipeline, {@code $var = pipeline}, or a one-line {@code foreach}), named parameters whose
- * values are literals, variables and their properties, or a one-entry hashtable of a number,
- * Select-Object with plain and {@code @{n='X';e={"$($_.Y)"}}} properties, Where-Object's
- * {@code Property -eq value}, ConvertTo-Json, and the base64-JSON parameter line.
+ * values are literals, variables and their properties, or a hashtable of those ({@code @{A=1;
+ * B=$p.x}}), Select-Object with plain and {@code @{n='X';e={"$($_.Y)"}}} properties, Where-Object's
+ * {@code Property -eq|-ne|-lt|-gt value}, ConvertTo-Json, and the base64-JSON parameter line.
  * Everything else is refused with an error naming it, so a script the simulator cannot follow
  * fails a test instead of passing unread. Cmdlets other than those are the host's.
  */
@@ -40,7 +40,8 @@ final class PowerShellSubset {
   private static final Pattern FOREACH = Pattern.compile("^foreach\\s*\\(\\s*\\$(\\w+)\\s+in\\s+(.+?)\\s*\\)\\s*\\{(.*)\\}$");
   private static final Pattern ASSIGNMENT = Pattern.compile("^\\$(\\w+)\\s*=\\s*(.+)$");
   private static final Pattern CALCULATED = Pattern.compile("^@\\{n(?:ame)?='([^']*)';\\s*e(?:xpression)?=\\{\"\\$\\(\\$_\\.(\\w+)\\)\"\\}\\}$");
-  private static final Pattern HASHTABLE = Pattern.compile("^@\\{(\\w+)\\s*=\\s*(\\d+)\\}$");
+  private static final Pattern HASHTABLE = Pattern.compile("^@\\{(.*)\\}$");
+  private static final Pattern HASHTABLE_ENTRY = Pattern.compile("^(\\w+)\\s*=\\s*(\\S+)$");
   private static final Pattern VARIABLE = Pattern.compile("^\\$(\\w+)((?:\\.\\w+)*)$");
   private static final Pattern NUMBER = Pattern.compile("^-?\\d+$");
   private static final Pattern BARE_WORD = Pattern.compile("^[A-Za-z_][\\w.:\\\\]*$");
@@ -170,20 +171,28 @@ final class PowerShellSubset {
     return null;
   }
 
-  /** The simplified syntax only: {@code Where-Object Property -eq value}. */
+  /** The simplified syntax only: {@code Where-Object Property -eq value} (or -ne, -lt, -gt). */
   private List<Object> where(List<String> tokens, List<Object> input) {
-    if (tokens.size() != 4 || !tokens.get(2).equalsIgnoreCase("-eq")) {
-      throw new PsError("the simulator understands Where-Object <Property> -eq <value> only, not: " + String.join(" ", tokens));
+    String operator = tokens.size() == 4 ? tokens.get(2).toLowerCase(Locale.ROOT) : "";
+    if (!List.of("-eq", "-ne", "-lt", "-gt").contains(operator)) {
+      throw new PsError("the simulator understands Where-Object <Property> -eq|-ne|-lt|-gt <value> only, not: "
+          + String.join(" ", tokens));
     }
     String property = tokens.get(1);
     Object wanted = value(tokens.get(3));
     List<Object> out = new ArrayList<>();
     for (Object o : input) {
       Object actual = asObject(o).get(property);
-      boolean equal = actual instanceof Number a && wanted instanceof Number w
-          ? a.longValue() == w.longValue()
-          : String.valueOf(actual).equalsIgnoreCase(String.valueOf(wanted));
-      if (equal) {
+      int order = actual instanceof Number a && wanted instanceof Number w
+          ? Long.compare(a.longValue(), w.longValue())
+          : String.valueOf(actual).compareToIgnoreCase(String.valueOf(wanted));
+      boolean kept = switch (operator) {
+        case "-eq" -> order == 0;
+        case "-ne" -> order != 0;
+        case "-lt" -> order < 0;
+        default -> order > 0;
+      };
+      if (kept) {
         out.add(o);
       }
     }
@@ -291,13 +300,21 @@ final class PowerShellSubset {
     if (NUMBER.matcher(token).matches()) {
       return Long.parseLong(token);
     }
-    Matcher hashtable = HASHTABLE.matcher(token);
-    if (hashtable.matches()) {
-      return PsObject.Record.of(hashtable.group(1), Long.parseLong(hashtable.group(2)));
-    }
     Matcher calculated = CALCULATED.matcher(token);
     if (calculated.matches()) {
       return new Calculated(calculated.group(1), calculated.group(2));
+    }
+    Matcher hashtable = HASHTABLE.matcher(token);
+    if (hashtable.matches()) {
+      Map<String, Object> entries = new LinkedHashMap<>();
+      for (String entry : split(hashtable.group(1), ';')) {
+        Matcher e = HASHTABLE_ENTRY.matcher(entry.strip());
+        if (!e.matches()) {
+          throw new PsError("the simulator does not understand the hashtable entry: " + entry);
+        }
+        entries.put(e.group(1), value(e.group(2)));
+      }
+      return new PsObject.Record(entries);
     }
     if (BARE_WORD.matcher(token).matches()) {
       return token;

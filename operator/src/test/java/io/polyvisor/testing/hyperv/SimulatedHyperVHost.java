@@ -47,6 +47,9 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
   private final Set<String> switches = ConcurrentHashMap.newKeySet();
   private final Map<String, String> smbConnections = new ConcurrentHashMap<>();
   private volatile long shutdownMillis = 300;
+  private volatile long migrationJobStartupMillis = 200;
+  private volatile boolean refuseCancels;
+  private final List<String> shutdowns = new CopyOnWriteArrayList<>();
 
   /** A host on a network of its own. */
   public SimulatedHyperVHost(String computerName, long memoryCapacity, int logicalProcessors) {
@@ -135,6 +138,28 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     vms.stream().filter(vm -> vm.name.equals(vmName)).forEach(vm -> vm.honoursShutdown = false);
   }
 
+  /** How long a migration job stays New and then Starting before memory moves (200 ms unless set). */
+  public SimulatedHyperVHost migrationJobStartup(java.time.Duration startup) {
+    migrationJobStartupMillis = startup.toMillis();
+    return this;
+  }
+
+  /** The JobState of each migration job of the VM that this host lists. */
+  public List<Integer> migrationJobStates(String vmName) {
+    return migrationJobs.stream().filter(j -> j.vm.name.equals(vmName)).map(j -> j.jobState).toList();
+  }
+
+  /** From now on a migration job refuses to be cancelled, as one past its switch-over does. */
+  public void refuseMigrationCancels() {
+    migrationJobs.forEach(MigrationJob::refuseCancel);
+    refuseCancels = true;
+  }
+
+  /** The VMs whose guest shut itself down when asked (not those whose power was cut), in order. */
+  public List<String> guestShutdowns() {
+    return List.copyOf(shutdowns);
+  }
+
   /** Cuts the VM's power behind the operator's back. */
   public void turnOffBehindTheOperatorsBack(String vmName) {
     vms.stream().filter(vm -> vm.name.equals(vmName)).forEach(vm -> vm.state = SimulatedVm.State.Off);
@@ -207,26 +232,84 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     if ("root\\virtualization\\v2".equalsIgnoreCase(namespace) && "Msvm_MigrationJob".equalsIgnoreCase(className)) {
       return new ArrayList<>(migrationJobs);
     }
+    if ("root\\virtualization\\v2".equalsIgnoreCase(namespace) && "Msvm_ShutdownComponent".equalsIgnoreCase(className)) {
+      // Listed while the guest runs (its integration services with it).
+      return new ArrayList<>(vms.stream().filter(vm -> vm.state == SimulatedVm.State.Running).map(ShutdownComponent::new).toList());
+    }
     throw new PsError("Get-CimInstance : Invalid class \"" + className + "\" in namespace " + namespace + " (the simulator"
-        + " knows Win32_OperatingSystem and Msvm_MigrationJob)");
+        + " knows Win32_OperatingSystem, Msvm_MigrationJob and Msvm_ShutdownComponent)");
   }
 
-  /** Msvm_MigrationJob.RequestStateChange: 4 (Terminate) cancels a running migration. */
+  /**
+   * Msvm_MigrationJob.RequestStateChange: 4 (Terminate) cancels a migration that has not ended, in
+   * whichever of New, Starting and Running it is (0); a job that has ended refuses it with 32775,
+   * "Invalid state for this operation" (the code documented for the migration job's refusals; which
+   * of them a real host gives here is not documented). Msvm_ShutdownComponent.InitiateShutdown
+   * asks the guest to shut down and returns at once (0), the guest going down on its own.
+   */
   private List<Object> invokeCimMethod(Parameters p, List<Object> input) {
     p.allow("MethodName", "Arguments");
-    if (!"RequestStateChange".equalsIgnoreCase(p.string("MethodName"))) {
-      throw new PsError("Invoke-CimMethod : the simulator knows only RequestStateChange");
-    }
-    Object requested = p.raw("Arguments") instanceof PsObject args ? args.get("RequestedState") : null;
+    String method = p.string("MethodName");
+    PsObject arguments = p.raw("Arguments") instanceof PsObject args ? args : PsObject.Record.of();
     List<Object> results = new ArrayList<>();
     for (Object o : input) {
-      if (!(o instanceof MigrationJob job)) {
-        throw new PsError("Invoke-CimMethod : the input is not a CIM instance with RequestStateChange");
+      long code;
+      if (o instanceof MigrationJob job && "RequestStateChange".equalsIgnoreCase(method)) {
+        code = Long.valueOf(4).equals(arguments.get("RequestedState")) && job.cancel() ? 0 : INVALID_STATE;
+      } else if (o instanceof ShutdownComponent component && "InitiateShutdown".equalsIgnoreCase(method)) {
+        if (!(arguments.get("Force") instanceof Boolean) || !(arguments.get("Reason") instanceof String)) {
+          throw new PsError("Invoke-CimMethod : InitiateShutdown takes Force (a boolean) and Reason (a string)");
+        }
+        code = initiateShutdown(component.vm);
+      } else {
+        throw new PsError("Invoke-CimMethod : No method \"" + method + "\" for the input " + o);
       }
-      long code = Long.valueOf(4).equals(requested) && job.cancel() ? 0 : 4097; // 4097: Invalid State Transition
       results.add(PsObject.Record.of("ReturnValue", code));
     }
     return results;
+  }
+
+  private static final long INVALID_STATE = 32775;
+
+  /** The Shutdown integration service of a running VM, as CIM lists it (its SystemName is the VM's id). */
+  private record ShutdownComponent(SimulatedVm vm) implements PsObject {
+    @Override
+    public Map<String, Object> properties() {
+      Map<String, Object> p = new LinkedHashMap<>();
+      p.put("SystemName", vm.id.toString().toUpperCase(Locale.ROOT));
+      p.put("DeviceID", "Microsoft:" + vm.id.toString().toUpperCase(Locale.ROOT) + "\\9F8233AC-BE49-4C79-8EE3-E7E1985B2077");
+      p.put("EnabledState", 2);
+      return p;
+    }
+  }
+
+  /**
+   * The guest is asked and the call returns: the guest goes down by itself (after {@link
+   * #shutdownMillis}), on the management service's time, not the caller's. A guest that ignores
+   * shutdown requests is asked all the same and stays up.
+   */
+  private synchronized long initiateShutdown(SimulatedVm vm) {
+    if (vm.state != SimulatedVm.State.Running) {
+      return INVALID_STATE;
+    }
+    if (vm.honoursShutdown) {
+      vm.state = SimulatedVm.State.Stopping;
+      network.vmms.submit(() -> {
+        try {
+          Thread.sleep(shutdownMillis);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return;
+        }
+        synchronized (this) {
+          if (vm.state == SimulatedVm.State.Stopping) {
+            vm.state = SimulatedVm.State.Off;
+            shutdowns.add(vm.name);
+          }
+        }
+      });
+    }
+    return 0;
   }
 
   /**
@@ -260,7 +343,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     if (live && destination.memoryFree() < vm.memoryStartup) {
       throw new PsError(failed + "Not enough memory on '" + destinationName + "' to run the virtual machine. (0x8007000E)");
     }
-    if (migrationJobs.stream().anyMatch(j -> j.vmId.equals(vm.id.toString()) && j.running())) {
+    if (migrationJobs.stream().anyMatch(j -> j.vmId.equals(vm.id.toString()) && j.underWay())) {
       throw new PsError(failed + "The virtual machine is already being migrated.");
     }
     boolean includeStorage = p.has("IncludeStorage");
@@ -278,6 +361,9 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     }
     long diskBytes = includeStorage ? vm.disks.stream().mapToLong(d -> files(d).getOrDefault(key(d), 0L)).sum() : 0;
     MigrationJob job = new MigrationJob(vm, destination, destinationName, storagePath, (live ? vm.memoryStartup : 0) + diskBytes);
+    if (refuseCancels) {
+      job.refuseCancel();
+    }
     migrationJobs.add(job);
     network.vmms.submit(() -> transfer(job));
     try {
@@ -306,6 +392,16 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     SimulatedVm vm = job.vm;
     long bytesPerTick = Math.max(1, network.migrationBytesPerSecond() / 10);
     try {
+      // The job is New, then Starting (the hosts negotiate), before any memory moves.
+      for (int state : new int[] {MigrationJob.NEW, MigrationJob.STARTING}) {
+        job.jobState = state;
+        Thread.sleep(migrationJobStartupMillis / 2);
+        if (job.cancelRequested) {
+          job.end(MigrationJob.TERMINATED, "The operation was cancelled by the user.");
+          return;
+        }
+      }
+      job.jobState = MigrationJob.RUNNING;
       for (long sent = 0; sent < job.totalBytes; sent += bytesPerTick) {
         if (job.cancelRequested) {
           job.end(MigrationJob.TERMINATED, "The operation was cancelled by the user.");
@@ -507,6 +603,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       vm.state = SimulatedVm.State.Stopping;
       Thread.sleep(shutdownMillis);
       vm.state = SimulatedVm.State.Off;
+      shutdowns.add(vm.name);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new PsError("Stop-VM : The pipeline has been stopped.");

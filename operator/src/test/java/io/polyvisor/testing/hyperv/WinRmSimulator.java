@@ -4,6 +4,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsServer;
 import io.polyvisor.driver.hyperv.winrm.WsMan;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
@@ -13,21 +14,27 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyStore;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 import org.w3c.dom.Document;
@@ -35,11 +42,20 @@ import org.w3c.dom.Element;
 
 /**
  * A Windows host's WinRM listener over HTTPS, running PowerShell against a {@link
- * SimulatedHyperVHost}: Basic authentication (401 otherwise), the five shell steps of MS-WSMV with
+ * SimulatedHyperVHost}: Basic authentication (401 otherwise), the shell steps of MS-WSMV with
  * RelatesTo on every answer, Command and Arguments joined, {@code -EncodedCommand} decoded from
  * UTF-16LE, Receive answering the TimedOut fault while a command runs past the operation timeout,
  * Signal terminate stopping it, errors on stderr as CLIXML after a progress record (as real hosts
  * print even on success), and exit code 1 after an error.
+ *
+ * <p>As strict as a real host about the command line and stdin: a line over 8191 characters is
+ * refused by cmd.exe (exit code 1, its plain-text message on stderr) unless the Command sets
+ * WINRS_SKIP_CMD_SHELL=TRUE (then CreateProcess's 32767 is the limit). Send is accepted only for a
+ * stream the shell declared in InputStreams and a command of that shell, until End="true". A
+ * command runs either a script of its own ({@code -EncodedCommand <script>}) or the one stdin
+ * bootstrap this simulator knows ({@link #BOOTSTRAP}), which runs the base64 script sent on stdin
+ * once stdin has ended. Every powershell.exe takes {@link #processStartup(Duration)} to start; a
+ * command terminated or deleted before then never runs its script.
  *
  * <p>This is the project's stand-in for a Windows host, which is not reachable from here. It is
  * written from HYPERV-NOTES (Microsoft's documentation and pywinrm's captured exchanges), not
@@ -47,6 +63,17 @@ import org.w3c.dom.Element;
  */
 public final class WinRmSimulator implements AutoCloseable {
 
+  /**
+   * The stdin bootstrap, written here from Ansible's bootstrap_wrapper.ps1 ({@code $input |
+   * Out-String}, then a ScriptBlock), not taken from the client: a client whose bootstrap differs
+   * is refused, as one the simulator cannot vouch for.
+   */
+  static final String BOOTSTRAP =
+      "& ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String(($input | Out-String)))))";
+  /** cmd.exe's limit (KB 830473); a longer line never reaches powershell. */
+  private static final int CMD_LINE_LIMIT = 8191;
+  /** CreateProcess's limit on a command line, what is left with WINRS_SKIP_CMD_SHELL=TRUE. */
+  private static final int CREATE_PROCESS_LIMIT = 32767;
   private static final Pattern ENCODED = Pattern.compile("(?i)^powershell(?:\\.exe)?\\b.*-(?:EncodedCommand|enc|e)\\s+([A-Za-z0-9+/=]+)\\s*$");
   private static final Pattern ISO_SECONDS = Pattern.compile("^PT(\\d+(?:\\.\\d+)?)S$");
   private static final String PROGRESS_RECORD = "<Obj S=\"progress\" RefId=\"0\"><TN RefId=\"0\"><T>System.Management.Automation.PSCustomObject</T>"
@@ -63,14 +90,54 @@ public final class WinRmSimulator implements AutoCloseable {
   });
   private final Map<String, Shell> shells = new ConcurrentHashMap<>();
   private final List<String> scripts = new CopyOnWriteArrayList<>();
+  private final List<String> scriptsRun = new CopyOnWriteArrayList<>();
   private final List<String> rawRequests = new CopyOnWriteArrayList<>();
   private volatile Duration maxOperationTimeout = Duration.ofSeconds(60);
   private volatile boolean stallReceives;
+  private volatile Duration processStartup = Duration.ofMillis(50);
   private final CountDownLatch closed = new CountDownLatch(1);
 
-  private record Shell(Map<String, Future<Output>> commands) {}
+  private record Shell(Set<String> inputStreams, Map<String, ShellProcess> commands) {}
 
   private record Output(int exitCode, String stdout, String stderr) {}
+
+  /** One command's process: its stdin, its script once known, and whether it began or was ended. */
+  private static final class ShellProcess {
+    /** Known at Command for a script of its own; for the bootstrap, once stdin has ended. */
+    final CompletableFuture<String> script = new CompletableFuture<>();
+    final boolean readsStdin;
+    private final ByteArrayOutputStream stdin = new ByteArrayOutputStream();
+    private boolean stdinEnded;
+    private boolean terminated;
+    volatile Future<Output> output;
+
+    ShellProcess(boolean readsStdin) {
+      this.readsStdin = readsStdin;
+    }
+
+    /** Appends to stdin; the whole of stdin once this ended it, else null. */
+    synchronized byte[] input(byte[] data, boolean end) {
+      if (stdinEnded) {
+        // Which fault a real host gives here is not confirmed; that it refuses is certain enough.
+        throw new Fault("w:InvalidParameter", "2150859147", "The command's input stream has already ended (End=\"true\").");
+      }
+      stdin.writeBytes(data);
+      stdinEnded = end;
+      return end ? stdin.toByteArray() : null;
+    }
+
+    /** Whether the script may begin: not if Signal or Delete came first. */
+    synchronized boolean begin() {
+      return !terminated;
+    }
+
+    void terminate() {
+      synchronized (this) {
+        terminated = true;
+      }
+      output.cancel(true); // a script that began is interrupted, as today; one waiting never begins
+    }
+  }
 
   /**
    * @param tls a PKCS12 key store (password "changeit") whose certificate names 127.0.0.1, see {@link
@@ -102,9 +169,22 @@ public final class WinRmSimulator implements AutoCloseable {
     return host;
   }
 
-  /** Every script run so far, decoded. */
+  /**
+   * Every script handed to powershell so far, decoded: given to -EncodedCommand, or sent to the
+   * bootstrap's stdin (once stdin ended), whether or not it then ran.
+   */
   public List<String> scripts() {
     return List.copyOf(scripts);
+  }
+
+  /** Those of {@link #scripts()} that began to run: not those ended before powershell had started. */
+  public List<String> scriptsRun() {
+    return List.copyOf(scriptsRun);
+  }
+
+  /** How long each powershell.exe takes to start before its script runs (50 ms unless set). */
+  public void processStartup(Duration startup) {
+    this.processStartup = startup;
   }
 
   /** Every request body received so far, as sent. */
@@ -186,6 +266,7 @@ public final class WinRmSimulator implements AutoCloseable {
     return switch (action) {
       case WsMan.ACTION_CREATE -> create(request);
       case WsMan.ACTION_COMMAND -> command(request);
+      case WsMan.ACTION_SEND -> send(request);
       case WsMan.ACTION_RECEIVE -> receive(request);
       case WsMan.ACTION_SIGNAL -> signal(request);
       case WsMan.ACTION_DELETE -> delete(request);
@@ -195,7 +276,10 @@ public final class WinRmSimulator implements AutoCloseable {
 
   private Reply create(Document request) {
     String id = UUID.randomUUID().toString().toUpperCase(Locale.ROOT);
-    shells.put(id, new Shell(new ConcurrentHashMap<>()));
+    // Only the streams declared here take input; none when the element is missing.
+    Set<String> inputs = Arrays.stream(WsMan.text(WsMan.body(request), WsMan.SHELL, "InputStreams").orElse("").split("\\s+"))
+        .filter(n -> !n.isEmpty()).collect(Collectors.toUnmodifiableSet());
+    shells.put(id, new Shell(inputs, new ConcurrentHashMap<>()));
     Document response = response(request, WsMan.ACTION_CREATE + "Response");
     Element created = WsMan.append(WsMan.body(response), WsMan.TRANSFER, "x:ResourceCreated");
     WsMan.append(created, WsMan.ADDRESSING, "a:Address").setTextContent(endpoint().toString());
@@ -213,18 +297,54 @@ public final class WinRmSimulator implements AutoCloseable {
     String command = WsMan.text(request, WsMan.SHELL, "Command").orElse("");
     String arguments = WsMan.text(request, WsMan.SHELL, "Arguments").orElse("");
     String line = (command + " " + arguments).strip(); // some clients split the line, some do not
-    Matcher encoded = ENCODED.matcher(line);
-    if (!encoded.matches()) {
-      throw new Fault("w:InternalError", "2147942402", "the simulator runs powershell -EncodedCommand only, not: " + line);
+    boolean skipCmdShell = "TRUE".equalsIgnoreCase(option(request, "WINRS_SKIP_CMD_SHELL"));
+    if (skipCmdShell && line.length() > CREATE_PROCESS_LIMIT) {
+      // No cmd.exe to print a message: CreateProcess fails (ERROR_FILENAME_EXCED_RANGE, 206). How a
+      // real host reports that is not confirmed.
+      throw new Fault("w:InternalError", "2147942606", "The filename or extension is too long.");
     }
-    String script = new String(Base64.getDecoder().decode(encoded.group(1)), StandardCharsets.UTF_16LE);
-    scripts.add(script);
+    ShellProcess process;
+    if (!skipCmdShell && line.length() > CMD_LINE_LIMIT) {
+      // cmd.exe starts, refuses the line and exits 1, in plain text: powershell is never started.
+      process = new ShellProcess(false);
+      process.output = CompletableFuture.completedFuture(new Output(1, "", "The command line is too long.\r\n"));
+    } else {
+      Matcher encoded = ENCODED.matcher(line);
+      if (!encoded.matches()) {
+        throw new Fault("w:InternalError", "2147942402", "the simulator runs powershell -EncodedCommand only, not: " + line);
+      }
+      String decoded = new String(Base64.getDecoder().decode(encoded.group(1)), StandardCharsets.UTF_16LE);
+      process = new ShellProcess(decoded.strip().equals(BOOTSTRAP));
+      if (!process.readsStdin) {
+        scripts.add(decoded);
+        process.script.complete(decoded);
+      }
+      ShellProcess started = process;
+      process.output = commands.submit(() -> start(started));
+    }
     String commandId = UUID.randomUUID().toString().toUpperCase(Locale.ROOT);
-    shell.commands().put(commandId, commands.submit(() -> execute(script)));
+    shell.commands().put(commandId, process);
     Document response = response(request, WsMan.ACTION_COMMAND + "Response");
     WsMan.append(WsMan.append(WsMan.body(response), WsMan.SHELL, "rsp:CommandResponse"), WsMan.SHELL, "rsp:CommandId")
         .setTextContent(commandId);
     return new Reply(200, response);
+  }
+
+  /** The process: powershell.exe starting, the script (the bootstrap waiting for stdin), then running it. */
+  private Output start(ShellProcess process) throws InterruptedException {
+    Thread.sleep(processStartup.toMillis());
+    String script;
+    try {
+      script = process.script.get();
+    } catch (ExecutionException e) {
+      // The bootstrap's FromBase64String threw: a terminating error, exit code 1.
+      return output(new PowerShellSubset.Outcome("", List.of(e.getCause().getMessage())));
+    }
+    if (!process.begin()) {
+      throw new CancellationException("terminated before its script began");
+    }
+    scriptsRun.add(script);
+    return execute(script);
   }
 
   private Output execute(String script) {
@@ -234,6 +354,10 @@ public final class WinRmSimulator implements AutoCloseable {
     } catch (RuntimeException e) {
       outcome = new PowerShellSubset.Outcome("", List.of("simulator: " + e));
     }
+    return output(outcome);
+  }
+
+  private static Output output(PowerShellSubset.Outcome outcome) {
     StringBuilder stderr = new StringBuilder("#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">");
     stderr.append(PROGRESS_RECORD);
     for (String error : outcome.errors()) {
@@ -249,15 +373,64 @@ public final class WinRmSimulator implements AutoCloseable {
         .replace("\r", "_x000D_").replace("\n", "_x000A_");
   }
 
+  /** Input for a command's stdin; the bootstrap's script is known once it ends. */
+  private Reply send(Document request) {
+    Shell shell = shell(request);
+    var streams = request.getElementsByTagNameNS(WsMan.SHELL, "Stream");
+    if (WsMan.find(request, WsMan.SHELL, "Send").isEmpty() || streams.getLength() == 0) {
+      throw new Fault("w:InvalidParameter", "2150858882", "Send carries no rsp:Send/rsp:Stream");
+    }
+    for (int i = 0; i < streams.getLength(); i++) {
+      Element stream = (Element) streams.item(i);
+      String name = stream.getAttribute("Name");
+      if (!shell.inputStreams().contains(name)) {
+        // ERROR_WSMAN_SHELL_INVALID_INPUT_STREAM
+        throw new Fault("w:InvalidParameter", "2150859147", "The shell was not created with input stream '" + name + "'.");
+      }
+      ShellProcess process = shell.commands().get(stream.getAttribute("CommandId"));
+      if (process == null) {
+        throw new Fault("w:InvalidSelectors", "2150858843", "no command " + stream.getAttribute("CommandId") + " in this shell");
+      }
+      byte[] data;
+      try {
+        data = Base64.getDecoder().decode(stream.getTextContent().strip());
+      } catch (IllegalArgumentException e) {
+        throw new Fault("w:InvalidParameter", "2150858882", "the stream is not base64: " + e.getMessage());
+      }
+      String end = stream.getAttribute("End"); // xs:boolean
+      byte[] whole = process.input(data, end.equals("true") || end.equals("1"));
+      if (whole != null && process.readsStdin) {
+        bootstrapRead(process, whole);
+      }
+    }
+    Document response = response(request, WsMan.ACTION_SEND + "Response");
+    WsMan.append(WsMan.body(response), WsMan.SHELL, "rsp:SendResponse");
+    return new Reply(200, response);
+  }
+
+  /** What the bootstrap does with its stdin: base64 (white space skipped) of the script's UTF-8. */
+  private void bootstrapRead(ShellProcess process, byte[] stdin) {
+    String text = new String(stdin, StandardCharsets.ISO_8859_1).replaceAll("\\s", "");
+    try {
+      String script = new String(Base64.getDecoder().decode(text), StandardCharsets.UTF_8);
+      scripts.add(script);
+      process.script.complete(script);
+    } catch (IllegalArgumentException e) {
+      process.script.completeExceptionally(new IllegalArgumentException("Exception calling \"FromBase64String\" with \"1\""
+          + " argument(s): \"The input is not a valid Base-64 string as it contains a non-base 64 character.\""));
+    }
+  }
+
   private Reply receive(Document request) {
     Shell shell = shell(request);
     Element desired = WsMan.find(request, WsMan.SHELL, "DesiredStream")
         .orElseThrow(() -> new Fault("w:InvalidParameter", "2150858882", "Receive names no DesiredStream"));
     String commandId = desired.getAttribute("CommandId");
-    Future<Output> running = shell.commands().get(commandId);
-    if (running == null) {
+    ShellProcess process = shell.commands().get(commandId);
+    if (process == null) {
       throw new Fault("w:InvalidSelectors", "2150858843", "no command " + commandId + " in this shell");
     }
+    Future<Output> running = process.output;
     Duration wait = timeout(request);
     Output output;
     try {
@@ -295,9 +468,9 @@ public final class WinRmSimulator implements AutoCloseable {
   private Reply signal(Document request) {
     Shell shell = shell(request);
     String commandId = WsMan.find(request, WsMan.SHELL, "Signal").map(e -> e.getAttribute("CommandId")).orElse("");
-    Future<Output> running = shell.commands().remove(commandId);
-    if (running != null) {
-      running.cancel(true);
+    ShellProcess process = shell.commands().remove(commandId);
+    if (process != null) {
+      process.terminate();
     }
     Document response = response(request, WsMan.ACTION_SIGNAL + "Response");
     WsMan.append(WsMan.body(response), WsMan.SHELL, "rsp:SignalResponse");
@@ -310,7 +483,7 @@ public final class WinRmSimulator implements AutoCloseable {
       throw new Fault("w:InvalidSelectors", "2150858843", "The request for the Windows Remote Shell failed because the"
           + " shell was not found on the server.");
     }
-    shell.commands().values().forEach(f -> f.cancel(true));
+    shell.commands().values().forEach(ShellProcess::terminate);
     return new Reply(200, response(request, WsMan.ACTION_DELETE + "Response"));
   }
 
@@ -321,6 +494,18 @@ public final class WinRmSimulator implements AutoCloseable {
           + " shell was not found on the server.");
     }
     return shell;
+  }
+
+  /** A named option of the request's OptionSet, or "" (option names are case-insensitive). */
+  private static String option(Document request, String name) {
+    var options = WsMan.header(request).getElementsByTagNameNS(WsMan.WSMAN, "Option");
+    for (int i = 0; i < options.getLength(); i++) {
+      Element o = (Element) options.item(i);
+      if (name.equalsIgnoreCase(o.getAttribute("Name"))) {
+        return o.getTextContent().trim();
+      }
+    }
+    return "";
   }
 
   /** The ShellId selector; WinRM matches selector names case-insensitively. */

@@ -16,6 +16,7 @@ import java.security.KeyStore;
 import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -30,8 +31,15 @@ import org.w3c.dom.NodeList;
 
 /**
  * Runs PowerShell scripts on one Windows host through WinRM's remote shell: Create a shell,
- * Command ({@code powershell -EncodedCommand}), Receive until Done, Signal terminate, Delete.
- * Basic authentication is only sent over HTTPS. Thread-safe: every script gets its own shell.
+ * Command (a fixed {@code powershell -EncodedCommand} bootstrap), Send the script as its stdin,
+ * Receive until Done, Signal terminate, Delete. Basic authentication is only sent over HTTPS.
+ * Thread-safe: every script gets its own shell.
+ *
+ * <p>Why stdin: the cmd shell runs the command line through cmd.exe, which refuses lines over
+ * 8191 characters ("The command line is too long."), and {@code -EncodedCommand} inflates a script
+ * 8/3 times, so anything over about 3000 characters failed on a real host. The bootstrap is short
+ * and the same for every script; the script itself has no length limit (as Ansible does it, see
+ * docs/hyperv-on-real-hosts.md section 5).
  *
  * <p>Deadlines: a script has its own (past it the command is terminated); a connection must be
  * made within the call timeout; and each HTTP exchange, body included, must end within the
@@ -43,6 +51,27 @@ public final class WinRmClient {
 
   /** How long one Receive may wait on the host for output before it answers TimedOut. */
   private static final Duration OPERATION_TIMEOUT = Duration.ofSeconds(20);
+
+  /**
+   * The command every script runs under: it reads all of stdin (the script as base64 of its UTF-8
+   * bytes), decodes it and runs it as one script block. Run whole, the script behaves as under
+   * {@code -EncodedCommand}: an error under {@code $ErrorActionPreference = 'Stop'} ends powershell
+   * with exit code 1 (fed to {@code -Command -} line by line, Stop is ignored: PowerShell#21808).
+   * {@code $input | Out-String} is how Ansible's bootstrap_wrapper.ps1 reads a payload sent with
+   * WinRM Send, proven there for years; {@code [Console]::In.ReadToEnd()} would be our own untried
+   * variant. Base64 is ASCII, so neither the console code page nor the line breaks Out-String adds
+   * (FromBase64String skips white space) can change the script. Inlined so that the script sees no
+   * variable of ours.
+   */
+  static final String BOOTSTRAP =
+      "& ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String(($input | Out-String)))))";
+
+  /**
+   * Bytes of stdin per Send. Each is base64'd once more into the envelope (80,000 characters), well
+   * under the 153,600 bytes we declare as MaxEnvelopeSize and the 150 KB that older hosts accept
+   * (MaxEnvelopeSizekb; 500 KB on newer ones).
+   */
+  static final int STDIN_CHUNK = 60_000;
 
   private final URI endpoint;
   private final String authorization;
@@ -82,8 +111,9 @@ public final class WinRmClient {
     Instant until = Instant.now().plus(deadline);
     String shellId = createShell();
     try {
-      String commandId = command(shellId, script);
+      String commandId = command(shellId);
       try {
+        sendStdin(shellId, commandId, script);
         return receive(shellId, commandId, until);
       } finally {
         signalTerminate(shellId, commandId);
@@ -109,17 +139,46 @@ public final class WinRmClient {
         .orElseThrow(() -> new HypervisorException("WSMAN_PROTOCOL", endpoint + " created a shell but named no ShellId"));
   }
 
-  private String command(String shellId, String script) {
+  private String command(String shellId) {
     Document request = WsMan.request(endpoint.toString(), WsMan.ACTION_COMMAND, Optional.of(shellId), iso(OPERATION_TIMEOUT));
+    // Stdin is a pipe we write with Send, not a console (MS-WSMV 3.1.4.11: the client-side mode;
+    // Ansible sends FALSE whenever it sends stdin).
+    Element option = WsMan.append(WsMan.append(WsMan.header(request), WsMan.WSMAN, "w:OptionSet"), WsMan.WSMAN, "w:Option");
+    option.setAttribute("Name", "WINRS_CONSOLEMODE_STDIN");
+    option.setTextContent("FALSE");
     Element line = WsMan.append(WsMan.body(request), WsMan.SHELL, "rsp:CommandLine");
     WsMan.append(line, WsMan.SHELL, "rsp:Command").setTextContent("powershell");
     WsMan.append(line, WsMan.SHELL, "rsp:Arguments")
-        .setTextContent("-NoProfile -NonInteractive -EncodedCommand " + encode(script));
+        .setTextContent("-NoProfile -NonInteractive -EncodedCommand " + encode(BOOTSTRAP));
     return WsMan.text(send(request), WsMan.SHELL, "CommandId")
         .orElseThrow(() -> new HypervisorException("WSMAN_PROTOCOL", endpoint + " accepted a command but named no CommandId"));
   }
 
-  private PowerShellResult receive(String shellId, String commandId, Instant until) {
+  /**
+   * Writes the script to the bootstrap's stdin, in Sends of {@link #STDIN_CHUNK} bytes; the last
+   * one (also the only one of an empty script) says End="true", which closes stdin so that the
+   * bootstrap's read returns.
+   */
+  private void sendStdin(String shellId, String commandId, String script) {
+    byte[] payload = Base64.getEncoder().encode(script.getBytes(StandardCharsets.UTF_8));
+    int offset = 0;
+    do {
+      int end = Math.min(payload.length, offset + STDIN_CHUNK);
+      Document request = WsMan.request(endpoint.toString(), WsMan.ACTION_SEND, Optional.of(shellId), iso(OPERATION_TIMEOUT));
+      Element stream = WsMan.append(WsMan.append(WsMan.body(request), WsMan.SHELL, "rsp:Send"), WsMan.SHELL, "rsp:Stream");
+      stream.setAttribute("Name", "stdin");
+      stream.setAttribute("CommandId", commandId);
+      if (end == payload.length) {
+        stream.setAttribute("End", "true");
+      }
+      stream.setTextContent(Base64.getEncoder().encodeToString(Arrays.copyOfRange(payload, offset, end)));
+      send(request);
+      offset = end;
+    } while (offset < payload.length);
+  }
+
+  /** Package-private, as is {@link #send(Document)}, so that tests can drive single steps. */
+  PowerShellResult receive(String shellId, String commandId, Instant until) {
     ByteArrayOutputStream stdout = new ByteArrayOutputStream();
     ByteArrayOutputStream stderr = new ByteArrayOutputStream();
     while (true) {
@@ -181,7 +240,7 @@ public final class WinRmClient {
     }
   }
 
-  private Document send(Document request) {
+  Document send(Document request) {
     return send(request, OPERATION_TIMEOUT);
   }
 

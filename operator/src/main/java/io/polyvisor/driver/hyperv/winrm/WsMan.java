@@ -38,6 +38,8 @@ public final class WsMan {
   public static final String ACTION_COMMAND = SHELL + "/Command";
   public static final String ACTION_RECEIVE = SHELL + "/Receive";
   public static final String ACTION_SIGNAL = SHELL + "/Signal";
+  /** Input for a running command (MS-WSMV 3.1.4.13), answered by {@code SendResponse}. */
+  public static final String ACTION_SEND = SHELL + "/Send";
   public static final String SIGNAL_TERMINATE = SHELL + "/signal/terminate";
   public static final String STATE_DONE = SHELL + "/CommandState/Done";
   public static final String STATE_RUNNING = SHELL + "/CommandState/Running";

@@ -9,12 +9,18 @@ import io.polyvisor.testing.hyperv.SimulatedHyperVHost;
 import io.polyvisor.testing.hyperv.TestCertificate;
 import io.polyvisor.testing.hyperv.WinRmSimulator;
 import java.net.URI;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Base64;
+import java.util.List;
 import java.util.Optional;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.w3c.dom.Document;
+import org.w3c.dom.Element;
 
 /** The WinRM client against the simulated host's HTTPS listener. */
 class WinRmClientTest {
@@ -149,6 +155,98 @@ class WinRmClientTest {
   }
 
   @Test
+  void aScriptTooLongForACommandLineTravelsOverStdinAndRuns() {
+    // 6,000 characters of script: as -EncodedCommand that is 16,000 characters, past cmd.exe's 8,191.
+    String note = "n".repeat(6000);
+    PowerShellResult result = client.run("'" + note + "'", Duration.ofSeconds(30));
+
+    assertThat(result.stderr()).doesNotContain("The command line is too long.");
+    assertThat(result.stdout().strip()).isEqualTo(note);
+    assertThat(result.succeeded()).isTrue();
+    assertThat(simulator.scriptsRun()).containsExactly("'" + note + "'");
+    String commandRequest = simulator.rawRequests().stream().filter(r -> r.contains("shell/Command<")).findFirst().orElseThrow();
+    assertThat(commandRequest.length()).as("the bootstrap's Command stays short").isLessThan(2000);
+  }
+
+  @Test
+  void aLargeScriptIsSentInChunksThatEachFitTheEnvelopeAndOnlyTheLastEndsStdin() {
+    String note = "m".repeat(150_000); // 200,000 bytes of base64: four Sends
+    PowerShellResult result = client.run("'" + note + "'", Duration.ofSeconds(30));
+
+    assertThat(result.stdout().strip()).isEqualTo(note);
+    List<String> sends = simulator.rawRequests().stream().filter(r -> r.contains("shell/Send<")).toList();
+    assertThat(sends).hasSize(4);
+    assertThat(sends).allSatisfy(r -> assertThat(r.getBytes(StandardCharsets.UTF_8).length).isLessThan(153_600));
+    assertThat(sends.subList(0, 3)).noneMatch(r -> r.contains("End=\"true\""));
+    assertThat(sends.get(3)).contains("End=\"true\"");
+  }
+
+  @Test
+  void anEncodedCommandLongerThanCmdExeAcceptsIsRefusedByCmdExe() {
+    String script = "'" + "x".repeat(4000) + "'"; // 10,700 characters of command line
+    String shellId = createShell(true);
+    String commandId = command(shellId, "-NoProfile -NonInteractive -EncodedCommand " + WinRmClient.encode(script), false);
+
+    PowerShellResult result = client.receive(shellId, commandId, Instant.now().plusSeconds(30));
+
+    assertThat(result.exitCode()).isEqualTo(1);
+    assertThat(result.stderr()).as("cmd.exe's words, not CLIXML").isEqualTo("The command line is too long.\r\n");
+    assertThat(result.stdout()).isEmpty();
+    assertThat(simulator.scriptsRun()).isEmpty();
+
+    // Without cmd.exe, CreateProcess's 32,767 characters are the limit.
+    String direct = command(shellId, "-NoProfile -NonInteractive -EncodedCommand " + WinRmClient.encode(script), true);
+    assertThat(client.receive(shellId, direct, Instant.now().plusSeconds(30)).stdout().strip()).isEqualTo(script.replace("'", ""));
+  }
+
+  @Test
+  void sendIsRefusedForAStreamTheShellDidNotDeclareForAnUnknownCommandAndAfterTheEnd() {
+    String withStdin = createShell(true);
+    String commandId = command(withStdin, bootstrapArguments(), false);
+
+    assertThatThrownBy(() -> send(withStdin, "stdout", commandId, false))
+        .isInstanceOfSatisfying(WsManFault.class, f -> assertThat(f.faultCode()).isEqualTo("2150859147"));
+    assertThatThrownBy(() -> send(withStdin, "stdin", "NO-SUCH-COMMAND", false))
+        .isInstanceOfSatisfying(WsManFault.class, f -> assertThat(f.faultCode()).isEqualTo("2150858843"));
+    assertThat(WsMan.find(send(withStdin, "stdin", commandId, true), WsMan.SHELL, "SendResponse")).isPresent();
+    assertThatThrownBy(() -> send(withStdin, "stdin", commandId, true))
+        .as("stdin has ended").isInstanceOf(WsManFault.class);
+
+    String withoutStdin = createShell(false);
+    String other = command(withoutStdin, bootstrapArguments(), false);
+    assertThatThrownBy(() -> send(withoutStdin, "stdin", other, true))
+        .isInstanceOfSatisfying(WsManFault.class, f -> assertThat(f.faultCode()).isEqualTo("2150859147"));
+  }
+
+  @Test
+  void aCommandTerminatedOrDeletedBeforeItsProcessStartedNeverRuns() {
+    simulator.processStartup(Duration.ofSeconds(1));
+    String script = "$vm = New-VM -Name 'never' -Generation 2 -MemoryStartupBytes 536870912 -NoVHD";
+    String arguments = "-NoProfile -NonInteractive -EncodedCommand " + WinRmClient.encode(script);
+    String signalledShell = createShell(true);
+    String signalled = command(signalledShell, arguments, false);
+    client.send(shellRequest(WsMan.ACTION_SIGNAL, signalledShell, body -> {
+      Element signal = WsMan.append(body, WsMan.SHELL, "rsp:Signal");
+      signal.setAttribute("CommandId", signalled);
+      WsMan.append(signal, WsMan.SHELL, "rsp:Code").setTextContent(WsMan.SIGNAL_TERMINATE);
+    }));
+    String deletedShell = createShell(true);
+    command(deletedShell, arguments, false);
+    client.send(shellRequest(WsMan.ACTION_DELETE, deletedShell, body -> {}));
+
+    // A command started after both, and left alone, runs once its process has started: by then
+    // the startup of the two others is over too.
+    String control = "Get-VMHost | Select-Object ComputerName | ConvertTo-Json -Compress";
+    String controlShell = createShell(true);
+    String controlCommand = command(controlShell, "-NoProfile -NonInteractive -EncodedCommand " + WinRmClient.encode(control), false);
+    assertThat(client.receive(controlShell, controlCommand, Instant.now().plusSeconds(30)).succeeded()).isTrue();
+
+    assertThat(simulator.scripts()).as("received").containsExactly(script, script, control);
+    assertThat(simulator.scriptsRun()).as("but only the control ran").containsExactly(control);
+    assertThat(host.stateOf("never")).isEmpty();
+  }
+
+  @Test
   void clixmlEscapesAreDecoded() {
     String stderr = "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">"
         + "<S S=\"Error\">first line_x000D__x000A_</S><S S=\"Error\">second &lt;line&gt;_x000D__x000A_</S>"
@@ -161,5 +259,56 @@ class WinRmClientTest {
         + "<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><S S=\"Error\">boom_x000D__x000A_</S>"
         + "</Objs>Process is terminated due to StackOverflowException.";
     assertThat(Clixml.errors(twoBlocksAndWords)).isEqualTo("boom\nProcess is terminated due to StackOverflowException.");
+  }
+
+  // Single WS-Man steps, through the client's own transport, for what the client never sends.
+
+  private Document shellRequest(String action, String shellId, Consumer<Element> body) {
+    Document request = WsMan.request(simulator.endpoint().toString(), action, Optional.ofNullable(shellId), "PT20S");
+    body.accept(WsMan.body(request));
+    return request;
+  }
+
+  private String createShell(boolean declareStdin) {
+    Document response = client.send(shellRequest(WsMan.ACTION_CREATE, null, body -> {
+      Element shell = WsMan.append(body, WsMan.SHELL, "rsp:Shell");
+      if (declareStdin) {
+        WsMan.append(shell, WsMan.SHELL, "rsp:InputStreams").setTextContent("stdin");
+      }
+      WsMan.append(shell, WsMan.SHELL, "rsp:OutputStreams").setTextContent("stdout stderr");
+    }));
+    return WsMan.text(response, WsMan.SHELL, "ShellId").orElseThrow();
+  }
+
+  private String command(String shellId, String arguments, boolean skipCmdShell) {
+    Document request = shellRequest(WsMan.ACTION_COMMAND, shellId, body -> {
+      Element line = WsMan.append(body, WsMan.SHELL, "rsp:CommandLine");
+      WsMan.append(line, WsMan.SHELL, "rsp:Command").setTextContent("powershell");
+      WsMan.append(line, WsMan.SHELL, "rsp:Arguments").setTextContent(arguments);
+    });
+    if (skipCmdShell) {
+      Element option = WsMan.append(WsMan.append(WsMan.header(request), WsMan.WSMAN, "w:OptionSet"), WsMan.WSMAN, "w:Option");
+      option.setAttribute("Name", "WINRS_SKIP_CMD_SHELL");
+      option.setTextContent("TRUE");
+    }
+    return WsMan.text(client.send(request), WsMan.SHELL, "CommandId").orElseThrow();
+  }
+
+  private static String bootstrapArguments() {
+    return "-NoProfile -NonInteractive -EncodedCommand " + WinRmClient.encode(WinRmClient.BOOTSTRAP);
+  }
+
+  /** Sends "Get-VMHost" (as the bootstrap wants it) on the named stream. */
+  private Document send(String shellId, String stream, String commandId, boolean end) {
+    return client.send(shellRequest(WsMan.ACTION_SEND, shellId, body -> {
+      Element s = WsMan.append(WsMan.append(body, WsMan.SHELL, "rsp:Send"), WsMan.SHELL, "rsp:Stream");
+      s.setAttribute("Name", stream);
+      s.setAttribute("CommandId", commandId);
+      if (end) {
+        s.setAttribute("End", "true");
+      }
+      byte[] payload = Base64.getEncoder().encode("Get-VMHost".getBytes(StandardCharsets.UTF_8));
+      s.setTextContent(Base64.getEncoder().encodeToString(payload));
+    }));
   }
 }
