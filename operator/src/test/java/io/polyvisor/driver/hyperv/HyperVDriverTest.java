@@ -267,7 +267,9 @@ class HyperVDriverTest {
     assertThat(driver.find(host, fixed.id().uid())).map(GuestInfo::maximumMemoryBytes).contains(768 * MIB);
     // What the simulated host refuses, as a real one does.
     assertThatThrownBy(() -> onHost("Set-VMMemory", "prod_mem", "-MinimumBytes 268435456"))
-        .hasMessageContaining("Setting maximum, minimum, and buffer settings requires Dynamic Memory to be enabled.");
+        .hasMessageContaining("Setting maximum, minimum, and buffer settings requires Dynamic Memory to be enabled.")
+        .as("the host's message, unwrapped, without PowerShell's position and category lines")
+        .hasMessageNotContainingAny("At line:", "CategoryInfo", "FullyQualifiedErrorId", "~~~");
     assertThatThrownBy(() -> onHost("Set-VMMemory", "prod_mem", "-Buffer 20"))
         .hasMessageContaining("requires Dynamic Memory to be enabled");
   }

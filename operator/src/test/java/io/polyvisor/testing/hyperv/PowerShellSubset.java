@@ -32,7 +32,7 @@ final class PowerShellSubset {
   }
 
   /** What a script printed and the errors it wrote. */
-  record Outcome(String stdout, List<String> errors) {}
+  record Outcome(String stdout, List<ErrorView.ErrorRecord> errors) {}
 
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final Pattern PARAMETER_LINE = Pattern.compile(
@@ -50,7 +50,7 @@ final class PowerShellSubset {
   private final Cmdlets cmdlets;
   private final Map<String, Object> variables = new HashMap<>();
   private final StringBuilder stdout = new StringBuilder();
-  private final List<String> errors = new ArrayList<>();
+  private final List<ErrorView.ErrorRecord> errors = new ArrayList<>();
 
   private PowerShellSubset(Cmdlets cmdlets) {
     this.cmdlets = cmdlets;
@@ -59,11 +59,12 @@ final class PowerShellSubset {
 
   static Outcome run(String script, Cmdlets cmdlets) {
     PowerShellSubset shell = new PowerShellSubset(cmdlets);
-    for (String line : script.split("\\R")) {
+    String[] lines = script.split("\\R");
+    for (int i = 0; i < lines.length; i++) {
       try {
-        shell.statement(line.strip());
+        shell.statement(lines[i].strip());
       } catch (PsError e) {
-        shell.errors.add(e.getMessage());
+        shell.errors.add(new ErrorView.ErrorRecord(e.getMessage(), i + 1, lines[i].strip()));
         if ("Stop".equalsIgnoreCase(String.valueOf(shell.variables.get("erroractionpreference")))) {
           break;
         }

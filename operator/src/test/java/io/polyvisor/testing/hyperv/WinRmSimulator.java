@@ -45,8 +45,9 @@ import org.w3c.dom.Element;
  * SimulatedHyperVHost}: Basic authentication (401 otherwise), the shell steps of MS-WSMV with
  * RelatesTo on every answer, Command and Arguments joined, {@code -EncodedCommand} decoded from
  * UTF-16LE, Receive answering the TimedOut fault while a command runs past the operation timeout,
- * Signal terminate stopping it, errors on stderr as CLIXML after a progress record (as real hosts
- * print even on success), and exit code 1 after an error.
+ * Signal terminate stopping it, errors on stderr as CLIXML in PowerShell's error view (wrapped
+ * message, position, category: {@link ErrorView}) after a progress record (as real hosts print
+ * even on success), and exit code 1 after an error.
  *
  * <p>As strict as a real host about the command line and stdin: a line over 8191 characters is
  * refused by cmd.exe (exit code 1, its plain-text message on stderr) unless the Command sets
@@ -338,7 +339,7 @@ public final class WinRmSimulator implements AutoCloseable {
       script = process.script.get();
     } catch (ExecutionException e) {
       // The bootstrap's FromBase64String threw: a terminating error, exit code 1.
-      return output(new PowerShellSubset.Outcome("", List.of(e.getCause().getMessage())));
+      return output(new PowerShellSubset.Outcome("", List.of(ErrorView.ErrorRecord.of(e.getCause().getMessage()))));
     }
     if (!process.begin()) {
       throw new CancellationException("terminated before its script began");
@@ -352,7 +353,7 @@ public final class WinRmSimulator implements AutoCloseable {
     try {
       outcome = PowerShellSubset.run(script, host);
     } catch (RuntimeException e) {
-      outcome = new PowerShellSubset.Outcome("", List.of("simulator: " + e));
+      outcome = new PowerShellSubset.Outcome("", List.of(ErrorView.ErrorRecord.of("simulator: " + e)));
     }
     return output(outcome);
   }
@@ -360,8 +361,10 @@ public final class WinRmSimulator implements AutoCloseable {
   private static Output output(PowerShellSubset.Outcome outcome) {
     StringBuilder stderr = new StringBuilder("#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">");
     stderr.append(PROGRESS_RECORD);
-    for (String error : outcome.errors()) {
-      stderr.append("<S S=\"Error\">").append(clixmlEscape(error + "\r\n")).append("</S>");
+    for (ErrorView.ErrorRecord error : outcome.errors()) {
+      for (String line : ErrorView.lines(error)) {
+        stderr.append("<S S=\"Error\">").append(clixmlEscape(line + "\r\n")).append("</S>");
+      }
     }
     stderr.append("</Objs>");
     return new Output(outcome.errors().isEmpty() ? 0 : 1, outcome.stdout(), stderr.toString());

@@ -1,6 +1,8 @@
 package io.polyvisor.driver.hyperv.winrm;
 
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.w3c.dom.Document;
@@ -11,6 +13,12 @@ import org.w3c.dom.NodeList;
  * Reads PowerShell's CLIXML error stream: a remote {@code powershell} writes its errors to stderr
  * as {@code #< CLIXML} followed by serialized records. Only the {@code Error} strings are errors;
  * progress records arrive there too, even from a script that succeeded.
+ *
+ * <p>The strings are PowerShell's error view, for a console: each message wrapped at the host's
+ * console width (80 or 120 columns, a wrapped line keeping its trailing space), then the position
+ * ("At line:3 char:1", the statement, a {@code ~} underline), then "    + CategoryInfo" and
+ * "    + FullyQualifiedErrorId" lines, then a blank line. What people read, and what the driver
+ * matches words in, is the message: it is unwrapped and the rest is left out.
  */
 public final class Clixml {
 
@@ -18,6 +26,7 @@ public final class Clixml {
   private static final String NAMESPACE = "http://schemas.microsoft.com/powershell/2004/04";
   private static final Pattern OBJS = Pattern.compile("<Objs\\b.*?</Objs>", Pattern.DOTALL);
   private static final Pattern ESCAPE = Pattern.compile("_x([0-9A-Fa-f]{4})_");
+  private static final Pattern POSITION = Pattern.compile("^At .+ char:\\d+$");
 
   private Clixml() {}
 
@@ -31,6 +40,10 @@ public final class Clixml {
     if (!text.startsWith(HEADER)) {
       return text;
     }
+    return messages(errorView(text));
+  }
+
+  private static String errorView(String text) {
     StringBuilder errors = new StringBuilder();
     String rest = text.substring(HEADER.length());
     Matcher block = OBJS.matcher(rest);
@@ -42,6 +55,43 @@ public final class Clixml {
     }
     errors.append(rest.substring(plainFrom));
     return errors.toString().strip();
+  }
+
+  /** The messages of an error view, each unwrapped, without positions and categories. */
+  static String messages(String errorView) {
+    List<String> messages = new ArrayList<>();
+    StringBuilder message = new StringBuilder();
+    boolean details = false; // past the current record's message
+    String[] lines = errorView.split("\n", -1);
+    for (int i = 0; i < lines.length; i++) {
+      StringBuilder logical = new StringBuilder(lines[i]);
+      while (logical.length() > 0 && logical.charAt(logical.length() - 1) == ' ' && !logical.toString().isBlank()
+          && i + 1 < lines.length && !lines[i + 1].isBlank()) {
+        logical.append(lines[++i]); // the console wrapped it here
+      }
+      String line = logical.toString();
+      if (line.isBlank()) {
+        flush(message, messages);
+        details = false;
+      } else if (POSITION.matcher(line.strip()).matches() || line.startsWith("    + ")) {
+        details = true;
+      } else if (!details || !(line.startsWith("+ ") || line.startsWith("   "))) { // the statement, its underline, a wrapped category
+        if (details) { // a message with no blank line after the previous record
+          flush(message, messages);
+          details = false;
+        }
+        message.append(message.length() == 0 ? "" : "\n").append(line.stripTrailing());
+      }
+    }
+    flush(message, messages);
+    return String.join("\n", messages);
+  }
+
+  private static void flush(StringBuilder message, List<String> messages) {
+    if (message.length() > 0) {
+      messages.add(message.toString());
+      message.setLength(0);
+    }
   }
 
   private static String errorStrings(String objs) {

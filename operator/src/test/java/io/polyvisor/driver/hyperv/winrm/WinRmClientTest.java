@@ -247,6 +247,37 @@ class WinRmClientTest {
   }
 
   @Test
+  void anErrorInPowerShellsErrorViewIsItsMessageUnwrappedWithoutPositionOrCategory() {
+    // The shape real hosts write: the message wrapped at the console width (the trailing space
+    // kept), the position, the category lines (wrapped with an indent), a line of one space.
+    String stderr = "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">"
+        + error("Set-VMMemory : Setting maximum, minimum, and buffer settings requires Dynamic ")
+        + error("Memory to be enabled.")
+        + error("At line:4 char:1")
+        + error("+ Set-VMMemory -VM $vm -DynamicMemoryEnabled $p.dynamic -MinimumBytes $p.minimu ...")
+        + error("+ ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~")
+        + error("    + CategoryInfo          : InvalidArgument: (:) [Set-VMMemory], VirtualizationExcep ")
+        + error("   tion")
+        + error("    + FullyQualifiedErrorId : InvalidParameter,Microsoft.HyperV.PowerShell.Commands.SetVMMemory")
+        + error(" ")
+        + error("Get-VM : Hyper-V was unable to find a virtual machine with ID \"0d3c\".")
+        + error("At C:\\scripts\\x.ps1:2 char:7")
+        + error("+ $vm = Get-VM -Id $p.id")
+        + error("+       ~~~~~~~~~~~~~~~~")
+        + error("    + CategoryInfo          : InvalidArgument: (0d3c:String) [Get-VM], VirtualizationException")
+        + error("    + FullyQualifiedErrorId : InvalidParameter,Microsoft.HyperV.PowerShell.Commands.GetVM")
+        + error(" ")
+        + "</Objs>";
+
+    assertThat(Clixml.errors(stderr)).isEqualTo("Set-VMMemory : Setting maximum, minimum, and buffer settings requires Dynamic"
+        + " Memory to be enabled.\nGet-VM : Hyper-V was unable to find a virtual machine with ID \"0d3c\".");
+  }
+
+  private static String error(String line) {
+    return "<S S=\"Error\">" + line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") + "_x000D__x000A_</S>";
+  }
+
+  @Test
   void clixmlEscapesAreDecoded() {
     String stderr = "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">"
         + "<S S=\"Error\">first line_x000D__x000A_</S><S S=\"Error\">second &lt;line&gt;_x000D__x000A_</S>"
