@@ -32,7 +32,13 @@ import org.slf4j.LoggerFactory;
 final class HyperVMigration implements MigrationJob {
 
   private static final Logger log = LoggerFactory.getLogger(HyperVMigration.class);
-  private static final Duration POLL = Duration.ofMillis(500);
+  /**
+   * How often the host's job is read. Each read starts a powershell.exe on the source host (a
+   * process, a WinRM shell and a CIM query: hundreds of milliseconds of the host's CPU), so it is
+   * read no more often than the migration controller needs progress for its timeouts; Hyper-V
+   * gives whole percents only, and Move-VM's return tells the end at once.
+   */
+  static final Duration POLL = Duration.ofSeconds(2);
   /** Move-VM may run for hours; the migration controller's own timeouts abort it sooner. */
   private static final Duration COMMAND_DEADLINE = Duration.ofHours(24);
   // CIM_ConcreteJob.JobState

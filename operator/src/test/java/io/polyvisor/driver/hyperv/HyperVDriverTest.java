@@ -399,7 +399,7 @@ class HyperVDriverTest {
   void aGuestOnAShareLiveMigratesWithItsMemoryOnlyAndRunsOnOneHostAtEveryStep() throws Exception {
     hyperV.enableMigration();
     peer.enableMigration();
-    network.migrationBandwidth(256 * MIB);
+    network.migrationBandwidth(64 * MIB); // 256 MiB: 4 s, long enough for a poll to see it under way
     GuestSpec spec = running("shared", volume(pool("\\\\fs3\\vms"), "shared-root", 64 * MIB));
     List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
 
@@ -419,6 +419,30 @@ class HyperVDriverTest {
     assertThat(peer.stateOf("prod_shared")).contains("Running");
     assertThat(peer.disksOf("prod_shared")).containsExactly("\\\\fs3\\vms\\shared-root.vhdx");
     assertThat(driver.find(peerHost, spec.id().uid())).map(GuestInfo::state).contains(GuestState.RUNNING);
+  }
+
+  @Test
+  void followingAMoveStartsOneHostProcessPerPollInterval() throws Exception {
+    hyperV.enableMigration();
+    peer.enableMigration();
+    network.migrationBandwidth(32 * MIB); // 256 MiB: 8 s
+    GuestSpec spec = running("watched", volume(pool("\\\\fs3\\vms"), "watched-root", 64 * MIB));
+    int before = simulator.scripts().size();
+    long started = System.nanoTime();
+
+    MigrationJob job = driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false, false));
+    job.completion().get(60, TimeUnit.SECONDS);
+
+    double seconds = (System.nanoTime() - started) / 1e9;
+    long reads = simulator.scripts().subList(before, simulator.scripts().size()).stream()
+        .filter(script -> script.contains("Msvm_MigrationJob")).count();
+    // Every script is a powershell.exe on the source host: the floor is one read at the start
+    // (the jobs there before) and one per poll interval.
+    double floor = 1 + seconds / HyperVMigration.POLL.toSeconds();
+    System.out.printf("following a %.1f s Hyper-V move: %d job reads, %.2f per second, %.2f x the floor of one per %d s%n",
+        seconds, reads, reads / seconds, reads / floor, HyperVMigration.POLL.toSeconds());
+    assertThat(job.progress()).as("progress was still read").isPresent();
+    assertThat(reads).as("job reads in %.1f s", seconds).isLessThanOrEqualTo((long) Math.ceil(floor) + 1);
   }
 
   @Test
