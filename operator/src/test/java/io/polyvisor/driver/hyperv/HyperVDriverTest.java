@@ -123,6 +123,18 @@ class HyperVDriverTest {
   }
 
   @Test
+  void theStateOfAVmIsAnEnumThatJsonPrintsAsANumberSoTheDriverReadsItsName() {
+    GuestSpec spec = spec(id("enum"), "r", GuestMemory.fixed(512 * MIB), List.of());
+    driver.define(host, spec);
+    driver.start(host, spec.id().uid());
+
+    String raw = driver.run(host, "Get-VM -Name prod_enum | Select-Object Name,State | ConvertTo-Json -Compress", "read").stdout();
+
+    assertThat(raw.strip()).as("as Windows PowerShell 5.1 prints an enum").isEqualTo("{\"Name\":\"prod_enum\",\"State\":2}");
+    assertThat(driver.find(host, spec.id().uid())).map(GuestInfo::state).contains(GuestState.RUNNING);
+  }
+
+  @Test
   void everyHyperVStateNameBecomesTheGuestStateItMeans() {
     Map<String, GuestState> expected = Map.ofEntries(
         Map.entry("Running", GuestState.RUNNING), Map.entry("Starting", GuestState.RUNNING),

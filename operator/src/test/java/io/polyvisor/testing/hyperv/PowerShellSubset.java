@@ -244,6 +244,9 @@ final class PowerShellSubset {
   }
 
   private static Object plain(Object o) {
+    if (o instanceof PsObject.PsEnum e) {
+      return e.number(); // no -EnumsAsStrings in Windows PowerShell 5.1
+    }
     if (o instanceof PsObject p) {
       Map<String, Object> map = new LinkedHashMap<>();
       p.properties().forEach((k, v) -> map.put(k, plain(v)));

@@ -18,6 +18,13 @@ interface PsObject {
     return null;
   }
 
+  /** A .NET enum value: its name in a string, its number in ConvertTo-Json (Windows PowerShell 5.1). */
+  interface PsEnum {
+    String name();
+
+    int number();
+  }
+
   /** A plain object, as Select-Object and ConvertFrom-Json make them. */
   record Record(Map<String, Object> properties) implements PsObject {
     static Record of(Object... keyValues) {

@@ -9,9 +9,28 @@ import java.util.UUID;
 /** A VM on a simulated Hyper-V host, with the properties Get-VM shows. */
 final class SimulatedVm implements PsObject {
 
-  /** Hyper-V's VMState names, those the simulator's VMs pass through. */
-  /** PausedCritical: paused by Hyper-V itself, the VM's storage being unreachable. */
-  enum State { Off, Running, Stopping, Starting, Saved, Paused, PausedCritical }
+  /**
+   * Hyper-V's VMState, those the simulator's VMs pass through, with their numbers (the decompiled
+   * VMState of Windows Server 2025's Hyper-V module, docs/hyperv-on-real-hosts.md, section 4; the
+   * numbers moved between versions, so the driver reads names). PausedCritical: paused by Hyper-V
+   * itself, the VM's storage being unreachable. Get-VM's State is this enum: it prints as its name
+   * in a string ({@code "$($_.State)"}) and as its number in ConvertTo-Json, as PowerShell 5.1
+   * prints enums there.
+   */
+  enum State implements PsObject.PsEnum {
+    Off(3), Running(2), Stopping(4), Starting(10), Saved(6), Paused(9), PausedCritical(32789);
+
+    private final int number;
+
+    State(int number) {
+      this.number = number;
+    }
+
+    @Override
+    public int number() {
+      return number;
+    }
+  }
 
   final UUID id = UUID.randomUUID();
   volatile String name;
@@ -41,7 +60,7 @@ final class SimulatedVm implements PsObject {
     p.put("Name", name);
     p.put("VMId", id.toString());
     p.put("Id", id.toString());
-    p.put("State", state.name());
+    p.put("State", state);
     p.put("Generation", generation);
     p.put("Notes", notes);
     p.put("ProcessorCount", processorCount);
