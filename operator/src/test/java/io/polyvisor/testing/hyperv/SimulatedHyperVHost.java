@@ -41,6 +41,8 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
   private final Map<String, Long> localFiles = new ConcurrentHashMap<>();
   private final List<MigrationJob> migrationJobs = new CopyOnWriteArrayList<>();
   private volatile boolean migrationEnabled;
+  /** Migration authentication Kerberos: see {@link #kerberosMigration()}. */
+  private volatile boolean kerberosMigration;
   private volatile boolean reachable = true;
   private final Set<String> folders = ConcurrentHashMap.newKeySet();
   private final Map<String, String> shareDialects = new ConcurrentHashMap<>();
@@ -67,6 +69,18 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
   /** {@code Enable-VMMigration}: hosts neither send nor accept live migrations until then. */
   public SimulatedHyperVHost enableMigration() {
     migrationEnabled = true;
+    return this;
+  }
+
+  /**
+   * {@code Set-VMHost -VirtualMachineMigrationAuthenticationType Kerberos}: the source host
+   * authenticates to the destination with the credentials of the session that runs Move-VM, so a
+   * session holding none it can pass on (Basic, a Kerberos logon without a delegated TGT) fails
+   * with 0x8009030E. Without this the host is as lenient as CredSSP from the host's own console,
+   * where any session may move VMs: the default, which the tests that migrate over Basic rely on.
+   */
+  public SimulatedHyperVHost kerberosMigration() {
+    kerberosMigration = true;
     return this;
   }
 
@@ -334,6 +348,12 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
             + "': No such host is known. (0x80072AF9)"));
     if (destination == this) {
       throw new PsError(failed + "The destination is the source host.");
+    }
+    if (kerberosMigration && !WinRmSession.holdsDelegableCredentials()) {
+      // docs/hyperv-on-real-hosts.md section 2 (Microsoft's live-migration setup guide): the
+      // double hop of a session that cannot pass its credentials on.
+      throw new PsError(failed + "Failed to establish a connection with host '" + destinationName
+          + "': No credentials are available in the security package (0x8009030E).");
     }
     if (!destination.migrationEnabled) {
       throw new PsError(failed + "The Virtual Machine Management Service on the destination host '" + destinationName

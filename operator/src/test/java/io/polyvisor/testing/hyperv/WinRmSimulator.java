@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyStore;
+import java.security.PrivilegedExceptionAction;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Base64;
@@ -37,6 +38,15 @@ import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
+import javax.security.auth.Subject;
+import javax.security.auth.login.AppConfigurationEntry;
+import javax.security.auth.login.Configuration;
+import javax.security.auth.login.LoginContext;
+import org.ietf.jgss.GSSContext;
+import org.ietf.jgss.GSSCredential;
+import org.ietf.jgss.GSSException;
+import org.ietf.jgss.GSSManager;
+import org.ietf.jgss.Oid;
 import org.w3c.dom.Document;
 import org.w3c.dom.Element;
 
@@ -57,6 +67,17 @@ import org.w3c.dom.Element;
  * bootstrap this simulator knows ({@link #BOOTSTRAP}), which runs the base64 script sent on stdin
  * once stdin has ended. Every powershell.exe takes {@link #processStartup(Duration)} to start; a
  * command terminated or deleted before then never runs its script.
+ *
+ * <p>Kerberos ({@link #kerberos(Path, String)}): the listener then takes {@code Authorization:
+ * Negotiate <token>} only (Basic as well after {@link #acceptBasicToo()}), each token accepted by a
+ * fresh context of the JDK's GSS acceptor logged on from the service's keytab, so only a real
+ * ticket for the service principal from the realm's KDC gets in; the acceptor's token (mutual
+ * authentication) goes back in {@code WWW-Authenticate}. A shell belongs to whoever created it
+ * (another caller gets Access denied) and holds delegable credentials when the request that
+ * created it delegated a TGT; the scripts run in it see that ({@link WinRmSession}), which Move-VM
+ * on a host with {@link SimulatedHyperVHost#kerberosMigration()} needs. A Basic session never
+ * holds delegable credentials. A real host checks per connection, after the first request; this
+ * one checks every request, as a client that sends a token with each must expect anyway.
  *
  * <p>This is the project's stand-in for a Windows host, which is not reachable from here. It is
  * written from HYPERV-NOTES (Microsoft's documentation and pywinrm's captured exchanges), not
@@ -83,6 +104,14 @@ public final class WinRmSimulator implements AutoCloseable {
 
   private final SimulatedHyperVHost host;
   private final String authorization;
+  private final String basicUser;
+  /** The acceptor's logon from the service keytab, in Kerberos mode; null for Basic only. */
+  private volatile Subject acceptor;
+  private volatile String servicePrincipal;
+  private volatile boolean acceptBasic = true;
+  private final List<Caller> callers = new CopyOnWriteArrayList<>();
+  private final List<Caller> shellCreators = new CopyOnWriteArrayList<>();
+  private final List<String> authenticationFailures = new CopyOnWriteArrayList<>();
   private final HttpsServer server;
   private final ExecutorService commands = Executors.newCachedThreadPool(r -> {
     Thread t = new Thread(r, "winrm-simulator-command");
@@ -98,7 +127,15 @@ public final class WinRmSimulator implements AutoCloseable {
   private volatile Duration processStartup = Duration.ofMillis(50);
   private final CountDownLatch closed = new CountDownLatch(1);
 
-  private record Shell(Set<String> inputStreams, Map<String, ShellProcess> commands) {}
+  private record Shell(Set<String> inputStreams, Map<String, ShellProcess> commands, Caller creator) {}
+
+  /**
+   * Who made an authenticated request: the user or principal, the scheme ({@code Basic} or {@code
+   * Negotiate}), and whether it delegated credentials (a forwarded TGT) to this host.
+   */
+  public record Caller(String principal, String scheme, boolean delegable) {}
+
+  private record Authenticated(Caller caller, String replyToken) {}
 
   private record Output(int exitCode, String stdout, String stderr) {}
 
@@ -107,13 +144,16 @@ public final class WinRmSimulator implements AutoCloseable {
     /** Known at Command for a script of its own; for the bootstrap, once stdin has ended. */
     final CompletableFuture<String> script = new CompletableFuture<>();
     final boolean readsStdin;
+    /** Whether the session it runs in holds delegable credentials. */
+    final boolean delegable;
     private final ByteArrayOutputStream stdin = new ByteArrayOutputStream();
     private boolean stdinEnded;
     private boolean terminated;
     volatile Future<Output> output;
 
-    ShellProcess(boolean readsStdin) {
+    ShellProcess(boolean readsStdin, boolean delegable) {
       this.readsStdin = readsStdin;
+      this.delegable = delegable;
     }
 
     /** Appends to stdin; the whole of stdin once this ended it, else null. */
@@ -146,6 +186,7 @@ public final class WinRmSimulator implements AutoCloseable {
    */
   public WinRmSimulator(SimulatedHyperVHost host, String username, String password, Path tls) throws Exception {
     this.host = host;
+    this.basicUser = username;
     this.authorization = "Basic " + Base64.getEncoder().encodeToString((username + ":" + password).getBytes(StandardCharsets.UTF_8));
     KeyStore keys = KeyStore.getInstance("PKCS12");
     try (InputStream in = Files.newInputStream(tls)) {
@@ -160,6 +201,55 @@ public final class WinRmSimulator implements AutoCloseable {
     server.setExecutor(Executors.newFixedThreadPool(4));
     server.createContext("/wsman", this::handle);
     server.start();
+  }
+
+  /**
+   * Kerberos from now on: requests must carry {@code Authorization: Negotiate} with a ticket for
+   * the service principal, whose keys are in the keytab; Basic is refused unless {@link
+   * #acceptBasicToo()}. The JVM's {@code java.security.krb5.conf} must name the realm (see {@link
+   * TestKdc#shared()}).
+   *
+   * @param servicePrincipal e.g. {@code HTTP/127.0.0.1@POLYVISOR.TEST}
+   */
+  public WinRmSimulator kerberos(Path keytab, String servicePrincipal) throws Exception {
+    Map<String, String> options = Map.of("principal", servicePrincipal, "useKeyTab", "true", "keyTab", keytab.toString(),
+        "storeKey", "true", "isInitiator", "false", "doNotPrompt", "true", "useTicketCache", "false", "refreshKrb5Config", "true");
+    Configuration configuration = new Configuration() {
+      @Override
+      public AppConfigurationEntry[] getAppConfigurationEntry(String name) {
+        return new AppConfigurationEntry[] {new AppConfigurationEntry("com.sun.security.auth.module.Krb5LoginModule",
+            AppConfigurationEntry.LoginModuleControlFlag.REQUIRED, options)};
+      }
+    };
+    Subject subject = new Subject();
+    new LoginContext("winrm-simulator-acceptor", subject, callbacks -> {
+      throw new javax.security.auth.callback.UnsupportedCallbackException(callbacks[0]);
+    }, configuration).login();
+    this.servicePrincipal = servicePrincipal;
+    this.acceptBasic = false;
+    this.acceptor = subject;
+    return this;
+  }
+
+  /** In Kerberos mode, takes Basic as well (a host with both enabled in its WinRM service auth). */
+  public WinRmSimulator acceptBasicToo() {
+    acceptBasic = true;
+    return this;
+  }
+
+  /** Every authenticated request's caller so far, in order. */
+  public List<Caller> callers() {
+    return List.copyOf(callers);
+  }
+
+  /** The creator of every shell so far, in order: whose session its scripts ran in. */
+  public List<Caller> shellCreators() {
+    return List.copyOf(shellCreators);
+  }
+
+  /** Why each refused Negotiate token was refused (the acceptor's message). */
+  public List<String> authenticationFailures() {
+    return List.copyOf(authenticationFailures);
   }
 
   public URI endpoint() {
@@ -209,20 +299,30 @@ public final class WinRmSimulator implements AutoCloseable {
   private void handle(HttpExchange exchange) throws IOException {
     try (exchange) {
       byte[] body = exchange.getRequestBody().readAllBytes();
-      if (!authorization.equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
-        exchange.getResponseHeaders().add("WWW-Authenticate", "Basic realm=\"WSMAN\"");
+      Authenticated authenticated = authenticate(exchange.getRequestHeaders().getFirst("Authorization"));
+      if (authenticated == null) {
+        if (acceptor != null) {
+          exchange.getResponseHeaders().add("WWW-Authenticate", "Negotiate");
+        }
+        if (acceptBasic) {
+          exchange.getResponseHeaders().add("WWW-Authenticate", "Basic realm=\"WSMAN\"");
+        }
         exchange.sendResponseHeaders(401, -1);
         return;
       }
+      callers.add(authenticated.caller());
       rawRequests.add(new String(body, StandardCharsets.UTF_8));
       Document request = WsMan.parse(body);
       Reply reply;
       try {
-        reply = answer(request);
+        reply = answer(request, authenticated.caller());
       } catch (Fault f) {
         reply = new Reply(500, fault(request, f));
       }
       byte[] out = WsMan.serialize(reply.document());
+      if (authenticated.replyToken() != null) {
+        exchange.getResponseHeaders().add("WWW-Authenticate", "Negotiate " + authenticated.replyToken());
+      }
       exchange.getResponseHeaders().add("Content-Type", "application/soap+xml;charset=UTF-8");
       exchange.sendResponseHeaders(reply.status(), out.length);
       if (stallReceives && WsMan.ACTION_RECEIVE.equals(WsMan.text(request, WsMan.ADDRESSING, "Action").orElse(""))) {
@@ -240,6 +340,72 @@ public final class WinRmSimulator implements AutoCloseable {
     }
   }
 
+  /** The request's caller, or null when it is to be refused with 401. */
+  private Authenticated authenticate(String header) {
+    if (header == null) {
+      return null;
+    }
+    if (header.regionMatches(true, 0, "Basic ", 0, 6)) {
+      return acceptBasic && authorization.equals(header) ? new Authenticated(new Caller(basicUser, "Basic", false), null) : null;
+    }
+    Subject subject = acceptor;
+    if (subject == null || !header.regionMatches(true, 0, "Negotiate ", 0, 10)) {
+      return null;
+    }
+    byte[] token;
+    try {
+      token = Base64.getDecoder().decode(header.substring(10).trim());
+    } catch (IllegalArgumentException e) {
+      authenticationFailures.add("not base64: " + e.getMessage());
+      return null;
+    }
+    try {
+      return doAs(subject, () -> {
+        GSSManager manager = GSSManager.getInstance();
+        // SPNEGO as Windows expects under Negotiate, and a bare Kerberos token, which Windows takes too.
+        GSSCredential credential = manager.createCredential(null, GSSCredential.INDEFINITE_LIFETIME,
+            new Oid[] {new Oid("1.3.6.1.5.5.2"), new Oid("1.2.840.113554.1.2.2")}, GSSCredential.ACCEPT_ONLY);
+        GSSContext context = manager.createContext(credential);
+        try {
+          byte[] reply = context.acceptSecContext(token, 0, token.length);
+          if (!context.isEstablished()) {
+            authenticationFailures.add("the token did not establish a context in one round");
+            return null;
+          }
+          if (!context.getTargName().toString().equalsIgnoreCase(servicePrincipal)) {
+            authenticationFailures.add("a ticket for " + context.getTargName() + ", not " + servicePrincipal);
+            return null;
+          }
+          // The client's forwarded TGT, which the session can use to reach another host.
+          boolean delegated = context.getCredDelegState() && context.getDelegCred() != null;
+          return new Authenticated(new Caller(context.getSrcName().toString(), "Negotiate", delegated),
+              reply == null ? null : Base64.getEncoder().encodeToString(reply));
+        } finally {
+          context.dispose();
+        }
+      });
+    } catch (GSSException e) {
+      authenticationFailures.add(e.getMessage());
+      return null;
+    }
+  }
+
+  private interface GssAction<T> {
+    T run() throws GSSException;
+  }
+
+  @SuppressWarnings("removal")
+  private static <T> T doAs(Subject subject, GssAction<T> action) throws GSSException {
+    try {
+      return Subject.doAs(subject, (PrivilegedExceptionAction<T>) action::run);
+    } catch (java.security.PrivilegedActionException e) {
+      if (e.getException() instanceof GSSException g) {
+        throw g;
+      }
+      throw new IllegalStateException(e.getException());
+    }
+  }
+
   private record Reply(int status, Document document) {}
 
   private static final class Fault extends RuntimeException {
@@ -253,7 +419,7 @@ public final class WinRmSimulator implements AutoCloseable {
     }
   }
 
-  private Reply answer(Document request) {
+  private Reply answer(Document request, Caller caller) {
     Element header = WsMan.header(request);
     for (String required : List.of("To", "MessageID", "Action")) {
       if (WsMan.text(header, WsMan.ADDRESSING, required).isEmpty()) {
@@ -264,8 +430,12 @@ public final class WinRmSimulator implements AutoCloseable {
       throw new Fault("w:DestinationUnreachable", "2150858770", "the resource URI is not the cmd shell");
     }
     String action = WsMan.text(header, WsMan.ADDRESSING, "Action").orElseThrow();
+    Shell existing = shells.get(shellId(request));
+    if (existing != null && !existing.creator().principal().equalsIgnoreCase(caller.principal())) {
+      throw new Fault("w:AccessDenied", "5", "Access is denied."); // another user's shell
+    }
     return switch (action) {
-      case WsMan.ACTION_CREATE -> create(request);
+      case WsMan.ACTION_CREATE -> create(request, caller);
       case WsMan.ACTION_COMMAND -> command(request);
       case WsMan.ACTION_SEND -> send(request);
       case WsMan.ACTION_RECEIVE -> receive(request);
@@ -275,12 +445,13 @@ public final class WinRmSimulator implements AutoCloseable {
     };
   }
 
-  private Reply create(Document request) {
+  private Reply create(Document request, Caller caller) {
     String id = UUID.randomUUID().toString().toUpperCase(Locale.ROOT);
     // Only the streams declared here take input; none when the element is missing.
     Set<String> inputs = Arrays.stream(WsMan.text(WsMan.body(request), WsMan.SHELL, "InputStreams").orElse("").split("\\s+"))
         .filter(n -> !n.isEmpty()).collect(Collectors.toUnmodifiableSet());
-    shells.put(id, new Shell(inputs, new ConcurrentHashMap<>()));
+    shells.put(id, new Shell(inputs, new ConcurrentHashMap<>(), caller));
+    shellCreators.add(caller);
     Document response = response(request, WsMan.ACTION_CREATE + "Response");
     Element created = WsMan.append(WsMan.body(response), WsMan.TRANSFER, "x:ResourceCreated");
     WsMan.append(created, WsMan.ADDRESSING, "a:Address").setTextContent(endpoint().toString());
@@ -307,7 +478,7 @@ public final class WinRmSimulator implements AutoCloseable {
     ShellProcess process;
     if (!skipCmdShell && line.length() > CMD_LINE_LIMIT) {
       // cmd.exe starts, refuses the line and exits 1, in plain text: powershell is never started.
-      process = new ShellProcess(false);
+      process = new ShellProcess(false, shell.creator().delegable());
       process.output = CompletableFuture.completedFuture(new Output(1, "", "The command line is too long.\r\n"));
     } else {
       Matcher encoded = ENCODED.matcher(line);
@@ -315,7 +486,7 @@ public final class WinRmSimulator implements AutoCloseable {
         throw new Fault("w:InternalError", "2147942402", "the simulator runs powershell -EncodedCommand only, not: " + line);
       }
       String decoded = new String(Base64.getDecoder().decode(encoded.group(1)), StandardCharsets.UTF_16LE);
-      process = new ShellProcess(decoded.strip().equals(BOOTSTRAP));
+      process = new ShellProcess(decoded.strip().equals(BOOTSTRAP), shell.creator().delegable());
       if (!process.readsStdin) {
         scripts.add(decoded);
         process.script.complete(decoded);
@@ -345,13 +516,13 @@ public final class WinRmSimulator implements AutoCloseable {
       throw new CancellationException("terminated before its script began");
     }
     scriptsRun.add(script);
-    return execute(script);
+    return execute(script, process.delegable);
   }
 
-  private Output execute(String script) {
+  private Output execute(String script, boolean delegable) {
     PowerShellSubset.Outcome outcome;
     try {
-      outcome = PowerShellSubset.run(script, host);
+      outcome = WinRmSession.run(delegable, () -> PowerShellSubset.run(script, host));
     } catch (RuntimeException e) {
       outcome = new PowerShellSubset.Outcome("", List.of(ErrorView.ErrorRecord.of("simulator: " + e)));
     }

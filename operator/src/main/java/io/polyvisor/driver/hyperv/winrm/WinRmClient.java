@@ -32,8 +32,20 @@ import org.w3c.dom.NodeList;
 /**
  * Runs PowerShell scripts on one Windows host through WinRM's remote shell: Create a shell,
  * Command (a fixed {@code powershell -EncodedCommand} bootstrap), Send the script as its stdin,
- * Receive until Done, Signal terminate, Delete. Basic authentication is only sent over HTTPS.
+ * Receive until Done, Signal terminate, Delete. Only over HTTPS, with Basic authentication or
+ * Kerberos (SPNEGO under {@code Authorization: Negotiate}, see {@link WinRmCredentials}); TLS protects
+ * the messages, so no WinRM message encryption is used (docs/hyperv-on-real-hosts.md section 1).
  * Thread-safe: every script gets its own shell.
+ *
+ * <p>Kerberos: every request carries a token of a fresh security context (an AP-REQ for {@code
+ * HTTP@<endpoint host>} with mutual authentication; the shell's Create also delegates the TGT, see
+ * {@link KerberosLogin#negotiate}), and the server's token
+ * on the answer, when there is one, is checked. MS-WSMV lets a client stop sending the header
+ * once a connection is authenticated, since HTTP.sys binds Negotiate to the connection; but the
+ * JDK's HttpClient pools connections and does not say which one a request takes, so a request
+ * that carries its own AP-REQ is the one that is right on any connection. A 401 is answered by
+ * logging on again once and resending (a ticket the host no longer takes, a new connection).
+ * That a real host accepts a new AP-REQ on an authenticated connection is not confirmed.
  *
  * <p>Why stdin: the cmd shell runs the command line through cmd.exe, which refuses lines over
  * 8191 characters ("The command line is too long."), and {@code -EncodedCommand} inflates a script
@@ -74,7 +86,10 @@ public final class WinRmClient {
   static final int STDIN_CHUNK = 60_000;
 
   private final URI endpoint;
+  /** The Basic header; null for Kerberos. */
   private final String authorization;
+  /** The Kerberos logon; null for Basic. */
+  private final KerberosLogin kerberos;
   private final HttpClient http;
   private final Duration callTimeout;
 
@@ -89,12 +104,21 @@ public final class WinRmClient {
    */
   public WinRmClient(URI endpoint, WinRmCredentials credentials, Duration callTimeout) {
     if (!"https".equalsIgnoreCase(endpoint.getScheme())) {
-      throw new HypervisorException("INSECURE_ENDPOINT", "WinRM endpoint " + endpoint + " is not https: Basic"
-          + " authentication would send the password in clear; use https://<host>:5986/wsman");
+      throw new HypervisorException("INSECURE_ENDPOINT", "WinRM endpoint " + endpoint + " is not https: "
+          + (credentials.authentication() == WinRmCredentials.Authentication.KERBEROS
+              ? "WinRM would refuse Kerberos without message encryption, which this client does not do"
+              : "Basic authentication would send the password in clear")
+          + "; use https://<host>:5986/wsman");
     }
     this.endpoint = endpoint;
-    this.authorization = "Basic " + Base64.getEncoder().encodeToString(
-        (credentials.username() + ":" + credentials.password()).getBytes(StandardCharsets.UTF_8));
+    if (credentials.authentication() == WinRmCredentials.Authentication.KERBEROS) {
+      this.authorization = null;
+      this.kerberos = new KerberosLogin(credentials);
+    } else {
+      this.authorization = "Basic " + Base64.getEncoder().encodeToString(
+          (credentials.username() + ":" + credentials.password()).getBytes(StandardCharsets.UTF_8));
+      this.kerberos = null;
+    }
     this.callTimeout = callTimeout;
     HttpClient.Builder builder = HttpClient.newBuilder().connectTimeout(callTimeout);
     credentials.caCertificatePem().ifPresent(pem -> builder.sslContext(trusting(pem)));
@@ -246,10 +270,53 @@ public final class WinRmClient {
 
   /** @param operationTimeout the OperationTimeout the request carries */
   private Document send(Document request, Duration operationTimeout) {
+    byte[] body = WsMan.serialize(request);
+    if (kerberos == null) {
+      return answer(request, exchange(request, body, authorization, operationTimeout));
+    }
+    for (int attempt = 1; ; attempt++) {
+      // Delegation on Create only: the shell's process runs in the logon its Create made, so that
+      // is the session Move-VM runs in; a forwarded TGT on every request would cost a KDC round trip each.
+      boolean delegate = WsMan.ACTION_CREATE.equals(WsMan.text(request, WsMan.ADDRESSING, "Action").orElse(""));
+      KerberosLogin.Negotiation negotiation = kerberos.negotiate(kerberosHost(), delegate);
+      HttpResponse<byte[]> response;
+      try {
+        response = exchange(request, body, negotiation.authorization(), operationTimeout);
+      } catch (RuntimeException e) {
+        negotiation.dispose();
+        throw e;
+      }
+      if (response.statusCode() == 401) {
+        negotiation.dispose();
+        if (attempt == 1) {
+          kerberos.invalidate(); // a ticket the host no longer takes: log on again and resend once
+          continue;
+        }
+        throw new HypervisorException("AUTH_FAILED", "WinRM at " + endpoint + " refused the Kerberos ticket of "
+            + kerberos.principal() + " for HTTP/" + kerberosHost() + " (HTTP 401); check that the host's WinRM allows"
+            + " Kerberos (winrm get winrm/config/service/auth), that the endpoint names the host as its service principal"
+            + " does (its FQDN, not an address) and that the principal in the credentials Secret's username key may use WinRM"
+            + " there");
+      }
+      Optional<String> mutual = negotiation.verify(response.headers().firstValue("WWW-Authenticate"));
+      if (mutual.isPresent()) {
+        throw new HypervisorException("AUTH_FAILED", "WinRM at " + endpoint + ": " + mutual.get());
+      }
+      return answer(request, response);
+    }
+  }
+
+  /** The host name Kerberos asks a ticket for: the endpoint's, without an IPv6 literal's brackets. */
+  private String kerberosHost() {
+    String host = endpoint.getHost();
+    return host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+  }
+
+  private HttpResponse<byte[]> exchange(Document request, byte[] body, String authorizationHeader, Duration operationTimeout) {
     HttpRequest httpRequest = HttpRequest.newBuilder(endpoint)
         .header("Content-Type", "application/soap+xml;charset=UTF-8")
-        .header("Authorization", authorization)
-        .POST(HttpRequest.BodyPublishers.ofByteArray(WsMan.serialize(request)))
+        .header("Authorization", authorizationHeader)
+        .POST(HttpRequest.BodyPublishers.ofByteArray(body))
         .build();
     Duration deadline = Duration.ofSeconds(Math.max(1, operationTimeout.toSeconds())).plus(callTimeout);
     CompletableFuture<HttpResponse<byte[]>> exchange = http.sendAsync(httpRequest, HttpResponse.BodyHandlers.ofByteArray());
@@ -270,6 +337,10 @@ public final class WinRmClient {
       Thread.currentThread().interrupt();
       throw new HypervisorException("INTERRUPTED", "interrupted while talking to " + endpoint, e);
     }
+    return response;
+  }
+
+  private Document answer(Document request, HttpResponse<byte[]> response) {
     if (response.statusCode() == 401) {
       throw new HypervisorException("AUTH_FAILED", "WinRM at " + endpoint + " refused the credentials (HTTP 401);"
           + " check the username and password in the HypervisorClass's credentials Secret");
