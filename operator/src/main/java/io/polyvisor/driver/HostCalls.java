@@ -143,6 +143,16 @@ public final class HostCalls implements AutoCloseable {
     return lanes.computeIfAbsent(host.endpoint(), endpoint -> new Lane(host.nodeName(), threadsPerHost));
   }
 
+  /** Waits between two looks at a guest that was asked to shut down; an interrupt ends the wait. */
+  public static void pauseForShutdown(Duration duration) {
+    try {
+      Thread.sleep(duration.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new HypervisorException("INTERRUPTED", "interrupted while waiting for a guest to shut down", e);
+    }
+  }
+
   /** "30 s", or "1.5 s" below ten seconds: how long a host was waited for, in messages. */
   public static String seconds(Duration duration) {
     long millis = duration.toMillis();

@@ -263,7 +263,7 @@ public final class HyperVDriver implements HypervisorDriver {
       if (left.isNegative() || left.isZero()) {
         return false;
       }
-      sleep(left.compareTo(SHUTDOWN_POLL) < 0 ? left : SHUTDOWN_POLL);
+      HostCalls.pauseForShutdown(left.compareTo(SHUTDOWN_POLL) < 0 ? left : SHUTDOWN_POLL);
     }
   }
 
@@ -431,14 +431,6 @@ public final class HyperVDriver implements HypervisorDriver {
     };
   }
 
-  private static void sleep(Duration d) {
-    try {
-      Thread.sleep(d.toMillis());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new HypervisorException("INTERRUPTED", "interrupted while waiting for a guest to shut down", e);
-    }
-  }
 
   PowerShellResult run(Host host, String script, String what) {
     return run(host, script, what, SCRIPT_DEADLINE);

@@ -297,7 +297,7 @@ public final class LibvirtDriver implements HypervisorDriver {
       return true;
     });
     while (active && Instant.now().isBefore(deadline)) {
-      sleep(SHUTDOWN_POLL);
+      HostCalls.pauseForShutdown(SHUTDOWN_POLL);
       active = find(host, uid).map(g -> g.state().isActive()).orElse(false);
     }
     return !active;
@@ -621,12 +621,4 @@ public final class LibvirtDriver implements HypervisorDriver {
     return Optional.of(String.valueOf(best));
   }
 
-  private static void sleep(Duration duration) {
-    try {
-      Thread.sleep(duration.toMillis());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new HypervisorException("INTERRUPTED", "interrupted while waiting for a guest to shut down", e);
-    }
-  }
 }
