@@ -1,6 +1,7 @@
 package io.polyvisor.driver;
 
 import io.polyvisor.api.v1alpha1.NumaPlacement;
+import io.polyvisor.api.v1alpha1.SecureBoot;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -17,6 +18,8 @@ import java.util.Optional;
  * @param cpuModel the CPU the guest sees: {@value #HOST_MODEL}, {@value #HOST_PASSTHROUGH} or a
  *     named model (see the HypervisorClass's {@code cpuModel})
  * @param cpuFeatures features added to or taken from that model, where the guest runs under KVM
+ * @param secureBoot the firmware's Secure Boot, where the guest boots through UEFI (Hyper-V
+ *     Generation 2)
  */
 public record GuestSpec(
     GuestId id,
@@ -29,9 +32,12 @@ public record GuestSpec(
     Optional<Path> consoleLog,
     Optional<KernelBoot> kernelBoot,
     String cpuModel,
-    List<CpuFeature> cpuFeatures) {
+    List<CpuFeature> cpuFeatures,
+    SecureBoot secureBoot) {
 
   public static final String HOST_MODEL = "host-model";
+  /** What a guest's firmware trusts when nobody chose: the template that boots Linux distributions. */
+  public static final SecureBoot DEFAULT_SECURE_BOOT = SecureBoot.MicrosoftUEFICertificateAuthority;
   public static final String HOST_PASSTHROUGH = "host-passthrough";
 
   public GuestSpec {
@@ -46,6 +52,13 @@ public record GuestSpec(
     public String toString() {
       return policy + ":" + name;
     }
+  }
+
+  /** With the default Secure Boot, {@link #DEFAULT_SECURE_BOOT}. */
+  public GuestSpec(GuestId id, String revision, int cores, GuestMemory memory, NumaPlacement numa, List<GuestDisk> disks,
+      List<GuestNic> nics, Optional<Path> consoleLog, Optional<KernelBoot> kernelBoot, String cpuModel,
+      List<CpuFeature> cpuFeatures) {
+    this(id, revision, cores, memory, numa, disks, nics, consoleLog, kernelBoot, cpuModel, cpuFeatures, DEFAULT_SECURE_BOOT);
   }
 
   /** With the CPU model's own features. */

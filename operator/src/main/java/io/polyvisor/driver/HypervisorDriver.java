@@ -88,6 +88,20 @@ public interface HypervisorDriver extends AutoCloseable {
   /** Sets the memory the running guest may use now (balloon target), between its minimum and maximum. */
   void setMemoryTarget(Host host, String uid, long bytes);
 
+  /**
+   * What of the wanted memory the guest's host can take while the guest runs, read from the
+   * settings the host reported ({@link GuestInfo#memorySettings()}) without calling it; {@link
+   * MemoryChange#NONE} where the operator balances memory itself.
+   */
+  default MemoryChange memoryChange(GuestInfo guest, GuestSpec.GuestMemory wanted) {
+    return MemoryChange.NONE;
+  }
+
+  /** Applies {@link MemoryChange#live()} to the running guest. */
+  default void changeMemory(Host host, String uid, GuestSpec.GuestMemory settings) {
+    throw new HypervisorException("NOT_SUPPORTED", "this driver cannot change a running guest's memory settings on " + host);
+  }
+
   /** The guest's own view of its memory, when the guest reports it (balloon driver statistics). */
   Optional<GuestMemoryStats> memoryStats(Host host, String uid);
 

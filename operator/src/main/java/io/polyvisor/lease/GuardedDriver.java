@@ -122,6 +122,18 @@ public final class GuardedDriver implements HypervisorDriver {
   }
 
   @Override
+  public io.polyvisor.driver.MemoryChange memoryChange(GuestInfo guest, GuestSpec.GuestMemory wanted) {
+    return driver.memoryChange(guest, wanted);
+  }
+
+  /** Checked as a definition is: it writes the guest's configuration on its host. */
+  @Override
+  public void changeMemory(Host host, String uid, GuestSpec.GuestMemory settings) {
+    guard.checkHeld("changing the memory settings of guest " + uid + " on " + host.nodeName());
+    driver.changeMemory(host, uid, settings);
+  }
+
+  @Override
   public Optional<GuestMemoryStats> memoryStats(Host host, String uid) {
     return driver.memoryStats(host, uid);
   }

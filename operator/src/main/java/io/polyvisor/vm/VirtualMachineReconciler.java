@@ -326,13 +326,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
           return Optional.of(RETRY_ERROR);
         }
       }
-      // Hyper-V gives its guests the host's CPU: a model set on its class changes nothing there.
-      boolean libvirt = hvc.getSpec().driver == io.polyvisor.api.v1alpha1.Driver.LIBVIRT;
-      String cpuModel = hvc.getSpec().cpuModel == null || !libvirt ? GuestSpec.HOST_MODEL : hvc.getSpec().cpuModel;
-      List<GuestSpec.CpuFeature> cpuFeatures = hvc.getSpec().cpuFeatures == null || !libvirt ? List.of()
-          : hvc.getSpec().cpuFeatures.stream()
-              .map(f -> new GuestSpec.CpuFeature(f.name, f.policy == null ? "require" : f.policy)).toList();
-      GuestSpec spec = GuestSpecs.build(vm, cpuModel, cpuFeatures, disks, volumes, settings.consoleLogDir());
+      GuestSpec spec = GuestSpecs.build(vm, GuestSpecs.Hypervisor.of(hvc.getSpec(), vm), disks, volumes, settings.consoleLogDir());
       GuestInfo guest = located.map(Located::guest).orElse(null);
       boolean firstDefinition = guest == null;
       if (guest == null && migratingNow()) {
@@ -341,13 +335,33 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       if (guest == null) {
         guest = driver.define(node.host(), spec);
         events.normal(vm, "Defined", "defined the guest on " + node.name());
-      } else if (!spec.revision().equals(guest.revision()) && !guest.state().isActive()) {
+      } else if (!guest.state().isActive() && guest.state() != GuestState.SAVED
+          && (!spec.revision().equals(guest.revision()) || driver.memoryChange(guest, spec.memory()).pending())) {
         guest = driver.define(node.host(), spec);
       } else if (!spec.revision().equals(guest.revision())) {
         // Running: the new configuration is stored for the next boot; the guest keeps its own.
         driver.define(node.host(), spec);
       }
+      if (guest.state() == GuestState.RUNNING) {
+        changeMemoryLive(driver, node, guest, spec);
+      }
       return power(driver, node, guest, spec, firstDefinition);
+    }
+
+    /**
+     * Where the host balances Dynamic Memory itself (Hyper-V), the settings a running guest takes
+     * now (buffer, priority, minimum down, maximum up) are applied at once; the rest waits for the
+     * next boot and RestartRequired names it.
+     */
+    private void changeMemoryLive(HypervisorDriver driver, HypervisorNode node, GuestInfo guest, GuestSpec spec) {
+      Optional<GuestSpec.GuestMemory> live = driver.memoryChange(guest, spec.memory()).live();
+      if (live.isPresent()) {
+        driver.changeMemory(node.host(), guest.id().uid(), live.get());
+        GuestSpec.GuestMemory m = live.get();
+        events.normal(vm, "MemoryChanged", "changed the running guest's Dynamic Memory on " + node.name() + ": minimum "
+            + Bytes.format(m.minimumBytes()) + ", maximum " + Bytes.format(m.maximumBytes()) + ", buffer " + m.bufferPercent()
+            + "%, priority " + m.priority());
+      }
     }
 
     /** Applies the run strategy, then records what runs. */
@@ -637,11 +651,16 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       }
       condition(VirtualMachineStatus.LIVE_MIGRATABLE, Conditions.status(running), running ? "Migratable" : "NotRunning",
           running ? "the guest can be live-migrated to another node of its class" : "only a running guest can be live-migrated");
-      boolean restartRequired = running && !spec.revision().equals(guest.revision());
+      List<String> memoryAtNextBoot = running ? driver.memoryChange(guest, spec.memory()).atNextBoot() : List.of();
+      boolean specChanged = running && !spec.revision().equals(guest.revision());
+      boolean restartRequired = specChanged || !memoryAtNextBoot.isEmpty();
       condition(VirtualMachineStatus.RESTART_REQUIRED, Conditions.status(restartRequired),
           restartRequired ? "SpecChanged" : "UpToDate",
           restartRequired
-              ? "cores, Static memory size, Dynamic maximum, NUMA, disks or networks changed; they apply at the next restart"
+              ? String.join("; ", java.util.stream.Stream.concat(
+                  specChanged ? java.util.stream.Stream.of("cores, Static memory size, Dynamic maximum, NUMA, disks, networks or"
+                      + " Secure Boot changed") : java.util.stream.Stream.<String>empty(),
+                  memoryAtNextBoot.stream()).toList()) + "; they apply at the next restart"
               : "the guest runs its current configuration");
       if (restartRequired && Conditions.isTrue(status.conditions, VirtualMachineStatus.RESTART_REQUIRED)
           && !before.contains("\"SpecChanged\"")) {

@@ -238,7 +238,47 @@ class HyperVReconcilerIT {
     await().atMost(Duration.ofSeconds(30)).until(() -> to.equals(get(vm).getStatus().nodeName));
   }
 
+  @Test
+  void aRunningDynamicMemoryVmTakesWhatHyperVAllowsLiveAndSaysWhatWaitsForARestart() {
+    VirtualMachine vm = awaitPhase(apply("elastic", SMB3, "{policy: Dynamic, size: 256Mi, minimum: 128Mi, maximum: 512Mi}"),
+        VirtualMachinePhase.Running);
+    SimulatedHyperVHost host = hosts.get(vm.getStatus().nodeName).host();
+    String guest = namespace + "_elastic";
+    assertThat(host.secureBootOf(guest)).contains("MicrosoftUEFICertificateAuthority");
+    assertThat(host.bootedFrom(guest)).as("a Linux guest boots under the class's default Secure Boot").isPresent();
+
+    client.resources(VirtualMachine.class).inNamespace(namespace).withName("elastic").edit(v -> {
+      v.getSpec().memory.bufferPercent = 40;
+      v.getSpec().memory.maximum = "1Gi";
+      return v;
+    });
+
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(host.memoryOf(guest).orElseThrow())
+        .containsEntry("Buffer", 40L).containsEntry("Maximum", 1L << 30).containsEntry("Minimum", 128L << 20));
+    assertThat(host.stateOf(guest)).as("changed while it runs").contains("Running");
+    assertThat(host.guestShutdowns()).doesNotContain(guest);
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      assertThat(condition(get(vm), VirtualMachineStatus.RESTART_REQUIRED).getStatus()).isEqualTo("False");
+      assertThat(events(vm)).extracting(Event::getReason).contains("MemoryChanged");
+    });
+
+    client.resources(VirtualMachine.class).inNamespace(namespace).withName("elastic").edit(v -> {
+      v.getSpec().memory.minimum = "192Mi";
+      return v;
+    });
+
+    Condition restart = await().atMost(Duration.ofSeconds(30)).until(
+        () -> condition(get(vm), VirtualMachineStatus.RESTART_REQUIRED), c -> "True".equals(c.getStatus()));
+    assertThat(restart.getMessage()).contains("minimum 128Mi → 192Mi: it can only go down while the guest runs");
+    assertThat(host.memoryOf(guest).orElseThrow()).containsEntry("Minimum", 128L << 20);
+    assertThat(host.stateOf(guest)).contains("Running");
+  }
+
   private VirtualMachine apply(String name, String storageClass) {
+    return apply(name, storageClass, "{size: 256Mi}");
+  }
+
+  private VirtualMachine apply(String name, String storageClass, String memory) {
     String manifest = """
         apiVersion: polyvisor.io/v1alpha1
         kind: VirtualMachine
@@ -248,12 +288,12 @@ class HyperVReconcilerIT {
         spec:
           hypervisorClassName: %s
           cpu: {cores: 2}
-          memory: {size: 256Mi}
+          memory: %s
           disks:
           - name: root
             storageClassName: %s
             size: 64Mi
-        """.formatted(name, namespace, CLASS, storageClass);
+        """.formatted(name, namespace, CLASS, memory, storageClass);
     return client.resource(client.getKubernetesSerialization().unmarshal(manifest, VirtualMachine.class)).create();
   }
 

@@ -77,6 +77,14 @@ public class HypervisorClassSpec {
           + " each guest's next boot. Hyper-V ignores it.")
   public List<CpuFeature> cpuFeatures;
 
+  @Default("MicrosoftUEFICertificateAuthority")
+  @JsonPropertyDescription(
+      "Secure Boot of the class's Hyper-V VMs when a VM does not say: MicrosoftUEFICertificateAuthority"
+          + " (default: the template that boots Linux distributions; Hyper-V's own default,"
+          + " MicrosoftWindows, refuses them), MicrosoftWindows (Windows guests), OpenSourceShieldedVM"
+          + " or Off. A change applies at each guest's next boot. KVM ignores it.")
+  public SecureBoot secureBoot;
+
   @Default("{}")
   @JsonPropertyDescription("How live migrations between this class's nodes are run and bounded.")
   public MigrationPolicy migration;

@@ -60,4 +60,11 @@ public class VirtualMachineSpec {
       "What happens when the VM's node is cordoned: LiveMigrate, LiveMigrateOrShutdown, Shutdown"
           + " or None. Unset means the HypervisorClass's defaultEvictionStrategy.")
   public EvictionStrategy evictionStrategy;
+
+  @JsonPropertyDescription(
+      "Hyper-V Generation 2 firmware: Off, or Secure Boot with the template the guest's loader is"
+          + " signed for: MicrosoftUEFICertificateAuthority (Linux distributions), MicrosoftWindows"
+          + " (Windows) or OpenSourceShieldedVM. Unset means the HypervisorClass's secureBoot. Applies"
+          + " at the guest's next boot; KVM ignores it.")
+  public SecureBoot secureBoot;
 }

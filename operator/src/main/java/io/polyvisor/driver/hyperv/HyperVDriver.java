@@ -2,6 +2,8 @@ package io.polyvisor.driver.hyperv;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.polyvisor.api.v1alpha1.NumaPlacement;
+import io.polyvisor.api.v1alpha1.SecureBoot;
 import io.polyvisor.driver.GuestEvent;
 import io.polyvisor.driver.GuestInfo;
 import io.polyvisor.driver.GuestMemoryStats;
@@ -13,6 +15,7 @@ import io.polyvisor.driver.HostCalls;
 import io.polyvisor.driver.HostCapacity;
 import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
+import io.polyvisor.driver.MemoryChange;
 import io.polyvisor.driver.MigrationJob;
 import io.polyvisor.driver.MigrationOptions;
 import io.polyvisor.driver.MigrationProgress;
@@ -108,14 +111,21 @@ public final class HyperVDriver implements HypervisorDriver {
   private record Listed(String vmId, String hyperVState, GuestInfo info) {}
 
   private List<Listed> listed(Host host) {
+    List<JsonNode> printed = objects(run(host, HyperVScripts.LIST.with(Map.of()), "list VMs"));
+    // The script prints the VMs, then the memory settings of each (the only objects with a Buffer).
+    Map<String, GuestSpec.GuestMemory> memory = new LinkedHashMap<>();
+    printed.stream().filter(o -> o.has("Buffer")).forEach(m -> memory.put(m.path("Id").asText(), new GuestSpec.GuestMemory(
+        m.path("Startup").asLong(), m.path("Maximum").asLong(), m.path("Minimum").asLong(), m.path("DynamicMemoryEnabled").asBoolean(),
+        m.path("Buffer").asInt(), m.path("Priority").asInt())));
     List<Listed> ours = new ArrayList<>();
-    for (JsonNode vm : objects(run(host, HyperVScripts.LIST.with(Map.of()), "list VMs"))) {
+    for (JsonNode vm : printed.stream().filter(o -> !o.has("Buffer")).toList()) {
       GuestNotes.read(vm.path("Notes").asText(null)).ifPresent(notes -> {
         GuestState state = state(vm.path("State").asText());
         long assigned = vm.path("MemoryAssigned").asLong();
         long current = assigned > 0 ? assigned : vm.path("MemoryStartup").asLong();
-        ours.add(new Listed(vm.path("Id").asText(), vm.path("State").asText(),
-            new GuestInfo(notes.id(), state, current, vm.path("MemoryMaximum").asLong(), notes.revision())));
+        String vmId = vm.path("Id").asText();
+        ours.add(new Listed(vmId, vm.path("State").asText(), new GuestInfo(notes.id(), state, current,
+            vm.path("MemoryMaximum").asLong(), notes.revision(), false, Optional.empty(), Optional.ofNullable(memory.get(vmId)))));
       });
     }
     return ours;
@@ -162,18 +172,38 @@ public final class HyperVDriver implements HypervisorDriver {
       // off, and RestartRequired says so meanwhile.
       return existing.get().info();
     }
+    if (spec.numa() == NumaPlacement.Strict) {
+      checkNumaSpanningOff(host);
+    }
     Map<String, Object> p = configuration(spec);
+    boolean secureBoot = spec.secureBoot() != SecureBoot.Off;
+    boolean bootOrder = p.containsKey("bootPaths");
     if (existing.isPresent()) {
       p.put("id", existing.get().vmId());
-      run(host, HyperVScripts.reconfigure(spec.memory().dynamic()).with(p), "reconfigure VM " + spec.id());
+      run(host, HyperVScripts.configure(false, spec.memory().dynamic(), secureBoot, bootOrder).with(p), "reconfigure VM " + spec.id());
     } else {
       p.put("name", spec.id().guestName());
       // Ours from the start (no revision yet), so that a creation cut short is found and finished.
       p.put("identity", new GuestNotes(spec.id(), "").text());
-      run(host, HyperVScripts.create(spec.memory().dynamic()).with(p), "create VM " + spec.id());
+      run(host, HyperVScripts.configure(true, spec.memory().dynamic(), secureBoot, bootOrder).with(p), "create VM " + spec.id());
     }
     return find(host, spec.id().uid())
         .orElseThrow(() -> new HypervisorException("LOST", "VM " + spec.id() + " was defined on " + host + " but is not listed"));
+  }
+
+  /**
+   * memory.numa Strict means memory local to the guest's processors only, which Hyper-V gives when
+   * the host does not let VMs span NUMA nodes; a host-wide setting the operator leaves to its
+   * administrator. Preferred and None are what Hyper-V does by default (a Static VM sees the
+   * host's NUMA topology and is placed on local memory first; Dynamic Memory turns virtual NUMA off).
+   */
+  private void checkNumaSpanningOff(Host host) {
+    JsonNode vmHost = first(objects(run(host, HyperVScripts.NUMA_SPANNING.with(Map.of()), "read NUMA spanning")), host, "Get-VMHost");
+    if (vmHost.path("NumaSpanningEnabled").asBoolean(true)) {
+      throw new HypervisorException("NUMA_SPANNING", host.nodeName() + " lets VMs span NUMA nodes (NumaSpanningEnabled),"
+          + " so it cannot keep memory.numa Strict; run Set-VMHost -NumaSpanningEnabled $false there (and restart its"
+          + " Virtual Machine Management service), or set memory.numa to Preferred");
+    }
   }
 
   private static Map<String, Object> configuration(GuestSpec spec) {
@@ -189,7 +219,22 @@ public final class HyperVDriver implements HypervisorDriver {
     p.put("priority", memory.priority());
     p.put("disks", spec.disks().stream().map(GuestSpec.GuestDisk::path).toList());
     p.put("nics", spec.nics().stream().map(n -> Map.of("name", n.name(), "switch", n.network())).toList());
+    p.put("secureBootTemplate", spec.secureBoot().name());
+    List<String> boot = bootPaths(spec.disks());
+    if (!boot.isEmpty()) {
+      p.put("bootPaths", boot);
+    }
     return p;
+  }
+
+  /**
+   * The disks the firmware boots, in order: those with a bootOrder, as libvirt boots them; when
+   * none has one, every disk in the order the VM lists them (libvirt boots the first).
+   */
+  static List<String> bootPaths(List<GuestSpec.GuestDisk> disks) {
+    List<GuestSpec.GuestDisk> ordered = disks.stream().filter(d -> d.bootOrder().isPresent())
+        .sorted(java.util.Comparator.comparing(d -> d.bootOrder().get())).toList();
+    return (ordered.isEmpty() ? disks : ordered).stream().map(GuestSpec.GuestDisk::path).toList();
   }
 
   static long aligned(long bytes) {
@@ -285,6 +330,19 @@ public final class HyperVDriver implements HypervisorDriver {
           .with(Map.of("id", guest.get().vmId()));
       run(host, script, "remove VM of guest " + uid);
     }
+  }
+
+  @Override
+  public MemoryChange memoryChange(GuestInfo guest, GuestSpec.GuestMemory wanted) {
+    return guest.memorySettings().map(current -> DynamicMemoryRules.change(current, wanted)).orElse(MemoryChange.NONE);
+  }
+
+  @Override
+  public void changeMemory(Host host, String uid, GuestSpec.GuestMemory settings) {
+    Listed guest = guest(host, uid);
+    run(host, HyperVScripts.CHANGE_MEMORY.with(Map.of("id", guest.vmId(), "minimumBytes", settings.minimumBytes(),
+        "maximumBytes", settings.maximumBytes(), "buffer", settings.bufferPercent(), "priority", settings.priority())),
+        "change the memory settings of running guest " + uid);
   }
 
   @Override

@@ -14,9 +14,47 @@ final class HyperVScripts {
       Get-CimInstance -ClassName Win32_OperatingSystem | Select-Object FreePhysicalMemory | ConvertTo-Json -Compress
       """);
 
+  /** The VMs, then their memory settings (Get-VMMemory's, which alone has the buffer and priority), keyed by VMId. */
   static final PowerShellScript LIST = new PowerShellScript("""
       Get-VM | Select-Object Name,Notes,MemoryAssigned,MemoryStartup,MemoryMaximum,@{n='State';e={"$($_.State)"}},@{n='Id';e={"$($_.VMId)"}} | ConvertTo-Json -Compress
+      Get-VM | Get-VMMemory | Select-Object @{n='Id';e={"$($_.VMId)"}},DynamicMemoryEnabled,Minimum,Startup,Maximum,Buffer,Priority | ConvertTo-Json -Compress
       """);
+
+  /** Whether the host lets a VM's memory span NUMA nodes (a host-wide setting, the administrator's). */
+  static final PowerShellScript NUMA_SPANNING = new PowerShellScript("""
+      Get-VMHost | Select-Object NumaSpanningEnabled | ConvertTo-Json -Compress
+      """);
+
+  /**
+   * Dynamic Memory settings that Hyper-V takes while the VM runs; startup memory and Dynamic
+   * Memory on or off are left out, as a running VM refuses them ({@link DynamicMemoryRules}).
+   */
+  static final PowerShellScript CHANGE_MEMORY = new PowerShellScript("""
+      $vm = Get-VM -Id $p.id
+      Set-VMMemory -VM $vm -MinimumBytes $p.minimumBytes -MaximumBytes $p.maximumBytes -Buffer $p.buffer -Priority $p.priority
+      """);
+
+  /**
+   * Memory, processors, disks, network adapters and firmware of a VM that is off, replaced whole;
+   * the notes (uid and revision) last, so that a VM whose configuration failed half-way still
+   * shows the old revision and is configured again.
+   *
+   * @param create a new VM, or the existing one with VMId {@code $p.id}
+   * @param secureBoot Secure Boot on with the template {@code $p.secureBootTemplate}, or off
+   * @param bootOrder the firmware boots the disks {@code $p.bootPaths} in that order (only they:
+   *     Set-VMFirmware -BootOrder drops the devices it is not given, the network adapters among
+   *     them, so the firmware never waits on PXE first); without it Hyper-V keeps the order the
+   *     devices were added in
+   */
+  static PowerShellScript configure(boolean create, boolean dynamicMemory, boolean secureBoot, boolean bootOrder) {
+    return new PowerShellScript((create ? NEW_VM : EXISTING_VM)
+        + "Set-VM -VM $vm -ProcessorCount $p.cores\n"
+        + (dynamicMemory ? DYNAMIC_MEMORY : STATIC_MEMORY)
+        + DEVICES
+        + (secureBoot ? SECURE_BOOT_ON : SECURE_BOOT_OFF)
+        + (bootOrder ? BOOT_ORDER : "")
+        + "Set-VM -VM $vm -Notes $p.notes\n");
+  }
 
   /**
    * Memory of a Static VM: Set-VMMemory refuses a minimum, a maximum or a buffer while Dynamic
@@ -31,21 +69,26 @@ final class HyperVScripts {
       Set-VMMemory -VM $vm -DynamicMemoryEnabled $p.dynamic -MinimumBytes $p.minimumBytes -StartupBytes $p.startupBytes -MaximumBytes $p.maximumBytes -Buffer $p.buffer -Priority $p.priority
       """;
 
-  /**
-   * Memory, processors, disks and network adapters of a VM that is off, replaced whole; the notes
-   * (uid and revision) last, so that a VM whose configuration failed half-way still shows the old
-   * revision and is configured again.
-   */
-  private static String configure(String memory) {
-    return "Set-VM -VM $vm -ProcessorCount $p.cores\n" + memory + CONFIGURE_DEVICES;
-  }
-
-  private static final String CONFIGURE_DEVICES = """
+  private static final String DEVICES = """
       Get-VMHardDiskDrive -VM $vm | Remove-VMHardDiskDrive
       foreach ($disk in $p.disks) { Add-VMHardDiskDrive -VM $vm -Path $disk }
       Get-VMNetworkAdapter -VM $vm | Remove-VMNetworkAdapter
       foreach ($nic in $p.nics) { Add-VMNetworkAdapter -VM $vm -Name $nic.name -SwitchName $nic.switch }
-      Set-VM -VM $vm -Notes $p.notes
+      """;
+
+  /** Generation 2 only, as every VM here is; the template by name (its GUID would do as well, not both). */
+  private static final String SECURE_BOOT_ON = """
+      Set-VMFirmware -VM $vm -EnableSecureBoot On -SecureBootTemplate $p.secureBootTemplate
+      """;
+  private static final String SECURE_BOOT_OFF = """
+      Set-VMFirmware -VM $vm -EnableSecureBoot Off
+      """;
+
+  /** -BootOrder takes the drives themselves (VMComponentObjects), found again by their paths. */
+  private static final String BOOT_ORDER = """
+      $drives = Get-VMHardDiskDrive -VM $vm
+      $boot = foreach ($path in $p.bootPaths) { $drives | Where-Object Path -eq $path }
+      Set-VMFirmware -VM $vm -BootOrder $boot
       """;
 
   private static final String NEW_VM = """
@@ -55,18 +98,6 @@ final class HyperVScripts {
   private static final String EXISTING_VM = """
       $vm = Get-VM -Id $p.id
       """;
-  private static final PowerShellScript CREATE_STATIC = new PowerShellScript(NEW_VM + configure(STATIC_MEMORY));
-  private static final PowerShellScript CREATE_DYNAMIC = new PowerShellScript(NEW_VM + configure(DYNAMIC_MEMORY));
-  private static final PowerShellScript RECONFIGURE_STATIC = new PowerShellScript(EXISTING_VM + configure(STATIC_MEMORY));
-  private static final PowerShellScript RECONFIGURE_DYNAMIC = new PowerShellScript(EXISTING_VM + configure(DYNAMIC_MEMORY));
-
-  static PowerShellScript create(boolean dynamicMemory) {
-    return dynamicMemory ? CREATE_DYNAMIC : CREATE_STATIC;
-  }
-
-  static PowerShellScript reconfigure(boolean dynamicMemory) {
-    return dynamicMemory ? RECONFIGURE_DYNAMIC : RECONFIGURE_STATIC;
-  }
 
   /** Boots a VM that is off, resumes one that is saved. */
   static final PowerShellScript START = new PowerShellScript("""

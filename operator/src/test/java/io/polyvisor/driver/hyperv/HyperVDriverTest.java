@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.polyvisor.api.v1alpha1.NumaPlacement;
+import io.polyvisor.api.v1alpha1.SecureBoot;
+import io.polyvisor.driver.MemoryChange;
 import io.polyvisor.driver.GuestId;
 import io.polyvisor.driver.GuestInfo;
 import io.polyvisor.driver.GuestSpec;
@@ -92,7 +94,8 @@ class HyperVDriverTest {
     assertThat(vm).containsEntry("Generation", 2).containsEntry("ProcessorCount", 2L)
         .containsEntry("DynamicMemoryEnabled", true)
         .containsEntry("MemoryStartup", 302 * MIB).containsEntry("MemoryMinimum", 130 * MIB)
-        .containsEntry("MemoryMaximum", 1024 * MIB).containsEntry("MemoryBuffer", 35L).containsEntry("MemoryPriority", 80L);
+        .containsEntry("MemoryMaximum", 1024 * MIB);
+    assertThat(hyperV.memoryOf("prod_web").orElseThrow()).containsEntry("Buffer", 35L).containsEntry("Priority", 80L);
     assertThat((String) vm.get("Notes")).contains("polyvisor.io/uid=" + spec.id().uid());
     assertThat(hyperV.disksOf("prod_web")).containsExactly("C:\\VMs\\prod_web_root.vhdx");
     assertThat(driver.list(host)).extracting(GuestInfo::id).containsExactly(spec.id());
@@ -100,7 +103,9 @@ class HyperVDriverTest {
 
   @Test
   void startShutdownAndTurnOffFollowTheGuest() {
-    GuestSpec spec = spec(id("db"), "r", GuestMemory.fixed(1024 * MIB), List.of());
+    // A guest OS to ask: one booted from a disk (the integration services are the guest's).
+    Volume root = driver.createVolume(host, volume(local(), "db-root", 64 * MIB));
+    GuestSpec spec = spec(id("db"), "r", GuestMemory.fixed(1024 * MIB), List.of(root));
     driver.define(host, spec);
     long freeBefore = driver.capacity(host).freeMemoryBytes();
 
@@ -341,6 +346,124 @@ class HyperVDriverTest {
   }
 
   @Test
+  void aLinuxGuestBootsUnderTheDefaultSecureBootThatHyperVsOwnTemplateRefuses() {
+    Volume root = driver.createVolume(host, volume(local(), "linux-root", 64 * MIB));
+    GuestSpec linux = spec(id("linux"), "r", GuestMemory.fixed(256 * MIB), List.of(root));
+    driver.define(host, linux);
+    driver.start(host, linux.id().uid());
+
+    assertThat(hyperV.secureBootOf("prod_linux")).contains("MicrosoftUEFICertificateAuthority");
+    assertThat(hyperV.bootedFrom("prod_linux")).as("the shim is signed by the UEFI CA").contains(root.path());
+
+    Volume other = driver.createVolume(host, volume(local(), "win-root", 64 * MIB));
+    GuestSpec windowsTemplate = withSecureBoot(spec(id("win"), "r", GuestMemory.fixed(256 * MIB), List.of(other)),
+        SecureBoot.MicrosoftWindows);
+    driver.define(host, windowsTemplate);
+    driver.start(host, windowsTemplate.id().uid());
+    assertThat(hyperV.bootedFrom("prod_win")).as("a Linux loader under the Windows template: the image is not allowed").isEmpty();
+    driver.forceStop(host, windowsTemplate.id().uid());
+    hyperV.installWindows("prod_win");
+    driver.start(host, windowsTemplate.id().uid());
+    assertThat(hyperV.bootedFrom("prod_win")).as("Windows under its own template").contains(other.path());
+
+    driver.forceStop(host, windowsTemplate.id().uid());
+    driver.define(host, withSecureBoot(windowsTemplate, SecureBoot.Off));
+    assertThat(hyperV.secureBootOf("prod_win")).contains("Off");
+  }
+
+  @Test
+  void theFirmwareBootsTheDisksInTheirBootOrderAndNeverTheNetworkFirst() {
+    hyperV.virtualSwitch("External");
+    Volume data = driver.createVolume(host, volume(local(), "order-data", 64 * MIB));
+    Volume root = driver.createVolume(host, volume(local(), "order-root", 64 * MIB));
+    GuestSpec spec = new GuestSpec(id("order"), "r", 1, GuestMemory.fixed(256 * MIB), NumaPlacement.None,
+        List.of(new GuestDisk("data", data.path(), "vhdx", Optional.of(2)), new GuestDisk("root", root.path(), "vhdx", Optional.of(1))),
+        List.of(new GuestNic("eth0", "External")), Optional.empty(), Optional.empty());
+
+    driver.define(host, spec);
+    driver.start(host, spec.id().uid());
+
+    assertThat(hyperV.bootOrderOf("prod_order")).containsExactly("disk:" + root.path(), "disk:" + data.path());
+    assertThat(hyperV.bootedFrom("prod_order")).contains(root.path());
+
+    GuestSpec unordered = spec(id("plain"), "r", GuestMemory.fixed(256 * MIB), List.of(data));
+    driver.define(host, new GuestSpec(unordered.id(), "r", 1, unordered.memory(), NumaPlacement.None, unordered.disks(),
+        List.of(new GuestNic("eth0", "External")), Optional.empty(), Optional.empty()));
+    assertThat(hyperV.bootOrderOf("prod_plain")).as("no bootOrder: the disks as listed, no PXE")
+        .containsExactly("disk:" + data.path());
+  }
+
+  @Test
+  void strictNumaNeedsAHostThatKeepsVmsOffOtherNumaNodes() {
+    GuestSpec strict = new GuestSpec(id("numa"), "r", 2, GuestMemory.fixed(256 * MIB), NumaPlacement.Strict, List.of(),
+        List.of(), Optional.empty(), Optional.empty());
+
+    assertThatThrownBy(() -> driver.define(host, strict)).isInstanceOfSatisfying(HypervisorException.class, e -> {
+      assertThat(e.code()).isEqualTo("NUMA_SPANNING");
+      assertThat(e.getMessage()).contains("hv-1", "Set-VMHost -NumaSpanningEnabled $false", "memory.numa to Preferred");
+    });
+    assertThat(hyperV.vmNames()).as("nothing defined").isEmpty();
+
+    hyperV.numaSpanning(false);
+    assertThat(driver.define(host, strict).state()).isEqualTo(GuestState.SHUT_OFF);
+    assertThat(hyperV.vmNames()).containsExactly("prod_numa");
+  }
+
+  @Test
+  void aRunningDynamicGuestTakesItsBufferPriorityALowerMinimumAndAHigherMaximumAndTheRestWaits() {
+    Volume root = driver.createVolume(host, volume(local(), "dm-root", 64 * MIB));
+    GuestSpec spec = spec(id("dm"), "r", new GuestMemory(512 * MIB, 1024 * MIB, 256 * MIB, true, 20, 50), List.of(root));
+    driver.define(host, spec);
+    driver.start(host, spec.id().uid());
+    GuestInfo running = driver.find(host, spec.id().uid()).orElseThrow();
+    assertThat(running.memorySettings()).contains(spec.memory());
+    assertThat(driver.memoryChange(running, spec.memory())).as("as wanted").isEqualTo(MemoryChange.NONE);
+
+    GuestMemory wider = new GuestMemory(512 * MIB, 2047 * MIB, 127 * MIB, true, 40, 70);
+    MemoryChange change = driver.memoryChange(running, wider);
+    assertThat(change.atNextBoot()).isEmpty();
+    driver.changeMemory(host, spec.id().uid(), change.live().orElseThrow());
+
+    assertThat(hyperV.stateOf("prod_dm")).contains("Running");
+    assertThat(hyperV.memoryOf("prod_dm").orElseThrow()).containsEntry("Minimum", 128 * MIB).containsEntry("Maximum", 2048 * MIB)
+        .containsEntry("Buffer", 40L).containsEntry("Priority", 70L).containsEntry("Startup", 512 * MIB);
+    GuestInfo widened = driver.find(host, spec.id().uid()).orElseThrow();
+    assertThat(driver.memoryChange(widened, wider)).as("rounded to 2 MiB as the host keeps it: nothing left").isEqualTo(MemoryChange.NONE);
+
+    GuestMemory narrower = new GuestMemory(768 * MIB, 1536 * MIB, 384 * MIB, true, 40, 70);
+    MemoryChange waits = driver.memoryChange(widened, narrower);
+    assertThat(waits.live()).as("nothing of it can change while the guest runs").isEmpty();
+    assertThat(waits.atNextBoot()).containsExactly(
+        "minimum 128Mi → 384Mi: it can only go down while the guest runs",
+        "maximum 2Gi → 1.5Gi: it can only go up while the guest runs",
+        "startup memory 512Mi → 768Mi: the guest gets it at boot");
+    assertThatThrownBy(() -> driver.changeMemory(host, spec.id().uid(), new GuestMemory(512 * MIB, 2048 * MIB, 384 * MIB, true, 40, 70)))
+        .as("the host refuses a minimum up on a running guest").hasMessageContaining("minimum memory can only decrease");
+
+    driver.forceStop(host, spec.id().uid());
+    driver.define(host, spec(spec.id(), "r", narrower, List.of(root)));
+    assertThat(hyperV.memoryOf("prod_dm").orElseThrow()).containsEntry("Minimum", 384 * MIB).containsEntry("Maximum", 1536 * MIB)
+        .containsEntry("Startup", 768 * MIB);
+  }
+
+  @Test
+  void aMoveWhoseFinishedJobTheHostHasRemovedIsJudgedByWhereTheGuestRuns() throws Exception {
+    hyperV.enableMigration().migrationJobRetention(Duration.ofMillis(200));
+    peer.enableMigration();
+    GuestSpec spec = running("gone", volume(pool("\\\\fs3\\vms"), "gone-root", 64 * MIB));
+    driver.migrate(host, peerHost, spec.id().uid(), new MigrationOptions(true, 0, false, false, false));
+    await().atMost(Duration.ofSeconds(20)).until(() -> !hyperV.migrationJobStates("prod_gone").isEmpty());
+    driver.close(); // as an operator that died before the move ended
+    await().atMost(Duration.ofSeconds(20)).until(() -> peer.stateOf("prod_gone").isPresent());
+    Thread.sleep(400); // past the host's retention
+
+    driver = newDriver();
+    assertThat(hyperV.migrationJobStates("prod_gone")).as("the host removed the finished job").isEmpty();
+    assertThat(driver.reattach(host, peerHost, spec.id().uid())).as("no job: the guest has left").isEmpty();
+    assertThat(driver.find(peerHost, spec.id().uid())).map(GuestInfo::state).contains(GuestState.RUNNING);
+  }
+
+  @Test
   void aStoppedGuestIsReconfiguredAndARunningOneKeepsItsConfigurationUntilItStops() {
     GuestSpec first = spec(id("cfg"), "rev-1", GuestMemory.fixed(256 * MIB), List.of());
     driver.define(host, first);
@@ -527,7 +650,8 @@ class HyperVDriverTest {
 
   @Test
   void aGuestAskedToShutDownWithoutWaitingGoesDownByItself() {
-    GuestSpec spec = spec(id("halt"), "r", GuestMemory.fixed(512 * MIB), List.of());
+    Volume root = driver.createVolume(host, volume(local(), "halt-root", 64 * MIB));
+    GuestSpec spec = spec(id("halt"), "r", GuestMemory.fixed(512 * MIB), List.of(root));
     driver.define(host, spec);
     driver.start(host, spec.id().uid());
 
@@ -611,6 +735,11 @@ class HyperVDriverTest {
   private void onHost(String cmdlet, String vmName, String... parameters) {
     driver.run(host, "$vm = Get-VM -Name " + vmName + "\n" + cmdlet + " -VM $vm" + (parameters.length == 0 ? "" : " "
         + String.join(" ", parameters)), cmdlet + " " + vmName);
+  }
+
+  private static GuestSpec withSecureBoot(GuestSpec spec, SecureBoot secureBoot) {
+    return new GuestSpec(spec.id(), spec.revision(), spec.cores(), spec.memory(), spec.numa(), spec.disks(), spec.nics(),
+        spec.consoleLog(), spec.kernelBoot(), spec.cpuModel(), spec.cpuFeatures(), secureBoot);
   }
 
   private static GuestId id(String name) {

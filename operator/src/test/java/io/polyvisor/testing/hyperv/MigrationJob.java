@@ -29,6 +29,7 @@ final class MigrationJob implements PsObject {
   volatile boolean cancelRequested;
   private volatile boolean cancelRefused;
   private final CountDownLatch ended = new CountDownLatch(1);
+  private volatile long endedAtMillis;
 
   MigrationJob(SimulatedVm vm, SimulatedHyperVHost destination, String destinationName, String storagePath, long totalBytes) {
     this.vm = vm;
@@ -60,7 +61,13 @@ final class MigrationJob implements PsObject {
   synchronized void end(int state, String error) {
     errorDescription = error;
     jobState = state;
+    endedAtMillis = System.currentTimeMillis();
     ended.countDown();
+  }
+
+  /** Ended, longer ago than the host keeps finished jobs (TimeBeforeRemoval). */
+  boolean endedMoreThan(long retentionMillis) {
+    return !underWay() && endedAtMillis > 0 && System.currentTimeMillis() - endedAtMillis > retentionMillis;
   }
 
   void await() throws InterruptedException {

@@ -17,7 +17,8 @@ import java.util.regex.Pattern;
 
 /**
  * The part of PowerShell that the Hyper-V driver's scripts use, interpreted: one statement per
- * line (a pipeline, {@code $var = pipeline}, or a one-line {@code foreach}), named parameters whose
+ * line (a pipeline, {@code $var = pipeline}, a one-line {@code foreach}, or {@code $var = foreach}
+ * collecting what the loop outputs), named parameters whose
  * values are literals, variables and their properties, or a hashtable of those ({@code @{A=1;
  * B=$p.x}}), Select-Object with plain and {@code @{n='X';e={"$($_.Y)"}}} properties, Where-Object's
  * {@code Property -eq|-ne|-lt|-gt value}, ConvertTo-Json, and the base64-JSON parameter line.
@@ -96,6 +97,17 @@ final class PowerShellSubset {
       return;
     }
     Matcher assignment = ASSIGNMENT.matcher(line);
+    Matcher collected = assignment.matches() ? FOREACH.matcher(assignment.group(2).strip()) : null;
+    if (collected != null && collected.matches()) {
+      // $x = foreach (...) { ... }: what the loop's body outputs, collected (one item bare, none as $null).
+      List<Object> result = new ArrayList<>();
+      for (Object item : enumerate(value(collected.group(2)))) {
+        variables.put(collected.group(1).toLowerCase(Locale.ROOT), item);
+        result.addAll(pipeline(collected.group(3).strip()));
+      }
+      variables.put(assignment.group(1).toLowerCase(Locale.ROOT), result.isEmpty() ? null : result.size() == 1 ? result.get(0) : result);
+      return;
+    }
     if (assignment.matches()) {
       List<Object> result = pipeline(assignment.group(2).strip());
       String name = assignment.group(1).toLowerCase(Locale.ROOT);

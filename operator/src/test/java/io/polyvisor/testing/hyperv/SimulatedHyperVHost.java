@@ -51,6 +51,9 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
   private volatile long shutdownMillis = 300;
   private volatile long migrationJobStartupMillis = 200;
   private volatile boolean refuseCancels;
+  private volatile boolean numaSpanning = true;
+  /** Msvm_MigrationJob.TimeBeforeRemoval: a finished job is listed this long, then gone (five minutes on every host). */
+  private volatile long jobRetentionMillis = 5 * 60_000;
   private final List<String> shutdowns = new CopyOnWriteArrayList<>();
 
   /** A host on a network of its own. */
@@ -160,6 +163,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
 
   /** The JobState of each migration job of the VM that this host lists. */
   public List<Integer> migrationJobStates(String vmName) {
+    migrationJobs.removeIf(job -> job.endedMoreThan(jobRetentionMillis));
     return migrationJobs.stream().filter(j -> j.vm.name.equals(vmName)).map(j -> j.jobState).toList();
   }
 
@@ -167,6 +171,48 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
   public void refuseMigrationCancels() {
     migrationJobs.forEach(MigrationJob::refuseCancel);
     refuseCancels = true;
+  }
+
+  /** Set-VMHost -NumaSpanningEnabled, the administrator's host-wide setting (on by default, as on Hyper-V). */
+  public SimulatedHyperVHost numaSpanning(boolean enabled) {
+    numaSpanning = enabled;
+    return this;
+  }
+
+  /** How long a finished migration job stays listed (TimeBeforeRemoval; five minutes unless set). */
+  public SimulatedHyperVHost migrationJobRetention(java.time.Duration retention) {
+    jobRetentionMillis = retention.toMillis();
+    return this;
+  }
+
+  /** The VM's disks hold a Windows loader (a Linux distribution's shim unless told so). */
+  public void installWindows(String vmName) {
+    vms.stream().filter(vm -> vm.name.equals(vmName)).forEach(vm -> vm.windowsLoader = true);
+  }
+
+  /** The disk the VM's firmware booted a guest OS from, empty when none came up. */
+  public Optional<String> bootedFrom(String vmName) {
+    return vms.stream().filter(vm -> vm.name.equals(vmName) && vm.guestUp()).map(vm -> vm.bootedFrom).findFirst();
+  }
+
+  /** The firmware's boot entries of the VM ("disk:<path>", "nic:<name>"), first first. */
+  public List<String> bootOrderOf(String vmName) {
+    return vms.stream().filter(vm -> vm.name.equals(vmName)).findFirst().map(vm -> {
+      synchronized (vm) {
+        return List.copyOf(vm.bootOrder);
+      }
+    }).orElse(List.of());
+  }
+
+  /** Secure Boot of the VM: "Off", or the template it trusts. */
+  public Optional<String> secureBootOf(String vmName) {
+    return vms.stream().filter(vm -> vm.name.equals(vmName)).findFirst()
+        .map(vm -> vm.secureBoot ? vm.secureBootTemplate : "Off");
+  }
+
+  /** What Get-VMMemory shows of the VM. */
+  public Optional<Map<String, Object>> memoryOf(String vmName) {
+    return vms.stream().filter(vm -> vm.name.equals(vmName)).findFirst().map(vm -> vm.memory().properties());
   }
 
   /** The VMs whose guest shut itself down when asked (not those whose power was cut), in order. */
@@ -200,6 +246,8 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       case "new-vm" -> newVm(p);
       case "set-vm" -> setVm(p);
       case "set-vmmemory" -> setVmMemory(p);
+      case "get-vmmemory" -> getVmMemory(p, input);
+      case "set-vmfirmware" -> setVmFirmware(p);
       case "start-vm" -> startVm(p);
       case "stop-vm" -> stopVm(p);
       // Save-VM writes a running (or paused) VM's memory to disk and stops it: Start-VM resumes it.
@@ -233,7 +281,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     p.allow();
     return one(PsObject.Record.of("ComputerName", computerName, "FullyQualifiedDomainName", computerName.toLowerCase(Locale.ROOT)
         + ".hv.test", "MemoryCapacity", memoryCapacity, "LogicalProcessorCount", logicalProcessors,
-        "VirtualMachineMigrationEnabled", migrationEnabled));
+        "VirtualMachineMigrationEnabled", migrationEnabled, "NumaSpanningEnabled", numaSpanning));
   }
 
   private List<Object> getCimInstance(Parameters p) {
@@ -244,11 +292,13 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       return one(PsObject.Record.of("FreePhysicalMemory", memoryFree() / 1024));
     }
     if ("root\\virtualization\\v2".equalsIgnoreCase(namespace) && "Msvm_MigrationJob".equalsIgnoreCase(className)) {
+      migrationJobs.removeIf(job -> job.endedMoreThan(jobRetentionMillis));
       return new ArrayList<>(migrationJobs);
     }
     if ("root\\virtualization\\v2".equalsIgnoreCase(namespace) && "Msvm_ShutdownComponent".equalsIgnoreCase(className)) {
       // Listed while the guest runs (its integration services with it).
-      return new ArrayList<>(vms.stream().filter(vm -> vm.state == SimulatedVm.State.Running).map(ShutdownComponent::new).toList());
+      // Listed while a guest OS runs: the integration services are the guest's, a VM whose firmware booted nothing has none.
+      return new ArrayList<>(vms.stream().filter(SimulatedVm::guestUp).map(ShutdownComponent::new).toList());
     }
     throw new PsError("Get-CimInstance : Invalid class \"" + className + "\" in namespace " + namespace + " (the simulator"
         + " knows Win32_OperatingSystem, Msvm_MigrationJob and Msvm_ShutdownComponent)");
@@ -303,7 +353,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
    * shutdown requests is asked all the same and stays up.
    */
   private synchronized long initiateShutdown(SimulatedVm vm) {
-    if (vm.state != SimulatedVm.State.Running) {
+    if (!vm.guestUp()) {
       return INVALID_STATE;
     }
     if (vm.honoursShutdown) {
@@ -448,6 +498,9 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
             job.destination.files(target).put(key(target), files(disk).getOrDefault(key(disk), 0L));
             files(disk).remove(key(disk));
             moved.add(target);
+            synchronized (vm) {
+              vm.bootOrder.replaceAll(entry -> entry.equals("disk:" + disk) ? "disk:" + target : entry);
+            }
           }
           vm.disks.clear();
           vm.disks.addAll(moved);
@@ -464,6 +517,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
 
   private List<Object> getVm(Parameters p) {
     p.allow("Id", "Name");
+    p.exclusive("Id", "Name");
     if (p.has("Id")) {
       String id = p.string("Id");
       return one(vms.stream().filter(vm -> vm.id.toString().equalsIgnoreCase(id)).findFirst()
@@ -499,6 +553,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     adapter.put("Name", "Network Adapter");
     adapter.put("SwitchName", p.has("SwitchName") ? p.string("SwitchName") : "");
     vm.adapters.add(adapter);
+    vm.bootOrder.add("nic:" + adapter.get("Name"));
     vms.add(vm); // Hyper-V allows two VMs with one name
     return one(vm);
   }
@@ -555,8 +610,8 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
               + " minimum memory can only decrease and its maximum memory only increase.");
         }
       }
-      long buffer = p.has("Buffer") ? p.number("Buffer") : vm.memoryBuffer;
-      long priority = p.has("Priority") ? p.number("Priority") : vm.memoryPriority;
+      long buffer = p.has("Buffer") ? p.int32("Buffer") : vm.memoryBuffer;
+      long priority = p.has("Priority") ? p.int32("Priority") : vm.memoryPriority;
       if (buffer < 5 || buffer > 2000) {
         throw new PsError("Set-VMMemory : Cannot validate argument on parameter 'Buffer'. The " + buffer
             + " argument is greater than the maximum allowed range of 2000 or less than 5.");
@@ -573,6 +628,102 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       vm.memoryMaximum = dynamic ? maximum : startup;
     }
     return List.of();
+  }
+
+  /** Get-VMMemory, of the VMs piped in or of -VM. */
+  private List<Object> getVmMemory(Parameters p, List<Object> input) {
+    p.allow("VM");
+    List<Object> out = new ArrayList<>();
+    // An empty pipeline runs the cmdlet for nothing, without asking for its mandatory -VM.
+    List<Object> of = p.has("VM") ? List.of(p.vm()) : input;
+    for (Object o : of) {
+      if (!(o instanceof SimulatedVm vm)) {
+        throw new PsError("Get-VMMemory : The input object cannot be bound to any parameters for the command: " + o);
+      }
+      out.add(vm.memory());
+    }
+    return out;
+  }
+
+  private static final Set<String> SECURE_BOOT_TEMPLATES =
+      Set.of("MicrosoftWindows", "MicrosoftUEFICertificateAuthority", "OpenSourceShieldedVM");
+
+  /**
+   * Set-VMFirmware, as the decompiled cmdlet checks it (docs/hyperv-on-real-hosts.md, section 6):
+   * Generation 2 only, BootOrder and FirstBootDevice exclusive, SecureBootTemplate and
+   * SecureBootTemplateId exclusive, boot entries that are devices of this VM. That firmware
+   * settings are refused while the VM runs is what the Hyper-V manager shows (greyed out); the
+   * cmdlet's words for it are not documented.
+   */
+  private List<Object> setVmFirmware(Parameters p) {
+    p.allow("VM", "EnableSecureBoot", "SecureBootTemplate", "SecureBootTemplateId", "BootOrder", "FirstBootDevice");
+    SimulatedVm vm = p.vm();
+    if (vm.generation != 2) {
+      throw new PsError("Set-VMFirmware : Generation 1 virtual machines do not support the firmware settings of"
+          + " Set-VMFirmware. (Virtual machine '" + vm.name + "'.)");
+    }
+    if (p.has("BootOrder") && p.has("FirstBootDevice")) {
+      throw new PsError("Set-VMFirmware : The BootOrder and FirstBootEntry parameters are mutually exclusive.");
+    }
+    if (p.has("SecureBootTemplate") && p.has("SecureBootTemplateId")) {
+      throw new PsError("Set-VMFirmware : The SecureBootTemplate and SecureBootTemplateId parameters are mutually exclusive.");
+    }
+    synchronized (vm) {
+      if (vm.state != SimulatedVm.State.Off) {
+        throw new PsError("Set-VMFirmware : Failed to modify device 'Firmware'. The operation cannot be performed while"
+            + " the virtual machine '" + vm.name + "' is in its current state (" + vm.state + ").");
+      }
+      Boolean secureBoot = null;
+      if (p.has("EnableSecureBoot")) {
+        String state = p.string("EnableSecureBoot");
+        if (!state.equalsIgnoreCase("On") && !state.equalsIgnoreCase("Off")) {
+          throw new PsError("Set-VMFirmware : Cannot bind parameter 'EnableSecureBoot'. Cannot convert value \"" + state
+              + "\" to type \"Microsoft.HyperV.PowerShell.OnOffState\". Error: \"Unable to match the identifier name " + state
+              + " to a valid enumerator name. Specify one of the following enumerator names and try again: On, Off\"");
+        }
+        secureBoot = state.equalsIgnoreCase("On");
+      }
+      String template = null;
+      if (p.has("SecureBootTemplate")) {
+        template = p.string("SecureBootTemplate");
+        String named = template;
+        if (SECURE_BOOT_TEMPLATES.stream().noneMatch(t -> t.equalsIgnoreCase(named))) {
+          throw new PsError("Set-VMFirmware : The Secure Boot template '" + template + "' could not be found.");
+        }
+      }
+      List<String> order = null;
+      if (p.has("BootOrder")) {
+        order = new ArrayList<>();
+        Object given = p.raw("BootOrder");
+        for (Object device : given instanceof List<?> list ? list : java.util.Collections.singletonList(given)) {
+          order.add(bootEntry(vm, device));
+        }
+      }
+      if (secureBoot != null) {
+        vm.secureBoot = secureBoot;
+      }
+      if (template != null) {
+        String named = template;
+        vm.secureBootTemplate = SECURE_BOOT_TEMPLATES.stream().filter(t -> t.equalsIgnoreCase(named)).findFirst().orElseThrow();
+      }
+      if (order != null) {
+        vm.bootOrder.clear();
+        vm.bootOrder.addAll(order);
+      }
+    }
+    return List.of();
+  }
+
+  /** A device of the VM, as Get-VMHardDiskDrive or Get-VMNetworkAdapter returned it, as a boot entry. */
+  private static String bootEntry(SimulatedVm vm, Object device) {
+    if (device instanceof PsObject d && vm.id.toString().equals(String.valueOf(d.get("VMId")))) {
+      String entry = d.get("Path") != null ? "disk:" + d.get("Path") : "nic:" + d.get("Name");
+      if (vm.bootOrder.contains(entry)) {
+        return entry;
+      }
+    }
+    throw new PsError("Set-VMFirmware : Cannot bind parameter 'BootOrder'. The object '" + device + "' is not a bootable"
+        + " device of the virtual machine '" + vm.name + "'.");
   }
 
   /** Boots a VM that is off; restores a saved one where it was (both need its memory free). */
@@ -597,9 +748,37 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
               + disk + "'. (0x80070002)");
         }
       }
-      vm.state = SimulatedVm.State.Running;
+      if (vm.state == SimulatedVm.State.Off) {
+        vm.bootedFrom = firmwareBoot(vm);
+      }
+      vm.state = SimulatedVm.State.Running; // a saved guest resumes where it was
     }
     return List.of();
+  }
+
+  /**
+   * The UEFI firmware of a Generation 2 VM walks its boot entries: a network adapter finds no PXE
+   * server here, a disk boots when Secure Boot is off or its template trusts the loader's signer
+   * (the Microsoft UEFI CA signs Linux distributions' shim and is in the UEFI CA and open-source
+   * templates; Windows's own signer only in the Windows template). Otherwise the firmware shows
+   * "The image's hash and certificate are not allowed" and tries the next entry; the VM runs with
+   * no guest OS when none boots, as a real one sits at the firmware's screen.
+   */
+  private static String firmwareBoot(SimulatedVm vm) {
+    synchronized (vm) {
+      for (String entry : vm.bootOrder) {
+        if (!entry.startsWith("disk:")) {
+          continue;
+        }
+        boolean trusted = !vm.secureBoot || (vm.windowsLoader
+            ? vm.secureBootTemplate.equals("MicrosoftWindows")
+            : !vm.secureBootTemplate.equals("MicrosoftWindows"));
+        if (trusted) {
+          return entry.substring("disk:".length());
+        }
+      }
+      return null;
+    }
   }
 
   private List<Object> stopVm(Parameters p) {
@@ -705,6 +884,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       refuseWhileSaved(vm, "Remove-VMHardDiskDrive", "Virtual Hard Disk");
       synchronized (vm) {
         vm.disks.remove(String.valueOf(((PsObject) drive).get("Path")));
+        vm.bootOrder.remove("disk:" + ((PsObject) drive).get("Path"));
       }
     }
     return List.of();
@@ -721,6 +901,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
     }
     synchronized (vm) {
       vm.disks.add(path);
+      vm.bootOrder.add("disk:" + path);
     }
     return List.of();
   }
@@ -744,6 +925,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       refuseWhileSaved(vm, "Remove-VMNetworkAdapter", "Network Adapter");
       synchronized (vm) {
         vm.adapters.removeIf(a -> a.get("Name").equals(((PsObject) adapter).get("Name")));
+        vm.bootOrder.remove("nic:" + ((PsObject) adapter).get("Name"));
       }
     }
     return List.of();
@@ -762,6 +944,7 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       adapter.put("Name", p.string("Name"));
       adapter.put("SwitchName", switchName);
       vm.adapters.add(adapter);
+      vm.bootOrder.add("nic:" + adapter.get("Name"));
     }
     return List.of();
   }
@@ -970,6 +1153,23 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
       } catch (NumberFormatException e) {
         throw new PsError(cmdlet + " : Cannot bind parameter '" + name + "'. Cannot convert value \"" + v + "\" to type"
             + " \"System.Int64\".");
+      }
+    }
+
+    /** An Int32 parameter (Set-VMMemory's Buffer and Priority): a longer number does not convert. */
+    long int32(String name) {
+      long v = number(name);
+      if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
+        throw new PsError(cmdlet + " : Cannot bind parameter '" + name + "'. Cannot convert value \"" + v + "\" to type"
+            + " \"System.Int32\". Error: \"Value was either too large or too small for an Int32.\"");
+      }
+      return v;
+    }
+
+    /** Parameters of different parameter sets given together, which PowerShell refuses before the cmdlet runs. */
+    void exclusive(String a, String b) {
+      if (has(a) && has(b)) {
+        throw new PsError(cmdlet + " : Parameter set cannot be resolved using the specified named parameters.");
       }
     }
 

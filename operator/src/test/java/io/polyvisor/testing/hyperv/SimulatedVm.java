@@ -44,6 +44,18 @@ final class SimulatedVm implements PsObject {
   volatile long memoryMaximum;
   volatile long memoryBuffer = 20;
   volatile long memoryPriority = 50;
+  /** Secure Boot, on with Hyper-V's default template for Generation 2 VMs until Set-VMFirmware changes it. */
+  volatile boolean secureBoot = true;
+  volatile String secureBootTemplate = "MicrosoftWindows";
+  /**
+   * The firmware's boot entries, "disk:<path>" and "nic:<name>": a device added is appended, one
+   * removed drops out, Set-VMFirmware -BootOrder replaces them.
+   */
+  final List<String> bootOrder = new ArrayList<>();
+  /** Whose loader the VM's disks hold: a Linux distribution's shim (signed by the Microsoft UEFI CA) or Windows's. */
+  volatile boolean windowsLoader;
+  /** The disk whose loader the firmware last booted; null when no guest OS came up (nothing the firmware trusted). */
+  volatile String bootedFrom;
   /** Whether the guest OS honours a shutdown request (its integration services run). */
   volatile boolean honoursShutdown = true;
   final List<String> disks = new ArrayList<>();
@@ -69,10 +81,19 @@ final class SimulatedVm implements PsObject {
     p.put("MemoryMinimum", memoryMinimum);
     p.put("MemoryMaximum", memoryMaximum);
     p.put("MemoryAssigned", memoryAssigned());
-    // Get-VMMemory's Buffer and Priority, shown here for the tests' convenience.
-    p.put("MemoryBuffer", memoryBuffer);
-    p.put("MemoryPriority", memoryPriority);
     return p;
+  }
+
+  /** Get-VMMemory's object: the only one with the buffer and priority. */
+  PsObject memory() {
+    return PsObject.Record.of("VMId", id.toString(), "VMName", name, "DynamicMemoryEnabled", dynamicMemory,
+        "Minimum", memoryMinimum, "Startup", memoryStartup, "Maximum", memoryMaximum, "Buffer", memoryBuffer,
+        "Priority", memoryPriority);
+  }
+
+  /** Whether a guest OS runs, with the integration services it brings. */
+  boolean guestUp() {
+    return state == State.Running && bootedFrom != null;
   }
 
   @Override
