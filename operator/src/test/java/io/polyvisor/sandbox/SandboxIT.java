@@ -148,6 +148,31 @@ class SandboxIT {
     assertThat(shell(exports + "\nkubectl delete -n default pvm/probed --timeout=60s").exitCode).isZero();
   }
 
+  @Test
+  void aDynamicMemoryVmOnASimulatedHyperVHostMovesToTheOtherWhenItsNodeIsCordoned() throws Exception {
+    String exports = run("testbed/sandbox", "env").output;
+    Result apply = shell(exports + "\ntestbed/sandbox example-vm --hyperv mover | kubectl apply -n default -f -");
+    assertThat(apply.exitCode).as(apply.output).isZero();
+    Result running = shell(exports + "\nkubectl wait -n default pvm/mover --for=jsonpath='{.status.phase}'=Running --timeout=90s"
+        + " && kubectl get -n default pvm/mover -o jsonpath='{.status.nodeName} {.status.memory.assigned}'");
+    assertThat(running.exitCode).as(running.output).isZero();
+    String[] placed = running.output.lines().reduce((a, b) -> b).orElseThrow().trim().split(" ");
+    assertThat(placed).as(running.output).containsAnyOf("hv-1", "hv-2").contains("512Mi");
+    String from = placed[0];
+    String to = from.equals("hv-1") ? "hv-2" : "hv-1";
+
+    try {
+      assertThat(shell(exports + "\nkubectl cordon " + from).exitCode).isZero();
+      Result moved = shell(exports + "\nkubectl wait -n default pvm/mover --for=jsonpath='{.status.nodeName}'=" + to
+          + " --timeout=90s && kubectl get -n default pvmim"
+          + " -o jsonpath='{range .items[?(@.spec.vmName==\"mover\")]}{.status.phase} {.status.sourceNode} {.status.targetNode}{end}'");
+      assertThat(moved.exitCode).as(moved.output).isZero();
+      assertThat(moved.output.lines().reduce((a, b) -> b).orElseThrow().trim()).isEqualTo("Succeeded " + from + " " + to);
+    } finally {
+      shell(exports + "\nkubectl uncordon " + from + "; kubectl delete -n default pvm/mover --timeout=60s");
+    }
+  }
+
   private static String get(HttpClient http, int port, String path) throws Exception {
     HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
         HttpResponse.BodyHandlers.ofString());
@@ -169,7 +194,7 @@ class SandboxIT {
             "POLYVISOR_SANDBOX_KVM_NODES", "1");
     assertThat(run(second, "testbed/sandbox", "up").exitCode).isZero();
     List<Long> pids = new ArrayList<>();
-    for (String pidFile : List.of("etcd.pid", "apiserver.pid", "operator.pid", "nodes/kvm-1/libvirtd.pid")) {
+    for (String pidFile : List.of("etcd.pid", "apiserver.pid", "operator.pid", "hyperv.pid", "nodes/kvm-1/libvirtd.pid")) {
       pids.add(Long.parseLong(Files.readString(scratch.resolve("sandbox").resolve(pidFile)).trim()));
     }
     assertThat(pids).allMatch(pid -> ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
