@@ -117,6 +117,15 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
   private static final String DELETED = "the VirtualMachineMigration was deleted";
   /** Finished migrations kept per VM; older ones are deleted. */
   static final int HISTORY = 5;
+  /**
+   * How long the hosts must keep showing what needs a person before one is asked. A host that has
+   * just come back can list for a moment what it then clears up: libvirtd, restarted during an
+   * incoming migration, lists the half-received guest as paused until its reconnect kills it.
+   * Holding the VM on that one reading would strand it; reading again a little later costs only
+   * the wait, since nothing is touched meanwhile either way.
+   */
+  static final Duration PERSON_SETTLE = Duration.ofSeconds(10);
+  private static final Duration PERSON_REREAD = Duration.ofSeconds(3);
 
   private final Drivers drivers;
   private final ActiveMigrations active;
@@ -126,6 +135,8 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
   private final EventRecorder events;
   private final Duration shutdownGrace;
   private final LeaseGuard lease;
+  /** When the hosts of a migration (by uid) were first read as needing a person, since they last did not. */
+  private final Map<String, Instant> personSuspectedSince = new java.util.concurrent.ConcurrentHashMap<>();
 
   /**
    * @param shutdownGrace how long a Restart migration waits for the guest to shut down before forcing it off
@@ -173,6 +184,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     try {
       VirtualMachineMigration stored = client.resource(migration).get();
       if (stored == null) {
+        personSuspectedSince.remove(migration.getMetadata().getUid());
         return DeleteControl.defaultDelete();
       }
       Step step = new Step(stored, Optional.of(DELETED));
@@ -606,6 +618,10 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         }
       }
       Decision decision = MoveResolution.decide(onSource, onTarget, targetHasRun(), ends.source.name(), ends.target.name());
+      String key = migration.getMetadata().getUid();
+      if (decision.outcome() != Outcome.PERSON) {
+        personSuspectedSince.remove(key);
+      }
       switch (decision.outcome()) {
         case WAIT -> {
           boolean hostTrouble = onSource instanceof Reading.Unreadable || onTarget instanceof Reading.Unreadable;
@@ -648,6 +664,12 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
           return end(MigrationPhase.Failed, decision.reason() + "; the VirtualMachine's runStrategy decides what happens next");
         }
         default -> {
+          Instant since = personSuspectedSince.computeIfAbsent(key, k -> now);
+          if (Duration.between(since, now).compareTo(PERSON_SETTLE) < 0) {
+            status.message = "reading both hosts again before asking a person, touching neither: " + decision.reason();
+            return Optional.of(PERSON_REREAD);
+          }
+          personSuspectedSince.remove(key);
           // The hold first: once the migration is final, the VM's reconciler would act on the
           // copy it finds, which may be the older one.
           hold(decision.reason());

@@ -633,6 +633,37 @@ class MigrationIT {
   }
 
   @Test
+  void aPausedCopyTheTargetShowsOnlyForAMomentDoesNotHoldTheVmForAPerson() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "flicker").get(0);
+    operator.kill();
+    // What libvirtd restarted during an incoming migration lists for a moment, until its
+    // reconnect kills the half-received guest: a paused copy on the target with no job, the
+    // transfer recorded as Running. Read once, it looks like two copies that ran.
+    VirtualMachineMigration migration = migrate(vm, "mig-2");
+    await().until(() -> client.resource(migration).get() != null);
+    setStatus(migration, MigrationPhase.Running, "mig-1", "mig-2");
+    defineCopy(vm, "mig-2");
+    libvirt.start(nodes.host("mig-2"), uid(vm));
+    libvirt.pause(nodes.host("mig-2"), uid(vm));
+
+    operator = startOperator();
+    // The copy goes once the operator has read it: when it says it reads again, or has decided.
+    await().atMost(Duration.ofSeconds(90)).until(() -> client.resource(migration).get(), m -> phaseOf(m).isFinal()
+        || String.valueOf(m.getStatus().message).startsWith("reading both hosts again before asking a person"));
+    libvirt.forceStop(nodes.host("mig-2"), uid(vm));
+    libvirt.undefine(nodes.host("mig-2"), uid(vm));
+
+    VirtualMachineMigration done = awaitEnd(migration);
+    assertThat(done.getMetadata().getAnnotations()).as("no person is asked").doesNotContainKey("polyvisor.io/hold");
+    assertThat(done.getStatus().phase).isEqualTo(MigrationPhase.Failed);
+    // Read once more on its way out (stopped, not yet undefined), the copy is removed as one that never ran.
+    assertThat(done.getStatus().message).startsWith("the transfer did not finish; the guest keeps running on mig-1");
+    assertThat(libvirt.find(nodes.host("mig-2"), uid(vm))).isEmpty();
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertSerialContinues(vm);
+  }
+
+  @Test
   void aMoveThatNeedsAPersonHoldsTheVmSoItsOlderCopyIsNotStarted() throws Exception {
     VirtualMachine vm = vmsOn("mig-1", "held").get(0);
     operator.kill();
