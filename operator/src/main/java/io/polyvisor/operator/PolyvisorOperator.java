@@ -201,6 +201,10 @@ public final class PolyvisorOperator implements AutoCloseable {
   }
 
   public static void main(String[] args) {
+    // The Kerberos configuration (realms, KDCs) of WinRM logons, one for the whole JVM: the
+    // Helm chart mounts it from a ConfigMap and names it here.
+    Optional.ofNullable(System.getenv("POLYVISOR_KRB5_CONF")).filter(path -> !path.isBlank())
+        .ifPresent(path -> System.setProperty("java.security.krb5.conf", path));
     OperatorSettings settings = OperatorSettings.fromEnvironment();
     KubernetesClient client = new KubernetesClientBuilder().build();
     String format = System.getenv().getOrDefault("POLYVISOR_LOG_FORMAT", "text").trim();

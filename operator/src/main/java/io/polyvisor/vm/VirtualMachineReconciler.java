@@ -335,8 +335,10 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       if (guest == null) {
         guest = driver.define(node.host(), spec);
         events.normal(vm, "Defined", "defined the guest on " + node.name());
-      } else if (!guest.state().isActive() && guest.state() != GuestState.SAVED
+      } else if ((guest.state() == GuestState.SHUT_OFF || guest.state() == GuestState.CRASHED)
           && (!spec.revision().equals(guest.revision()) || driver.memoryChange(guest, spec.memory()).pending())) {
+        // Off, as the host says: not saved (its memory waits to be resumed) and not in a state
+        // the driver cannot name (a hibernated Hyper-V guest), which nothing reconfigures.
         guest = driver.define(node.host(), spec);
       } else if (!spec.revision().equals(guest.revision())) {
         // Running: the new configuration is stored for the next boot; the guest keeps its own.
@@ -356,7 +358,17 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
     private void changeMemoryLive(HypervisorDriver driver, HypervisorNode node, GuestInfo guest, GuestSpec spec) {
       Optional<GuestSpec.GuestMemory> live = driver.memoryChange(guest, spec.memory()).live();
       if (live.isPresent()) {
-        driver.changeMemory(node.host(), guest.id().uid(), live.get());
+        try {
+          driver.changeMemory(node.host(), guest.id().uid(), live.get());
+        } catch (HostUnreachableException e) {
+          throw e;
+        } catch (HypervisorException e) {
+          // The guest runs on as it was: its status is still recorded, and the change is tried again.
+          log.warn("live memory change refused: {}", e.getMessage());
+          events.warning(vm, "MemoryChangeRefused", "the host refused to change the running guest's Dynamic Memory: "
+              + e.getMessage() + "; it applies at the next restart if the host keeps refusing");
+          return;
+        }
         GuestSpec.GuestMemory m = live.get();
         events.normal(vm, "MemoryChanged", "changed the running guest's Dynamic Memory on " + node.name() + ": minimum "
             + Bytes.format(m.minimumBytes()) + ", maximum " + Bytes.format(m.maximumBytes()) + ", buffer " + m.bufferPercent()
@@ -658,8 +670,8 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
           restartRequired ? "SpecChanged" : "UpToDate",
           restartRequired
               ? String.join("; ", java.util.stream.Stream.concat(
-                  specChanged ? java.util.stream.Stream.of("cores, Static memory size, Dynamic maximum, NUMA, disks, networks or"
-                      + " Secure Boot changed") : java.util.stream.Stream.<String>empty(),
+                  specChanged ? java.util.stream.Stream.of("cores, memory, NUMA, disks, networks, CPU model or Secure Boot"
+                      + " changed") : java.util.stream.Stream.<String>empty(),
                   memoryAtNextBoot.stream()).toList()) + "; they apply at the next restart"
               : "the guest runs its current configuration");
       if (restartRequired && Conditions.isTrue(status.conditions, VirtualMachineStatus.RESTART_REQUIRED)

@@ -91,6 +91,7 @@ class HelmChartIT {
     Path values = scratch.resolve("values.yaml");
     Files.writeString(values, """
         credentialsNamespace: default
+        kerberos: {krb5ConfigMap: realm-krb5}
         labels: {team: platform}
         imagePullSecrets: [{name: registry}]
         extraEnv: [{name: JAVA_TOOL_OPTIONS, value: "-XX:+UseSerialGC"}]
@@ -106,7 +107,7 @@ class HelmChartIT {
     Files.writeString(rendered, helm("template", "dry", CHART.toString(), "--namespace", RELEASE_NAMESPACE,
         "--kube-version", System.getProperty("KUBE_API_TEST_API_SERVER_VERSION"), "--values", values.toString()));
     assertThat(Files.readString(rendered)).contains("team: platform", "name: registry", "JAVA_TOOL_OPTIONS", "kubernetes.io/os: linux",
-        "key: dedicated", "key: zone");
+        "key: dedicated", "key: zone", "POLYVISOR_KRB5_CONF", "name: realm-krb5", "mountPath: /etc/polyvisor/krb5");
     String applied = run(List.of(RealApiServer.binary("kubectl").toString(), "--kubeconfig", kubeconfig.toString(),
         "apply", "--server-side", "--dry-run=server", "-f", rendered.toString()));
     assertThat(applied).contains("deployment.apps/dry-operator serverside-applied (server dry run)")

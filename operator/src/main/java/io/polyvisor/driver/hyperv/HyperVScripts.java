@@ -14,10 +14,14 @@ final class HyperVScripts {
       Get-CimInstance -ClassName Win32_OperatingSystem | Select-Object FreePhysicalMemory | ConvertTo-Json -Compress
       """);
 
-  /** The VMs, then their memory settings (Get-VMMemory's, which alone has the buffer and priority), keyed by VMId. */
+  /**
+   * The VMs, then their memory settings (Get-VMMemory's, which alone has the buffer and priority),
+   * keyed by VMId; a VM whose settings cannot be read is listed without them (and none of its
+   * memory is changed live), rather than failing the listing of every VM on the host.
+   */
   static final PowerShellScript LIST = new PowerShellScript("""
       Get-VM | Select-Object Name,Notes,MemoryAssigned,MemoryStartup,MemoryMaximum,@{n='State';e={"$($_.State)"}},@{n='Id';e={"$($_.VMId)"}} | ConvertTo-Json -Compress
-      Get-VM | Get-VMMemory | Select-Object @{n='Id';e={"$($_.VMId)"}},DynamicMemoryEnabled,Minimum,Startup,Maximum,Buffer,Priority | ConvertTo-Json -Compress
+      Get-VM | Get-VMMemory -ErrorAction SilentlyContinue | Select-Object @{n='Id';e={"$($_.VMId)"}},DynamicMemoryEnabled,Minimum,Startup,Maximum,Buffer,Priority | ConvertTo-Json -Compress
       """);
 
   /** Whether the host lets a VM's memory span NUMA nodes (a host-wide setting, the administrator's). */

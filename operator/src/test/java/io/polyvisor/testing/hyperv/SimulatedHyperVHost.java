@@ -605,6 +605,11 @@ public final class SimulatedHyperVHost implements PowerShellSubset.Cmdlets {
           throw new PsError("Set-VMMemory : Failed to modify device 'Memory'. Dynamic memory cannot be enabled or"
               + " disabled while '" + vm.name + "' is running.");
         }
+        if (dynamic && startup != vm.memoryStartup) {
+          // Third-party sources only (docs/hyperv-on-real-hosts.md, section 6): the startup memory of a running DM VM is fixed.
+          throw new PsError("Set-VMMemory : Failed to modify device 'Memory'. Cannot change the startup memory of '" + vm.name
+              + "' while it is running with Dynamic Memory enabled.");
+        }
         if (dynamic && (minimum > vm.memoryMinimum || maximum < vm.memoryMaximum)) {
           throw new PsError("Set-VMMemory : Failed to modify device 'Memory'. While '" + vm.name + "' is running its"
               + " minimum memory can only decrease and its maximum memory only increase.");
