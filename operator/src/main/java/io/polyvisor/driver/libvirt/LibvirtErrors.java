@@ -34,6 +34,12 @@ final class LibvirtErrors {
         && (message.contains("client socket is closed") || message.contains("connection closed"));
   }
 
+  /** A pool refresh refused while a volume is being built in it (libvirt's storagePoolRefresh). */
+  static boolean isPoolBusy(LibvirtException e) {
+    String message = e.getMessage() == null ? "" : e.getMessage();
+    return code(e) == ErrorNumber.VIR_ERR_INTERNAL_ERROR && message.contains("has asynchronous jobs running");
+  }
+
   /** @param connectionAlive whether the connection still answered after the failure */
   static HypervisorException translate(LibvirtException e, Host host, String what, boolean connectionAlive) {
     String message = what + " on " + host + " failed: " + e.getMessage() + " [" + code(e) + "]";

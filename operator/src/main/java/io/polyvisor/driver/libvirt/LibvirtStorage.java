@@ -35,6 +35,8 @@ import org.libvirt.StorageVol;
 import org.libvirt.StorageVolInfo;
 import org.w3c.dom.Document;
 import org.w3c.dom.Element;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Storage pools and volumes on one libvirt connection. Pools are created from a StorageClass's
@@ -43,6 +45,7 @@ import org.w3c.dom.Element;
  */
 final class LibvirtStorage {
 
+  private static final Logger log = LoggerFactory.getLogger(LibvirtStorage.class);
   private static final int CHUNK = 256 * 1024;
   private final HttpClient http = HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NORMAL).build();
 
@@ -97,9 +100,26 @@ final class LibvirtStorage {
     }
   }
 
+  /**
+   * Rereads the pool's folder, for files put there by other means than this daemon. A pool in
+   * which a volume is being built (a clone, an incoming migration's disk) refuses to be refreshed
+   * until it is done; its list is then the daemon's own, which holds every volume it made, so the
+   * lookup goes on from it rather than failing the guest's reconcile.
+   */
+  private static void refresh(StoragePool pool) throws LibvirtException {
+    try {
+      pool.refresh(0);
+    } catch (LibvirtException e) {
+      if (!LibvirtErrors.isPoolBusy(e)) {
+        throw e;
+      }
+      log.debug("pool {} is building a volume; looking in its list as it stands", pool.getName());
+    }
+  }
+
   Optional<Volume> find(LibvirtConnection connection, StoragePoolSpec spec, String name) throws LibvirtException {
     StoragePool pool = ensurePool(connection, spec);
-    pool.refresh(0);
+    refresh(pool);
     try {
       return Optional.of(describe(spec, pool.storageVolLookupByName(name)));
     } catch (LibvirtException e) {
@@ -140,7 +160,7 @@ final class LibvirtStorage {
     StoragePool pool;
     try {
       pool = connection.storagePoolLookupByName(poolSpec.name());
-      pool.refresh(0);
+      refresh(pool);
       pool.storageVolLookupByName(name).delete(0);
     } catch (LibvirtException e) {
       ErrorNumber code = LibvirtErrors.code(e);
@@ -167,7 +187,7 @@ final class LibvirtStorage {
     StoragePool images;
     try {
       images = connection.storagePoolLookupByName(name);
-      images.refresh(0);
+      refresh(images);
     } catch (LibvirtException e) {
       images = connection.storagePoolCreateXML(poolXml(new StoragePoolSpec(name, "dir", folder.toString(),
           Optional.empty(), Optional.empty(), "raw", false)), 0);
@@ -259,7 +279,7 @@ final class LibvirtStorage {
     long copied = 0;
     for (StorageVol disk : disks) {
       StoragePool pool = target.storagePoolLookupByName(disk.storagePoolLookupByVolume().getName());
-      pool.refresh(0);
+      refresh(pool);
       try {
         pool.storageVolLookupByName(disk.getName()).delete(0);
       } catch (LibvirtException e) {

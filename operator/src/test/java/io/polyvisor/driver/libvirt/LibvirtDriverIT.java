@@ -41,6 +41,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -186,6 +187,54 @@ class LibvirtDriverIT {
           .hasMessageContaining("kvm-gone");
     } finally {
       driver.undefine(a, id.uid());
+    }
+  }
+
+  /**
+   * A pool in which a volume is being built (a clone, an incoming migration's disk) refuses to be
+   * refreshed: looking for another volume there meanwhile finds it, instead of failing the
+   * reconcile of a guest that has nothing to do with the build.
+   */
+  @Test
+  void aVolumeIsFoundWhileAnotherIsBeingBuiltInTheSamePool() throws Exception {
+    VolumeSpec existing = new VolumeSpec(LOCAL_POOL, "busy-existing", 4L << 20, Optional.empty());
+    Path existingPath = Path.of(driver.createVolume(a, existing).path());
+    // Data, not holes: converting it into the qcow2 pool takes seconds, while the pool is busy.
+    Path source = work.resolve("busy-source.raw");
+    long size = 768L << 20;
+    try (var out = Files.newOutputStream(source)) {
+      java.util.Random random = new java.util.Random(1);
+      byte[] chunk = new byte[1 << 20];
+      for (long written = 0; written < size; written += chunk.length) {
+        random.nextBytes(chunk);
+        out.write(chunk);
+      }
+    }
+    CompletableFuture<Volume> clone = CompletableFuture.supplyAsync(
+        () -> driver.createVolume(a, new VolumeSpec(LOCAL_POOL, "busy-clone", size, Optional.of(source.toUri()))));
+    int seenBusy = 0;
+    Connect connection = new Connect(a.endpoint());
+    try {
+      org.libvirt.StoragePool pool = connection.storagePoolLookupByName(LOCAL_POOL.name());
+      while (!clone.isDone()) {
+        try {
+          pool.refresh(0);
+        } catch (org.libvirt.LibvirtException busy) {
+          assertThat(busy.getMessage()).contains("has asynchronous jobs running");
+          seenBusy++;
+          assertThat(Path.of(driver.createVolume(a, existing).path())).isEqualTo(existingPath);
+          assertThat(driver.createVolume(a, existing).capacityBytes()).isEqualTo(4L << 20);
+        }
+        Thread.sleep(20);
+      }
+      assertThat(clone.get().capacityBytes()).isEqualTo(size);
+      assertThat(seenBusy).as("times the pool was seen building the clone").isPositive();
+    } finally {
+      connection.close();
+      clone.handle((v, e) -> null).get();
+      driver.deleteVolume(a, LOCAL_POOL, "busy-clone");
+      driver.deleteVolume(a, LOCAL_POOL, "busy-existing");
+      Files.deleteIfExists(source);
     }
   }
 
