@@ -22,6 +22,9 @@ public class LeaseGuard {
 
   private static final Logger log = LoggerFactory.getLogger(LeaseGuard.class);
 
+  /** The code of every refusal: this process could not show that it leads. */
+  public static final String NOT_LEADER = "NOT_LEADER";
+
   /** Without leader election: one process, always allowed until stopped. */
   public static LeaseGuard unguarded() {
     return new LeaseGuard(null, null, null, null, Duration.ZERO, Clock.systemUTC());
@@ -51,10 +54,18 @@ public class LeaseGuard {
     }
   }
 
+  /**
+   * Whether {@code failure} is this guard's refusal (nothing was done on the host), as opposed to
+   * a hypervisor's error: a caller that must not give up on a half-done move waits instead.
+   */
+  public static boolean refused(Throwable failure) {
+    return failure instanceof HypervisorException e && NOT_LEADER.equals(e.code());
+  }
+
   /** @throws HypervisorException (code NOT_LEADER) unless this process holds the Lease now */
   public void checkHeld(String action) {
     if (stopped.get()) {
-      throw new HypervisorException("NOT_LEADER", "not " + action + ": this operator process is no longer the leader");
+      throw new HypervisorException(NOT_LEADER, "not " + action + ": this operator process is no longer the leader");
     }
     if (client == null) {
       return;
@@ -63,17 +74,17 @@ public class LeaseGuard {
     try {
       lease = client.leases().inNamespace(namespace).withName(name).get();
     } catch (KubernetesClientException e) {
-      throw new HypervisorException("NOT_LEADER", "not " + action + ": cannot read the Lease " + namespace + "/" + name
+      throw new HypervisorException(NOT_LEADER, "not " + action + ": cannot read the Lease " + namespace + "/" + name
           + " to prove this process still leads (" + e.getMessage() + ")");
     }
     String holder = lease == null || lease.getSpec() == null ? null : lease.getSpec().getHolderIdentity();
     if (!identity.equals(holder)) {
-      throw new HypervisorException("NOT_LEADER", "not " + action + ": the Lease " + namespace + "/" + name + " is held by "
+      throw new HypervisorException(NOT_LEADER, "not " + action + ": the Lease " + namespace + "/" + name + " is held by "
           + holder + ", not by this process (" + identity + ")");
     }
     ZonedDateTime renewed = lease.getSpec().getRenewTime();
     if (renewed == null || renewed.toInstant().plus(leaseDuration).isBefore(clock.instant())) {
-      throw new HypervisorException("NOT_LEADER", "not " + action + ": this process's Lease " + namespace + "/" + name
+      throw new HypervisorException(NOT_LEADER, "not " + action + ": this process's Lease " + namespace + "/" + name
           + " was last renewed at " + renewed + " and has expired");
     }
   }

@@ -519,14 +519,17 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         String why = e.getCause().getMessage();
         Instant started = status.startTime == null ? now : Instant.parse(status.startTime);
         boolean declaredDown = ends.source.outOfService() || ends.target.outOfService();
-        if (e.getCause() instanceof HostUnreachableException && !declaredDown
-            && Duration.between(started, now).compareTo(RESTART_MOVE_PATIENCE) < 0) {
-          // A host of the move did not answer. The guest may be down already, and the move is
-          // the way back to a running guest: it is run again (it reads both hosts and carries on)
-          // until the host answers or the patience runs out.
-          String message = "waiting for the hosts to finish the move: " + why;
+        boolean hostSilent = e.getCause() instanceof HostUnreachableException;
+        boolean leadUnproven = LeaseGuard.refused(e.getCause());
+        if ((hostSilent || leadUnproven) && !declaredDown && Duration.between(started, now).compareTo(RESTART_MOVE_PATIENCE) < 0) {
+          // A host of the move did not answer, or the Lease could not be read to prove this process
+          // may act (an API server's passing error): nothing was done by the step that failed. The
+          // guest may be down already, and the move is the way back to a running guest: it is run
+          // again (it reads both hosts and carries on) until it can go on or the patience runs out.
+          String message = (hostSilent ? "waiting for the hosts to finish the move: " : "waiting to prove this process leads"
+              + " before it finishes the move: ") + why;
           if (!message.equals(status.message)) {
-            events.warning(migration, "HostUnreadable", message);
+            events.warning(migration, hostSilent ? "HostUnreadable" : "LeaseUnreadable", message);
           }
           status.message = message;
           return Optional.of(HOST_RETRY);
@@ -964,7 +967,9 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     }
 
     UpdateControl<VirtualMachineMigration> finish(Optional<Duration> again) {
-      if (!mayRecord()) {
+      // Leadership is proven (a read of the Lease) only for a write: a pass that changed nothing,
+      // every second of a move, costs the API server nothing.
+      if (!Serialization.asJson(status).equals(before) && !mayRecord()) {
         return UpdateControl.noUpdate();
       }
       return StatusPatch.ifChanged(migration, status, before, VirtualMachineMigration::new, again);

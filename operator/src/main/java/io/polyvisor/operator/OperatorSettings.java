@@ -54,11 +54,17 @@ public record OperatorSettings(
   public record LeaseTimings(Duration duration, Duration renewDeadline, Duration retryPeriod) {
     public static final LeaseTimings DEFAULT = new LeaseTimings(Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofSeconds(2));
 
+    /**
+     * The leader elector waits up to 1.2 retry periods more between two tries (its jitter), and
+     * refuses to start unless a renewal fits twice in the deadline: said here, at start, by name.
+     */
+    private static final double RETRIES_IN_A_DEADLINE = 2.2;
+
     public LeaseTimings {
-      if (renewDeadline.compareTo(duration) >= 0 || retryPeriod.compareTo(renewDeadline) >= 0) {
-        throw new IllegalArgumentException("POLYVISOR_LEASE_RETRY_PERIOD_SECONDS < POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS"
-            + " < POLYVISOR_LEASE_DURATION_SECONDS is required, not " + retryPeriod.toSeconds() + ", " + renewDeadline.toSeconds()
-            + ", " + duration.toSeconds());
+      if (renewDeadline.compareTo(duration) >= 0 || renewDeadline.toMillis() <= retryPeriod.toMillis() * RETRIES_IN_A_DEADLINE) {
+        throw new IllegalArgumentException("POLYVISOR_LEASE_RETRY_PERIOD_SECONDS x 2.2 < POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS"
+            + " < POLYVISOR_LEASE_DURATION_SECONDS is required (the leader elector retries with a jitter of 1.2 periods),"
+            + " not " + retryPeriod.toSeconds() + ", " + renewDeadline.toSeconds() + ", " + duration.toSeconds());
       }
     }
   }

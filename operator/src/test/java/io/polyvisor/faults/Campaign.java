@@ -2,6 +2,7 @@ package io.polyvisor.faults;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.polyvisor.faults.Timeline.Migration;
+import io.polyvisor.testing.ApiFaultProxy;
 import io.polyvisor.testing.KvmNodes;
 import io.polyvisor.testing.RestartableApiServer;
 import io.polyvisor.testing.Virsh;

@@ -4,15 +4,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.polyvisor.driver.Host;
 import io.polyvisor.faults.Audit.Problem;
 import io.polyvisor.faults.CampaignLog.Anomaly;
 import io.polyvisor.faults.Timeline.Migration;
+import io.polyvisor.testing.ApiFaultProxy;
 import io.polyvisor.testing.CounterGuest;
 import io.polyvisor.testing.KvmNodes;
 import io.polyvisor.testing.NodeRegistration;
 import io.polyvisor.testing.RestartableApiServer;
 import io.polyvisor.testing.TestManifests;
-import io.polyvisor.driver.Host;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -120,7 +121,7 @@ class FaultCampaignIT {
     consoleWatcher.start();
     timeline.start();
 
-    proxy = new ApiFaultProxy(apiServer.kubeconfigYaml(), log);
+    proxy = new ApiFaultProxy(apiServer.kubeconfigYaml(), log::note);
     Path consoles = Files.createDirectories(work.resolve("consoles"));
     operators = new Operators(work.resolve("operators"), Map.of(
         "POLYVISOR_CONSOLE_LOG_DIR", consoles.toString(),

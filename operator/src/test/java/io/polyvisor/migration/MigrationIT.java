@@ -21,6 +21,7 @@ import io.polyvisor.driver.MigrationMark;
 import io.polyvisor.driver.MigrationOptions;
 import io.polyvisor.driver.libvirt.LibvirtDriver;
 import io.polyvisor.evacuation.EvacuationReconciler;
+import io.polyvisor.testing.ApiFaultProxy;
 import io.polyvisor.testing.CounterGuest;
 import io.polyvisor.testing.KvmNodes;
 import io.polyvisor.testing.NodeRegistration;
@@ -793,6 +794,53 @@ class MigrationIT {
     assertBootedOnceMoreAndCountsOn(vm);
   }
 
+  /**
+   * The Lease read that must come before the forced stop of a Restart move fails once (the API
+   * server refuses it, and the status written just after is accepted): nothing was done on the
+   * hosts, so the move waits and carries on instead of ending Failed with its guest shut down.
+   */
+  @Test
+  void aRestartMoveWhoseLeaseCannotBeReadOnceWaitsAndFinishesOnTheTarget() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "lease-unread").get(0);
+    operator.close();
+    try (ApiFaultProxy proxy = new ApiFaultProxy(RealApiServer.kubeconfigYaml(), note -> {})) {
+      // Leading by a Lease, as deployed, renewed every 20 s: between two renewals the Lease is
+      // read only to prove leadership before a status write and before each stop, move and start.
+      operator = startOperator(proxy.kubeconfigYaml(), Map.of("POLYVISOR_NAMESPACE", namespace,
+          "POLYVISOR_LEASE_DURATION_SECONDS", "60", "POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS", "50",
+          "POLYVISOR_LEASE_RETRY_PERIOD_SECONDS", "20", "POLYVISOR_SHUTDOWN_GRACE_SECONDS", "6"));
+      try {
+        awaitLeaseRenewal();
+        VirtualMachineMigration migration = migrate(vm, "mig-2", "Restart");
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(200))
+            .until(() -> phase(migration) == MigrationPhase.Running);
+        Thread.sleep(1500); // the writes that record the start are done; the guest ignores ACPI for 6 s
+        proxy.failNextReadsOf("/leases/", 1); // the read before the forced stop
+
+        VirtualMachineMigration done = awaitEnd(migration);
+        assertThat(proxy.readsFailed()).as("Lease reads refused").isEqualTo(1);
+        assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Succeeded);
+        assertThat(eventsOf(done)).anySatisfy(e -> assertThat(e.getReason() + ": " + e.getMessage())
+            .startsWith("LeaseUnreadable: waiting to prove this process leads before it finishes the move: not forcing off guest"));
+        await().atMost(Duration.ofSeconds(30)).until(() -> "mig-2".equals(get(vm).getStatus().nodeName));
+        assertExactlyOneRunningCopyWhereStatusSays(vm);
+        assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).isEmpty();
+        assertBootedOnceMoreAndCountsOn(vm);
+      } finally {
+        operator.close();
+        operator = startOperator();
+      }
+    }
+  }
+
+  /** Waits for the operator's next renewal of its Lease in this test's namespace. */
+  private void awaitLeaseRenewal() {
+    await().atMost(Duration.ofSeconds(30)).until(() -> client.leases().inNamespace(namespace).list().getItems().size() == 1);
+    var first = client.leases().inNamespace(namespace).list().getItems().get(0).getSpec().getRenewTime();
+    await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100)).until(() ->
+        !first.equals(client.leases().inNamespace(namespace).list().getItems().get(0).getSpec().getRenewTime()));
+  }
+
   @Test
   void aRestartMoveThatFailsAfterCopyingTheDisksDeletesTheCopyAndTheGuestRunsOnOnItsSource() throws Exception {
     VirtualMachine vm = vmsOn("mig-1", "squatted").get(0);
@@ -981,9 +1029,15 @@ class MigrationIT {
   // --- helpers ---------------------------------------------------------------------------------
 
   private static OperatorProcess startOperator() throws Exception {
+    return startOperator(RealApiServer.kubeconfigYaml(), Map.of());
+  }
+
+  private static OperatorProcess startOperator(String kubeconfigYaml, Map<String, String> environment) throws Exception {
     // The counter guest ignores ACPI: a short grace period keeps Restart migrations quick.
-    return OperatorProcess.start(work.resolve("operator"), Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString(),
+    Map<String, String> all = new java.util.HashMap<>(Map.of("POLYVISOR_CONSOLE_LOG_DIR", work.toString(),
         "POLYVISOR_RESYNC_PERIOD_SECONDS", "30", "POLYVISOR_SHUTDOWN_GRACE_SECONDS", "3"));
+    all.putAll(environment);
+    return OperatorProcess.start(work.resolve("operator"), all, kubeconfigYaml);
   }
 
   /** Creates VMs and waits until they run on {@code node}: the other nodes are cordoned meanwhile. */
@@ -1135,6 +1189,13 @@ class MigrationIT {
       max = Math.max(max, at);
     }
     return max;
+  }
+
+  /** The Events recorded about a migration. */
+  private static List<io.fabric8.kubernetes.api.model.Event> eventsOf(VirtualMachineMigration migration) {
+    return client.v1().events().inNamespace(migration.getMetadata().getNamespace()).list().getItems().stream()
+        .filter(e -> migration.getMetadata().getUid().equals(e.getInvolvedObject().getUid()))
+        .toList();
   }
 
   /** The EvacuationBlocked warnings said about a node since {@code since} (Events of Nodes are in default). */

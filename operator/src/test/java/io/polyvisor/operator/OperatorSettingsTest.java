@@ -34,4 +34,18 @@ class OperatorSettingsTest {
         .hasMessage("POLYVISOR_STOP_TIMEOUT_SECONDS (13) must be shorter than POLYVISOR_LEASE_DURATION_SECONDS less"
             + " POLYVISOR_LEASE_RETRY_PERIOD_SECONDS (15 - 2): the Lease is not renewed while the operator stops");
   }
+
+  @Test
+  void leaseTimingsTheLeaderElectorWouldRefuseAreRefusedAtStartNamingTheVariables() {
+    // 20 x 2.2 = 44 > 40: a renewal with its jitter does not fit twice in the deadline.
+    assertThatThrownBy(() -> OperatorSettings.from(Map.of("POLYVISOR_LEASE_DURATION_SECONDS", "60",
+        "POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS", "40", "POLYVISOR_LEASE_RETRY_PERIOD_SECONDS", "20")))
+        .hasMessage("POLYVISOR_LEASE_RETRY_PERIOD_SECONDS x 2.2 < POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS"
+            + " < POLYVISOR_LEASE_DURATION_SECONDS is required (the leader elector retries with a jitter of 1.2 periods), not 20, 40, 60");
+    assertThatThrownBy(() -> OperatorSettings.from(Map.of("POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS", "15")))
+        .hasMessageEndingWith("not 2, 15, 15");
+    assertThat(OperatorSettings.from(Map.of("POLYVISOR_LEASE_DURATION_SECONDS", "60",
+        "POLYVISOR_LEASE_RENEW_DEADLINE_SECONDS", "50", "POLYVISOR_LEASE_RETRY_PERIOD_SECONDS", "20")).lease().renewDeadline())
+        .isEqualTo(Duration.ofSeconds(50));
+  }
 }

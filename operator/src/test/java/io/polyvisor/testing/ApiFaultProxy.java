@@ -1,4 +1,4 @@
-package io.polyvisor.faults;
+package io.polyvisor.testing;
 
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.internal.SSLUtils;
@@ -24,6 +24,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLSocket;
 
@@ -39,13 +40,15 @@ import javax.net.ssl.SSLSocket;
  * forwarding, half once the API server has started to answer: the change is made, the client
  * never hears of it), and cuts every watch open at that instant. When told to {@link #refuse},
  * it closes its listening socket (connections are refused) and every open connection: the API
- * server as if it were restarting. Every injected error is logged.
+ * server as if it were restarting. When told to {@link #failNextReadsOf}, it refuses the next GETs
+ * whose path contains a given part (one kind of object unreadable for a moment). Every injected error is
+ * noted.
  */
-final class ApiFaultProxy implements AutoCloseable {
+public final class ApiFaultProxy implements AutoCloseable {
 
   private final URI upstream;
   private final SSLContext tls;
-  private final CampaignLog log;
+  private final Consumer<String> note;
   private final int port;
   private final ExecutorService threads = Executors.newCachedThreadPool(r -> {
     Thread t = new Thread(r, "api-proxy");
@@ -60,19 +63,23 @@ final class ApiFaultProxy implements AutoCloseable {
   private volatile double errorRate;
   private volatile double dropRate;
   private volatile Random random = new Random(0);
+  private volatile String unreadable;
+  private final AtomicInteger readsToFail = new AtomicInteger();
+  private final AtomicInteger readsFailed = new AtomicInteger();
 
-  ApiFaultProxy(String kubeconfigYaml, CampaignLog log) throws Exception {
+  /** @param note told of every error the proxy injects, for the test's log */
+  public ApiFaultProxy(String kubeconfigYaml, Consumer<String> note) throws Exception {
     Config config = Config.fromKubeconfig(kubeconfigYaml);
     this.upstream = URI.create(config.getMasterUrl());
     this.tls = SSLUtils.sslContext(config);
-    this.log = log;
+    this.note = note;
     this.server = listen(0);
     this.port = server.getLocalPort();
     threads.execute(this::acceptForever);
   }
 
   /** A kubeconfig that reaches the API server through this proxy. */
-  String kubeconfigYaml() {
+  public String kubeconfigYaml() {
     return """
         apiVersion: v1
         kind: Config
@@ -91,7 +98,7 @@ final class ApiFaultProxy implements AutoCloseable {
   }
 
   /** From now on, answers {@code errorRate} of the requests with an error and drops {@code dropRate} of them. */
-  synchronized void misbehave(double errorRate, double dropRate, long seed) {
+  public synchronized void misbehave(double errorRate, double dropRate, long seed) {
     synchronized (stats) {
       stats.clear();
     }
@@ -107,7 +114,7 @@ final class ApiFaultProxy implements AutoCloseable {
   }
 
   /** Forwards everything again; returns what was injected since {@link #misbehave}. */
-  synchronized String behave() {
+  public synchronized String behave() {
     errorRate = 0;
     dropRate = 0;
     synchronized (stats) {
@@ -115,8 +122,23 @@ final class ApiFaultProxy implements AutoCloseable {
     }
   }
 
+  /**
+   * Answers 403 to the next {@code count} GETs whose path contains {@code pathPart}, as an API
+   * server does while its authorization webhook cannot be reached: a refusal the client does not
+   * retry (it retries 429 and 5xx itself).
+   */
+  public void failNextReadsOf(String pathPart, int count) {
+    unreadable = pathPart;
+    readsToFail.set(count);
+  }
+
+  /** How many reads {@link #failNextReadsOf} refused so far. */
+  public int readsFailed() {
+    return readsFailed.get();
+  }
+
   /** Refuses connections (the listening socket closed) and drops every open one. */
-  synchronized void refuse() {
+  public synchronized void refuse() {
     ServerSocket listening = server;
     server = null;
     closeQuietly(listening);
@@ -126,7 +148,7 @@ final class ApiFaultProxy implements AutoCloseable {
   }
 
   /** Accepts connections again on the same port. */
-  synchronized void accept() {
+  public synchronized void accept() {
     if (server != null || closed) {
       return;
     }
@@ -189,13 +211,22 @@ final class ApiFaultProxy implements AutoCloseable {
       if (request == null) {
         return;
       }
+      String failing = unreadable;
+      if (failing != null && request.method().equals("GET") && request.path().contains(failing)
+          && readsToFail.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+        readsFailed.incrementAndGet();
+        count("answered 403 to a read of " + failing, 1);
+        note.accept("api: " + request.method() + " " + request.path() + " answered 403 by the proxy");
+        respond(client.getOutputStream(), 403);
+        return;
+      }
       double errors = errorRate;
       double drops = dropRate;
       boolean watch = request.isWatch();
       if (!watch && !request.upgrade() && errors > 0 && chance(errors)) {
         int code = request.isWrite() ? List.of(409, 429, 500).get(randomInt(3)) : List.of(429, 500).get(randomInt(2));
         count("answered " + code, 1);
-        log.note("api: " + request.method() + " " + request.path() + " answered " + code + " by the proxy");
+        note.accept("api: " + request.method() + " " + request.path() + " answered " + code + " by the proxy");
         respond(client.getOutputStream(), code);
         return;
       }
@@ -203,7 +234,7 @@ final class ApiFaultProxy implements AutoCloseable {
       boolean dropBefore = drop && randomInt(2) == 0;
       if (dropBefore) {
         count("dropped before forwarding", 1);
-        log.note("api: " + request.method() + " " + request.path() + " dropped by the proxy before it was forwarded");
+        note.accept("api: " + request.method() + " " + request.path() + " dropped by the proxy before it was forwarded");
         return;
       }
       upstreamSocket = connectUpstream();
@@ -221,7 +252,7 @@ final class ApiFaultProxy implements AutoCloseable {
         // The API server has the whole request once it answers: drop the answer.
         int first = fromUpstream.read();
         count("dropped after forwarding", 1);
-        log.note("api: " + request.method() + " " + request.path() + " forwarded, then dropped by the proxy before the answer"
+        note.accept("api: " + request.method() + " " + request.path() + " forwarded, then dropped by the proxy before the answer"
             + (first < 0 ? " (none came)" : ""));
         if (watch) {
           return;
@@ -281,10 +312,11 @@ final class ApiFaultProxy implements AutoCloseable {
     String reason = switch (code) {
       case 409 -> "Conflict";
       case 429 -> "TooManyRequests";
+      case 403 -> "Forbidden";
       default -> "InternalError";
     };
     String body = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"injected by the"
-        + " fault campaign's proxy\",\"reason\":\"" + reason + "\",\"code\":" + code + "}";
+        + " tests' fault proxy\",\"reason\":\"" + reason + "\",\"code\":" + code + "}";
     byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
     String head = "HTTP/1.1 " + code + " " + reason + "\r\nContent-Type: application/json\r\nContent-Length: " + bytes.length
         + "\r\n" + (code == 429 ? "Retry-After: 1\r\n" : "") + "Connection: close\r\n\r\n";
