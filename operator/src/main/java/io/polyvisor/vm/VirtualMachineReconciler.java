@@ -665,15 +665,15 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
           running ? "the guest can be live-migrated to another node of its class" : "only a running guest can be live-migrated");
       List<String> memoryAtNextBoot = running ? driver.memoryChange(guest, spec.memory()).atNextBoot() : List.of();
       boolean specChanged = running && !spec.revision().equals(guest.revision());
-      boolean restartRequired = specChanged || !memoryAtNextBoot.isEmpty();
+      List<String> waiting = new ArrayList<>();
+      if (specChanged) {
+        waiting.add("cores, memory, NUMA, disks, networks, CPU model or Secure Boot changed");
+      }
+      waiting.addAll(memoryAtNextBoot);
+      boolean restartRequired = !waiting.isEmpty();
       condition(VirtualMachineStatus.RESTART_REQUIRED, Conditions.status(restartRequired),
           restartRequired ? "SpecChanged" : "UpToDate",
-          restartRequired
-              ? String.join("; ", java.util.stream.Stream.concat(
-                  specChanged ? java.util.stream.Stream.of("cores, memory, NUMA, disks, networks, CPU model or Secure Boot"
-                      + " changed") : java.util.stream.Stream.<String>empty(),
-                  memoryAtNextBoot.stream()).toList()) + "; they apply at the next restart"
-              : "the guest runs its current configuration");
+          restartRequired ? String.join("; ", waiting) + "; they apply at the next restart" : "the guest runs its current configuration");
       if (restartRequired && Conditions.isTrue(status.conditions, VirtualMachineStatus.RESTART_REQUIRED)
           && !before.contains("\"SpecChanged\"")) {
         events.normal(vm, "RestartRequired", "the new configuration applies at the guest's next restart");
