@@ -10,6 +10,13 @@ import org.libvirt.LibvirtException;
  */
 final class LibvirtConnection extends Connect {
 
+  /**
+   * Held while a storage pool is looked up and, when missing, created on this host: two moves or
+   * provisionings that reach a fresh host at once would otherwise both define it, and the second
+   * fail with "pool already exists".
+   */
+  final Object poolCreation = new Object();
+
   LibvirtConnection(String uri) throws LibvirtException {
     super(uri);
   }

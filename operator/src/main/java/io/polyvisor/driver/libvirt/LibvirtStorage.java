@@ -51,21 +51,23 @@ final class LibvirtStorage {
 
   /** The pool, defined, built and started when the host does not have it yet. */
   StoragePool ensurePool(LibvirtConnection connection, StoragePoolSpec spec) throws LibvirtException {
-    StoragePool pool;
-    try {
-      pool = connection.storagePoolLookupByName(spec.name());
-    } catch (LibvirtException e) {
-      if (LibvirtErrors.code(e) != ErrorNumber.VIR_ERR_NO_STORAGE_POOL) {
-        throw e;
+    synchronized (connection.poolCreation) {
+      StoragePool pool;
+      try {
+        pool = connection.storagePoolLookupByName(spec.name());
+      } catch (LibvirtException e) {
+        if (LibvirtErrors.code(e) != ErrorNumber.VIR_ERR_NO_STORAGE_POOL) {
+          throw e;
+        }
+        pool = connection.storagePoolDefineXML(poolXml(spec), 0);
+        pool.build(0);
+        pool.setAutostart(1);
       }
-      pool = connection.storagePoolDefineXML(poolXml(spec), 0);
-      pool.build(0);
-      pool.setAutostart(1);
+      if (pool.isActive() == 0) {
+        pool.create(0);
+      }
+      return pool;
     }
-    if (pool.isActive() == 0) {
-      pool.create(0);
-    }
-    return pool;
   }
 
   /**
@@ -81,21 +83,23 @@ final class LibvirtStorage {
       } catch (LibvirtException e) {
         continue; // not in a pool: libvirt copies it to the same path
       }
-      try {
-        target.storagePoolLookupByName(pool.getName());
-      } catch (LibvirtException missing) {
-        if (LibvirtErrors.code(missing) != ErrorNumber.VIR_ERR_NO_STORAGE_POOL) {
-          throw missing;
+      synchronized (target.poolCreation) {
+        try {
+          target.storagePoolLookupByName(pool.getName());
+        } catch (LibvirtException missing) {
+          if (LibvirtErrors.code(missing) != ErrorNumber.VIR_ERR_NO_STORAGE_POOL) {
+            throw missing;
+          }
+          Document definition = Xml.parse(pool.getXMLDesc(0));
+          var uuids = definition.getElementsByTagName("uuid");
+          for (int u = uuids.getLength() - 1; u >= 0; u--) {
+            uuids.item(u).getParentNode().removeChild(uuids.item(u));
+          }
+          StoragePool copy = target.storagePoolDefineXML(Xml.serialize(definition), 0);
+          copy.build(0);
+          copy.setAutostart(1);
+          copy.create(0);
         }
-        Document definition = Xml.parse(pool.getXMLDesc(0));
-        var uuids = definition.getElementsByTagName("uuid");
-        for (int u = uuids.getLength() - 1; u >= 0; u--) {
-          uuids.item(u).getParentNode().removeChild(uuids.item(u));
-        }
-        StoragePool copy = target.storagePoolDefineXML(Xml.serialize(definition), 0);
-        copy.build(0);
-        copy.setAutostart(1);
-        copy.create(0);
       }
     }
   }

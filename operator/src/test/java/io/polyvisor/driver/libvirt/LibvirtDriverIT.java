@@ -351,6 +351,45 @@ class LibvirtDriverIT {
     driver.deleteVolume(a, LOCAL_POOL, "migrate-root");
   }
 
+  /**
+   * Moves that reach a host without their disks' pool at the same instant (an evacuation starts
+   * its first moves together) give it the pool once, and all start: the pool's creation used to
+   * race, and every move but one failed with "pool 'polyvisor-local' already exists".
+   */
+  @Test
+  void movesStartedAtOnceToAHostWithoutTheirPoolAllStart() throws Exception {
+    try (KvmNodes fresh = KvmNodes.start(work.resolve("fresh"), "kvm-fresh")) {
+      Host target = fresh.host("kvm-fresh");
+      List<GuestId> ids = new java.util.ArrayList<>();
+      for (int i = 0; i < 3; i++) {
+        GuestId id = newId("together-" + i);
+        Volume root = driver.createVolume(a, new VolumeSpec(LOCAL_POOL, "together-" + i, 4L << 20, Optional.of(image.toUri())));
+        driver.define(a, spec(id, root, Optional.empty()));
+        driver.start(a, id.uid());
+        ids.add(id);
+      }
+      java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+      List<CompletableFuture<MigrationJob>> starts = ids.stream().map(id -> CompletableFuture.supplyAsync(() -> {
+        try {
+          go.await();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        return driver.migrate(a, target, id.uid(), new MigrationOptions(false, 0, false, false, false));
+      })).toList();
+      go.countDown();
+      for (CompletableFuture<MigrationJob> start : starts) {
+        start.get(60, TimeUnit.SECONDS).completion().get(60, TimeUnit.SECONDS);
+      }
+      for (int i = 0; i < ids.size(); i++) {
+        assertThat(driver.find(target, ids.get(i).uid())).map(GuestInfo::state).contains(GuestState.RUNNING);
+        assertThat(driver.find(a, ids.get(i).uid())).isEmpty();
+        remove(target, ids.get(i), "together-" + i);
+        driver.deleteVolume(a, LOCAL_POOL, "together-" + i);
+      }
+    }
+  }
+
   @Test
   void aCpuThatNeedsAFeatureTheTargetLacksIsRefusedWithWhatIsMissing() throws Exception {
     String domainType = HostCapabilities.parse(Virsh.run(b, "capabilities")).domainType();
