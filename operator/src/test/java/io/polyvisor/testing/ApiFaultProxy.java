@@ -64,6 +64,8 @@ public final class ApiFaultProxy implements AutoCloseable {
   private volatile double dropRate;
   private volatile Random random = new Random(0);
   private volatile String unreadable;
+  /** Requests forwarded, by kind ({@link #kindOf}), since {@link #takeRequestCounts}. */
+  private final Map<String, AtomicInteger> requests = new ConcurrentHashMap<>();
   private final AtomicInteger readsToFail = new AtomicInteger();
   private final AtomicInteger readsFailed = new AtomicInteger();
 
@@ -95,6 +97,36 @@ public final class ApiFaultProxy implements AutoCloseable {
         - name: proxy
           user: {}
         """.formatted(port);
+  }
+
+  /**
+   * The requests that reached the proxy since the last call, by kind: the method (WATCH for a
+   * watch) and the resource, such as {@code PATCH virtualmachines/status}; then counts from zero.
+   */
+  public Map<String, Integer> takeRequestCounts() {
+    Map<String, Integer> counts = new TreeMap<>();
+    for (String kind : List.copyOf(requests.keySet())) {
+      int n = requests.get(kind).getAndSet(0);
+      if (n > 0) {
+        counts.put(kind, n);
+      }
+    }
+    return counts;
+  }
+
+  /** {@code METHOD resource[/subresource]} of a request to the Kubernetes API. */
+  static String kindOf(Request request) {
+    String[] segments = request.path().split("\\?", 2)[0].split("/");
+    // /api/v1/<resource>... or /apis/<group>/<version>/<resource>..., namespaced or not
+    int at = segments.length > 1 && segments[1].equals("api") ? 3 : 4;
+    if (at + 2 < segments.length && segments[at].equals("namespaces")) {
+      at += 2;
+    }
+    String resource = at < segments.length ? segments[at] : request.path();
+    if (at + 2 < segments.length) {
+      resource += "/" + segments[at + 2];
+    }
+    return (request.isWatch() ? "WATCH" : request.method()) + " " + resource;
   }
 
   /** From now on, answers {@code errorRate} of the requests with an error and drops {@code dropRate} of them. */
@@ -211,6 +243,7 @@ public final class ApiFaultProxy implements AutoCloseable {
       if (request == null) {
         return;
       }
+      requests.computeIfAbsent(kindOf(request), k -> new AtomicInteger()).incrementAndGet();
       String failing = unreadable;
       if (failing != null && request.method().equals("GET") && request.path().contains(failing)
           && readsToFail.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
