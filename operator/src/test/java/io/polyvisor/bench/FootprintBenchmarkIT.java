@@ -98,7 +98,7 @@ class FootprintBenchmarkIT {
       Instant started = Instant.now();
       try (OperatorProcess operator = OperatorProcess.start(work.resolve("operator"), Map.of("POLYVISOR_NAMESPACE", leases),
           proxy.kubeconfigYaml())) {
-        await().atMost(Duration.ofSeconds(60L + count / 20)).pollInterval(Duration.ofMillis(50))
+        await().atMost(Duration.ofSeconds(60L + count / 5)).pollInterval(Duration.ofMillis(50))
             .until(() -> reconciled.size() == count);
         Instant allReconciled = Instant.now();
         // The first status writes wake each VM once more: let that settle before counting.
@@ -153,7 +153,7 @@ class FootprintBenchmarkIT {
         assertThat(otherWrites).as("writes at rest besides the Lease's: %s", requests).isZero();
 
         client.resources(VirtualMachine.class).inNamespace(namespace).delete();
-        await().atMost(Duration.ofSeconds(60L + count / 10)).pollInterval(Duration.ofSeconds(1))
+        await().atMost(Duration.ofSeconds(60L + count / 5)).pollInterval(Duration.ofSeconds(1))
             .until(() -> client.resources(VirtualMachine.class).inNamespace(namespace).list().getItems().isEmpty());
       }
     } finally {
