@@ -991,7 +991,9 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       // Leadership is proven (a read of the Lease) only for a write: a pass that changed nothing,
       // every second of a move, costs the API server nothing.
       if (!Serialization.asJson(status).equals(before) && !mayRecord()) {
-        return UpdateControl.noUpdate();
+        // Look again soon: a move whose job has ended has no job left to wake it, and waiting for
+        // the resync could outlast a restart move's patience.
+        return UpdateControl.<VirtualMachineMigration>noUpdate().rescheduleAfter(again.orElse(HOST_RETRY).toMillis());
       }
       return StatusPatch.ifChanged(migration, status, before, VirtualMachineMigration::new, again);
     }
