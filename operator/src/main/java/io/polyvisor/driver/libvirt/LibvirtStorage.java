@@ -110,22 +110,34 @@ final class LibvirtStorage {
    * until it is done; its list is then the daemon's own, which holds every volume it made, so the
    * lookup goes on from it rather than failing the guest's reconcile.
    */
-  private static void refresh(StoragePool pool) throws LibvirtException {
+  private static boolean refresh(StoragePool pool) throws LibvirtException {
     try {
       pool.refresh(0);
+      return false;
     } catch (LibvirtException e) {
       if (!LibvirtErrors.isPoolBusy(e)) {
         throw e;
       }
       log.debug("pool {} is building a volume; looking in its list as it stands", pool.getName());
+      return true;
     }
   }
 
+  /**
+   * The volume, if the pool has it. In a pool that is building a volume, the one found may be that
+   * very volume (a clone started by an operator that has since stopped, or by another process):
+   * libvirt lists it at once, though its bytes are not all there yet, so it is refused until done.
+   */
   Optional<Volume> find(LibvirtConnection connection, StoragePoolSpec spec, String name) throws LibvirtException {
     StoragePool pool = ensurePool(connection, spec);
-    refresh(pool);
+    boolean busy = refresh(pool);
     try {
-      return Optional.of(describe(spec, pool.storageVolLookupByName(name)));
+      StorageVol volume = pool.storageVolLookupByName(name);
+      if (busy && stillBeingBuilt(connection, volume.getPath())) {
+        throw new HypervisorException("VOLUME_BUILDING", "volume " + name + " in pool " + spec.name()
+            + " is still being built by the host; it is used once the host has finished it");
+      }
+      return Optional.of(describe(spec, volume));
     } catch (LibvirtException e) {
       if (LibvirtErrors.code(e) == ErrorNumber.VIR_ERR_NO_STORAGE_VOL) {
         return Optional.empty();
@@ -236,6 +248,33 @@ final class LibvirtStorage {
     }
     growTo(volume, spec.capacityBytes());
     return describe(spec.pool(), volume);
+  }
+
+  /**
+   * Whether the daemon is still building the volume: it refuses to read one whose allocation has
+   * not finished ("is still being allocated"), which nothing else it reports tells.
+   */
+  private static boolean stillBeingBuilt(LibvirtConnection connection, String path) {
+    LibvirtNative lib = LibvirtNative.INSTANCE;
+    Pointer vol = lib.virStorageVolLookupByPath(connection.pointer(), path);
+    if (vol == null) {
+      return false; // gone since it was listed: the caller's use of it fails on its own
+    }
+    Pointer stream = lib.virStreamNew(connection.pointer(), 0);
+    try {
+      if (lib.virStorageVolDownload(vol, stream, 0, 1, 0) == 0) {
+        lib.virStreamAbort(stream);
+        return false;
+      }
+      String message = LibvirtErrors.lastMessage();
+      if (message.contains("still being allocated")) {
+        return true;
+      }
+      throw new HypervisorException(LibvirtErrors.lastCode().name(), "cannot read volume " + path + ": " + message);
+    } finally {
+      lib.virStreamFree(stream);
+      lib.virStorageVolFree(vol);
+    }
   }
 
   private static void stream(LibvirtConnection connection, StorageVol volume, InputStream body, long length)

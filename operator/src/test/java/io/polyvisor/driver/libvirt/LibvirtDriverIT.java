@@ -213,6 +213,8 @@ class LibvirtDriverIT {
     CompletableFuture<Volume> clone = CompletableFuture.supplyAsync(
         () -> driver.createVolume(a, new VolumeSpec(LOCAL_POOL, "busy-clone", size, Optional.of(source.toUri()))));
     int seenBusy = 0;
+    int seenBuilding = 0;
+    LibvirtDriver successor = new LibvirtDriver();
     Connect connection = new Connect(a.endpoint());
     try {
       org.libvirt.StoragePool pool = connection.storagePoolLookupByName(LOCAL_POOL.name());
@@ -222,15 +224,27 @@ class LibvirtDriverIT {
         } catch (org.libvirt.LibvirtException busy) {
           assertThat(busy.getMessage()).contains("has asynchronous jobs running");
           seenBusy++;
-          assertThat(Path.of(driver.createVolume(a, existing).path())).isEqualTo(existingPath);
-          assertThat(driver.createVolume(a, existing).capacityBytes()).isEqualTo(4L << 20);
+          // The clone itself is listed while it is built. An operator started after the one that
+          // began it (another driver, its own connection) is refused it until it is whole, instead
+          // of booting a guest from half a disk.
+          try {
+            Volume early = successor.createVolume(a, new VolumeSpec(LOCAL_POOL, "busy-clone", size, Optional.of(source.toUri())));
+            assertThat(clone.isDone()).as("the clone was handed out before it was whole: " + early.path()).isTrue();
+          } catch (HypervisorException building) {
+            assertThat(building.getMessage()).contains("is still being built");
+            seenBuilding++;
+          }
+          assertThat(Path.of(successor.createVolume(a, existing).path())).isEqualTo(existingPath);
+          assertThat(successor.createVolume(a, existing).capacityBytes()).isEqualTo(4L << 20);
         }
         Thread.sleep(20);
       }
       assertThat(clone.get().capacityBytes()).isEqualTo(size);
       assertThat(seenBusy).as("times the pool was seen building the clone").isPositive();
+      assertThat(seenBuilding).as("times the clone was refused while built").isPositive();
     } finally {
       connection.close();
+      successor.close();
       clone.handle((v, e) -> null).get();
       driver.deleteVolume(a, LOCAL_POOL, "busy-clone");
       driver.deleteVolume(a, LOCAL_POOL, "busy-existing");
