@@ -56,8 +56,8 @@ final class BenchReport {
 
   private static void writeReadme(Path folder) throws IOException {
     StringBuilder readme = new StringBuilder("# Benchmark results\n\n")
-        .append("Written by `testbed/bench`; each figure is a ratio against a floor measured in the same run on the same")
-        .append(" machine (see README, \"Benchmarks\"). Machine: ").append(Machine.summary()).append(".\n");
+        .append("Written by `testbed/bench`; each benchmark sets the operator against a floor measured in the same run on the")
+        .append(" same machine (see README, \"Benchmarks\"). Machine: ").append(Machine.summary()).append(".\n");
     try (Stream<Path> sections = Files.list(folder)) {
       for (Path section : sections.filter(p -> p.toString().endsWith(".md") && !p.endsWith("README.md")).sorted().toList()) {
         readme.append("\n").append(Files.readString(section, StandardCharsets.UTF_8));

@@ -14,6 +14,7 @@ import io.polyvisor.testing.OperatorProcess;
 import io.polyvisor.testing.RealApiServer;
 import io.polyvisor.testing.TestManifests;
 import java.io.BufferedReader;
+import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -25,6 +26,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -98,6 +100,7 @@ class FootprintBenchmarkIT {
       Instant started = Instant.now();
       try (OperatorProcess operator = OperatorProcess.start(work.resolve("operator"), Map.of("POLYVISOR_NAMESPACE", leases),
           proxy.kubeconfigYaml())) {
+        try {
         await().atMost(Duration.ofSeconds(60L + count / 5)).pollInterval(Duration.ofMillis(50))
             .until(() -> reconciled.size() == count);
         Instant allReconciled = Instant.now();
@@ -151,10 +154,13 @@ class FootprintBenchmarkIT {
                     String.format(Locale.ROOT, "%.1f", all / minutes), String.format(Locale.ROOT, "%.1f", otherWrites / minutes),
                     String.format(Locale.ROOT, "%.1f", toFirst), String.format(Locale.ROOT, "%.1f", toAll)))));
         assertThat(otherWrites).as("writes at rest besides the Lease's: %s", requests).isZero();
-
-        client.resources(VirtualMachine.class).inNamespace(namespace).delete();
-        await().atMost(Duration.ofSeconds(60L + count / 5)).pollInterval(Duration.ofSeconds(1))
-            .until(() -> client.resources(VirtualMachine.class).inNamespace(namespace).list().getItems().isEmpty());
+        } finally {
+          // Removed while the operator still runs, which releases their finalizers: VMs left in
+          // the shared API server would weigh on every later test's operator.
+          delete(client, namespace, count);
+          await().atMost(Duration.ofSeconds(60L + count / 5)).pollInterval(Duration.ofSeconds(1))
+              .until(() -> client.resources(VirtualMachine.class).inNamespace(namespace).list().getItems().isEmpty());
+        }
       }
     } finally {
       floor.destroyForcibly();
@@ -179,6 +185,15 @@ class FootprintBenchmarkIT {
     assertThat(creators.awaitTermination(30, TimeUnit.MINUTES)).isTrue();
   }
 
+  /** Deletes the VMs one by one, 16 requests at a time: one request for them all outlasts the client's timeout. */
+  private static void delete(KubernetesClient client, String namespace, int count) throws InterruptedException {
+    ExecutorService deleters = Executors.newFixedThreadPool(16);
+    IntStream.rangeClosed(1, count).forEach(i -> deleters.execute(() ->
+        client.resources(VirtualMachine.class).inNamespace(namespace).withName("idle-%05d".formatted(i)).delete()));
+    deleters.shutdown();
+    assertThat(deleters.awaitTermination(30, TimeUnit.MINUTES)).isTrue();
+  }
+
   /** The informer-only JVM, once its cache holds every VM. */
   private Process startFloor() throws Exception {
     Path kubeconfig = Files.writeString(work.resolve("floor-kubeconfig"), RealApiServer.kubeconfigYaml());
@@ -189,11 +204,23 @@ class FootprintBenchmarkIT {
     builder.environment().put("KUBECONFIG", kubeconfig.toString());
     Process floor = builder.start();
     BufferedReader output = new BufferedReader(new InputStreamReader(floor.getInputStream(), StandardCharsets.UTF_8));
-    String line;
-    while ((line = output.readLine()) != null && !line.startsWith("synced ")) {
-      // its log lines
+    CompletableFuture<String> synced = CompletableFuture.supplyAsync(() -> {
+      try {
+        String line;
+        while ((line = output.readLine()) != null && !line.startsWith("synced ")) {
+          // its log lines
+        }
+        return line;
+      } catch (IOException e) {
+        return null;
+      }
+    });
+    try {
+      assertThat(synced.get(180, TimeUnit.SECONDS)).as("the informer floor's output").isNotNull();
+    } catch (Exception | AssertionError e) {
+      floor.destroyForcibly();
+      throw e;
     }
-    assertThat(line).as("the informer floor's output").isNotNull();
     Thread.sleep(2000); // let it settle after the list as the operator does
     return floor;
   }
