@@ -267,10 +267,14 @@ final class LibvirtStorage {
         return false;
       }
       String message = LibvirtErrors.lastMessage();
-      if (message.contains("still being allocated")) {
+      if (message != null && message.contains("still being allocated")) {
         return true;
       }
-      throw new HypervisorException(LibvirtErrors.lastCode().name(), "cannot read volume " + path + ": " + message);
+      // Only that answer proves the volume unfinished. Any other (the volume deleted since it was
+      // listed, a stream refused on a loaded daemon) proves nothing, and is not a reason to fail
+      // the reconcile of the guest that uses it: its own use of the volume fails if it must.
+      log.debug("cannot probe volume {}: {}; taking it as found", path, message);
+      return false;
     } finally {
       lib.virStreamFree(stream);
       lib.virStorageVolFree(vol);
