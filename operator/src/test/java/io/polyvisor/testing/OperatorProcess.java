@@ -111,6 +111,15 @@ public final class OperatorProcess implements AutoCloseable {
     new ProcessBuilder("kill", "-" + name, String.valueOf(process.pid())).inheritIO().start().waitFor();
   }
 
+  /** The port of its HTTP endpoints (/healthz, /readyz, /metrics), as it logged it at start. */
+  public int httpPort() throws IOException {
+    java.util.regex.Matcher port = java.util.regex.Pattern.compile("/metrics\\) on port (\\d+)").matcher(output());
+    if (!port.find()) {
+      throw new IllegalStateException("the operator has not said its HTTP port; see " + log);
+    }
+    return Integer.parseInt(port.group(1));
+  }
+
   public String output() throws IOException {
     return Files.readString(log);
   }
