@@ -35,6 +35,17 @@ public final class Virsh {
     run(source, "migrate-setmaxdowntime", uid, "1");
   }
 
+  /**
+   * Caps the outgoing migration of the guest at {@code bytesPerSecond}, below libvirt's own unit
+   * (whole MiB/s), through QEMU's monitor: at 1 KiB/s even an idle guest's first pass over its
+   * memory takes minutes, so a test can act on a transfer certain to be under way. A test-only
+   * tool: libvirt marks the guest tainted for it.
+   */
+  public static void capMigrationBandwidth(Host source, String uid, long bytesPerSecond) throws IOException, InterruptedException {
+    run(source, "qemu-monitor-command", uid,
+        "{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"max-bandwidth\":" + bytesPerSecond + "}}");
+  }
+
   /** Starts a defined guest with its vCPUs paused, as a copy that never ran. */
   public static void startPaused(Host host, String uid) throws IOException, InterruptedException {
     run(host, "start", "--paused", uid);
