@@ -734,22 +734,27 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
     }
 
     private Optional<Duration> place(HypervisorClass hvc, List<HypervisorNode> nodes) {
+      // Not back onto a node given up while declared down before what is left there is removed.
+      Set<String> abandoned = status.abandonedNodes == null ? Set.of() : Set.copyOf(status.abandonedNodes);
+      Placement.Decision decision;
+      // Only the decision and its record are under the lock: the Event said of it is a request to
+      // the API server, which under the lock would make every placement wait for the one before.
       synchronized (placementLock) {
-        // Not back onto a node given up while declared down before what is left there is removed.
-        Set<String> abandoned = status.abandonedNodes == null ? Set.of() : Set.copyOf(status.abandonedNodes);
-        Placement.Decision decision = Placement.place(vm, hvc, nodes, committed(), abandoned);
-        if (decision instanceof Placement.Unschedulable u) {
-          return unschedulable(u.reason(), u.message());
+        decision = Placement.place(vm, hvc, nodes, committed(), abandoned);
+        if (decision instanceof Placement.Placed placed) {
+          pendingPlacements.put(vm.getMetadata().getUid(), placed.node().name());
         }
-        HypervisorNode node = ((Placement.Placed) decision).node();
-        pendingPlacements.put(vm.getMetadata().getUid(), node.name());
-        status.nodeName = node.name();
-        setPhase(VirtualMachinePhase.Scheduled);
-        condition(VirtualMachineStatus.SCHEDULED, "True", "Scheduled", "placed on node " + node.name());
-        events.normal(vm, "Scheduled", "placed on node " + node.name());
-        // Act on the next pass, which reads the node back from status (see the class comment).
-        return Optional.of(Duration.ofMillis(1));
       }
+      if (decision instanceof Placement.Unschedulable u) {
+        return unschedulable(u.reason(), u.message());
+      }
+      HypervisorNode node = ((Placement.Placed) decision).node();
+      status.nodeName = node.name();
+      setPhase(VirtualMachinePhase.Scheduled);
+      condition(VirtualMachineStatus.SCHEDULED, "True", "Scheduled", "placed on node " + node.name());
+      events.normal(vm, "Scheduled", "placed on node " + node.name());
+      // Act on the next pass, which reads the node back from status (see the class comment).
+      return Optional.of(Duration.ofMillis(1));
     }
 
     /** What is promised on each node: VMs placed there and moving there (from the cache), and placements in flight. */

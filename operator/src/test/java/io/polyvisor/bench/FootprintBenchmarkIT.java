@@ -4,8 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
-import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.polyvisor.api.v1alpha1.HypervisorClass;
 import io.polyvisor.api.v1alpha1.VirtualMachine;
 import io.polyvisor.testing.ApiFaultProxy;
@@ -25,13 +23,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -68,30 +63,7 @@ class FootprintBenchmarkIT {
     create(client, namespace, count);
     double createSeconds = Duration.between(creating, Instant.now()).toMillis() / 1000.0;
 
-    Set<String> reconciled = ConcurrentHashMap.newKeySet();
-    AtomicReference<Instant> firstReconcile = new AtomicReference<>();
-    SharedIndexInformer<VirtualMachine> statuses = client.resources(VirtualMachine.class).inNamespace(namespace).inform(
-        new ResourceEventHandler<>() {
-          @Override
-          public void onAdd(VirtualMachine vm) {
-            seen(vm);
-          }
-
-          @Override
-          public void onUpdate(VirtualMachine before, VirtualMachine after) {
-            seen(after);
-          }
-
-          @Override
-          public void onDelete(VirtualMachine vm, boolean unknownFinalState) {}
-
-          private void seen(VirtualMachine vm) {
-            if (vm.getStatus() != null && vm.getStatus().phase != null) {
-              firstReconcile.compareAndSet(null, Instant.now());
-              reconciled.add(vm.getMetadata().getName());
-            }
-          }
-        });
+    PhaseWatch statuses = PhaseWatch.of(client, namespace);
     Process floor = startFloor();
     try (ApiFaultProxy proxy = new ApiFaultProxy(RealApiServer.kubeconfigYaml(), line -> { })) {
       JvmFootprint informerOnly = JvmFootprint.of(floor.pid());
@@ -102,7 +74,7 @@ class FootprintBenchmarkIT {
           proxy.kubeconfigYaml())) {
         try {
         await().atMost(Duration.ofSeconds(60L + count / 5)).pollInterval(Duration.ofMillis(50))
-            .until(() -> reconciled.size() == count);
+            .until(() -> statuses.withAPhase() == count);
         Instant allReconciled = Instant.now();
         // The first status writes wake each VM once more: let that settle before counting.
         Thread.sleep(10_000);
@@ -115,7 +87,7 @@ class FootprintBenchmarkIT {
         int leaseWrites = sum(requests, k -> isWrite(k) && k.contains("leases"));
         int otherWrites = sum(requests, k -> isWrite(k) && !k.contains("leases"));
         int all = sum(requests, k -> true);
-        double toFirst = Duration.between(started, firstReconcile.get()).toMillis() / 1000.0;
+        double toFirst = Duration.between(started, statuses.firstPhaseAt()).toMillis() / 1000.0;
         double toAll = Duration.between(started, allReconciled).toMillis() / 1000.0;
         Map<String, Object> figures = new LinkedHashMap<>();
         figures.put("vms", count);
