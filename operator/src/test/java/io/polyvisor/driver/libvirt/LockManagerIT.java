@@ -89,7 +89,13 @@ class LockManagerIT {
       nodes.startNode("lock-1");
     }
     assertThat(Virsh.run(first, "domstate", "kept")).contains("running");
-    Virsh.run(first, "destroy", "kept");
+    // Cleaning up: the restarted libvirtd may still end the guest on its own as it reattaches to
+    // it (seen on a loaded machine: "terminating on signal 15 from libvirtd", reason=daemon), so
+    // a destroy that finds it already off is not a failure; a guest left running would be.
+    Result destroyed = virsh(first, "destroy", "kept");
+    assertThat(destroyed.exitCode() == 0 || destroyed.output().contains("domain is not running"))
+        .as("virsh destroy kept: %s", destroyed.output()).isTrue();
+    assertThat(Virsh.run(first, "domstate", "kept")).contains("shut off");
   }
 
   /**
