@@ -136,7 +136,7 @@ class EvacuationBenchmarkIT {
     Instant cordoned = Instant.now();
     cordon("bench-1", true);
     await().atMost(Duration.ofSeconds(60L + 15L * round.count())).pollInterval(Duration.ofMillis(100))
-        .until(() -> "Completed".equals(evacuationReason("bench-1")));
+        .until(() -> "Completed".equals(evacuationReason(client, "bench-1")));
     Duration evacuation = Duration.between(cordoned, Instant.now());
     List<Move> operatorMoves = client.resources(VirtualMachineMigration.class).inNamespace(namespace).list().getItems().stream()
         .map(m -> {
@@ -235,7 +235,8 @@ class EvacuationBenchmarkIT {
     }
   }
 
-  private static String evacuationReason(String node) {
+  /** The reason of the node's Evacuation condition, or "" while it has none. */
+  static String evacuationReason(KubernetesClient client, String node) {
     return client.nodes().withName(node).get().getStatus().getConditions().stream()
         .filter(c -> EvacuationReconciler.CONDITION.equals(c.getType())).findFirst().map(c -> c.getReason()).orElse("");
   }

@@ -11,7 +11,6 @@ import io.polyvisor.api.v1alpha1.VirtualMachinePhase;
 import io.polyvisor.driver.GuestInfo;
 import io.polyvisor.driver.GuestState;
 import io.polyvisor.driver.Host;
-import io.polyvisor.evacuation.EvacuationReconciler;
 import io.polyvisor.operator.OperatorSettings;
 import io.polyvisor.operator.PolyvisorOperator;
 import io.polyvisor.testing.ClassTestbed;
@@ -239,7 +238,7 @@ class HypervisorCallsBenchmarkIT {
     Instant cordoned = Instant.now();
     NodeRegistration.cordon(client, node, true);
     await().atMost(Duration.ofSeconds(60L + 20L * vms)).pollInterval(Duration.ofMillis(200))
-        .until(() -> "Completed".equals(evacuationReason(client, node)));
+        .until(() -> "Completed".equals(EvacuationBenchmarkIT.evacuationReason(client, node)));
     Map<String, Double> moved = count.get();
     Duration moving = Duration.between(cordoned, Instant.now());
     NodeRegistration.cordon(client, node, false);
@@ -279,11 +278,6 @@ class HypervisorCallsBenchmarkIT {
         return now.getStatus() != null && now.getStatus().phase == VirtualMachinePhase.Running && node.equals(now.getStatus().nodeName);
       });
     }
-  }
-
-  private static String evacuationReason(KubernetesClient client, String node) {
-    return client.nodes().withName(node).get().getStatus().getConditions().stream()
-        .filter(c -> EvacuationReconciler.CONDITION.equals(c.getType())).findFirst().map(c -> c.getReason()).orElse("");
   }
 
   /** The operator's calls to libvirtd on these nodes so far, from its /metrics. */
