@@ -2,6 +2,7 @@ package io.polyvisor.operator;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.polyvisor.observability.ApiRequestCounter;
 import io.javaoperatorsdk.operator.Operator;
 import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfigurationBuilder;
@@ -206,7 +207,9 @@ public final class PolyvisorOperator implements AutoCloseable {
     Optional.ofNullable(System.getenv("POLYVISOR_KRB5_CONF")).filter(path -> !path.isBlank())
         .ifPresent(path -> System.setProperty("java.security.krb5.conf", path));
     OperatorSettings settings = OperatorSettings.fromEnvironment();
-    KubernetesClient client = new KubernetesClientBuilder().build();
+    KubernetesClient client = new KubernetesClientBuilder()
+        .withHttpClientBuilderConsumer(http -> http.addOrReplaceInterceptor(ApiRequestCounter.NAME, new ApiRequestCounter()))
+        .build();
     String format = System.getenv().getOrDefault("POLYVISOR_LOG_FORMAT", "text").trim();
     if (!format.isEmpty() && !format.equals("text") && !format.equals("json")) {
       // logback has found no appender of that name: nothing would ever be logged.

@@ -103,6 +103,17 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
    */
   private Function<VirtualMachine, Optional<VirtualMachineMigration>> activeMigrationNow = vm -> cluster.activeMigration(vm);
   private VmMigrations migrations = VmMigrations.NONE;
+  /**
+   * Carries out the status patch a pass returns: written at once and read back by the next pass
+   * (see {@link StatusPatch#writeAndCache}); tests without an API server look at the patch itself.
+   */
+  private StatusWrite statusWrite = StatusPatch::writeAndCache;
+
+  /** What becomes of the UpdateControl a pass returns, given the VM it read. */
+  @FunctionalInterface
+  interface StatusWrite {
+    UpdateControl<VirtualMachine> apply(UpdateControl<VirtualMachine> control, VirtualMachine read, Context<VirtualMachine> context);
+  }
 
   public VirtualMachineReconciler(Drivers drivers, OperatorSettings settings, Clock clock) {
     this.drivers = drivers;
@@ -122,6 +133,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
     this.cluster = cluster;
     this.events = events;
     this.drainGuard = drainGuard;
+    this.statusWrite = (control, read, context) -> control;
   }
 
   @Override
@@ -147,7 +159,7 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
     try {
       Pass pass = new Pass(vm);
       Optional<Duration> again = pass.run();
-      return pass.finish(again);
+      return statusWrite.apply(pass.finish(again), vm, context);
     } finally {
       MDC.remove("resource");
     }

@@ -27,7 +27,7 @@ import java.util.Map;
  * For benchmarks of the operator at a scale no real host here could hold. The Nodes are deleted
  * on close: they would otherwise weigh on every later operator in the shared API server.
  */
-final class TestDriverNodes implements AutoCloseable {
+public final class TestDriverNodes implements AutoCloseable {
 
   /** vCPUs of a node: its 2 CPUs at the class's highest overcommit ratio, 64. */
   static final int VMS_PER_NODE = 128;
@@ -42,7 +42,7 @@ final class TestDriverNodes implements AutoCloseable {
   }
 
   /** A libvirt class of {@code count} test-driver nodes, each able to hold {@link #VMS_PER_NODE} one-vCPU VMs of 32 MiB. */
-  static TestDriverNodes start(KubernetesClient client, Path folder, String className, int count) throws IOException {
+  public static TestDriverNodes start(KubernetesClient client, Path folder, String className, int count) throws IOException {
     HypervisorClass hvc = client.getKubernetesSerialization().unmarshal(
         TestManifests.hypervisorClass(className, "libvirt", "test:///{node.name}"), HypervisorClass.class);
     hvc.getSpec().cpuOvercommitRatio = 64;
@@ -87,7 +87,7 @@ final class TestDriverNodes implements AutoCloseable {
    * opens a connection to each of its nodes and reads what they hold, a cost paid once per host
    * and process, which is not what the benchmarks measure.
    */
-  void warmUp() throws InterruptedException {
+  public void warmUp() throws InterruptedException {
     String namespace = RealApiServer.newNamespace("warm-up");
     client.resource(ConvergenceBenchmarkIT.vm(client, "warm-up", className)).inNamespace(namespace).create();
     await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(100)).until(() -> {

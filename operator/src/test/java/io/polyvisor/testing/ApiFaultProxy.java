@@ -116,16 +116,7 @@ public final class ApiFaultProxy implements AutoCloseable {
 
   /** {@code METHOD resource[/subresource]} of a request to the Kubernetes API. */
   static String kindOf(Request request) {
-    String[] segments = request.path().split("\\?", 2)[0].split("/");
-    // /api/v1/<resource>... or /apis/<group>/<version>/<resource>..., namespaced or not
-    int at = segments.length > 1 && segments[1].equals("api") ? 3 : 4;
-    if (at + 2 < segments.length && segments[at].equals("namespaces")) {
-      at += 2;
-    }
-    String resource = at < segments.length ? segments[at] : request.path();
-    if (at + 2 < segments.length) {
-      resource += "/" + segments[at + 2];
-    }
+    String resource = io.polyvisor.observability.ApiRequestCounter.resourceOf(request.path().split("\\?", 2)[0]);
     return (request.isWatch() ? "WATCH" : request.method()) + " " + resource;
   }
 

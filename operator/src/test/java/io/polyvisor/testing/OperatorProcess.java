@@ -120,6 +120,33 @@ public final class OperatorProcess implements AutoCloseable {
     return Integer.parseInt(port.group(1));
   }
 
+  /** What its /metrics says now, in Prometheus' text format. */
+  public String metrics() throws IOException, InterruptedException {
+    java.net.http.HttpResponse<String> metrics = java.net.http.HttpClient.newHttpClient().send(
+        java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + httpPort() + "/metrics")).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString());
+    if (metrics.statusCode() != 200) {
+      throw new IllegalStateException("/metrics answered " + metrics.statusCode() + "; see " + log);
+    }
+    return metrics.body();
+  }
+
+  /**
+   * Its requests to the API server so far, by verb and resource ("POST events"), whatever the
+   * answer, from its own count ({@code polyvisor_api_requests_total}).
+   */
+  public Map<String, Integer> apiRequests() throws IOException, InterruptedException {
+    Map<String, Integer> requests = new java.util.TreeMap<>();
+    java.util.regex.Matcher m = API_REQUESTS.matcher(metrics());
+    while (m.find()) {
+      requests.merge(m.group(2) + " " + m.group(1), (int) Double.parseDouble(m.group(3)), Integer::sum);
+    }
+    return requests;
+  }
+
+  private static final java.util.regex.Pattern API_REQUESTS = java.util.regex.Pattern.compile(
+      "polyvisor_api_requests_total\\{code=\"[^\"]*\",resource=\"([^\"]+)\",verb=\"([^\"]+)\",?} ([0-9.E+]+)");
+
   public String output() throws IOException {
     return Files.readString(log);
   }
