@@ -15,6 +15,7 @@ import io.polyvisor.operator.OperatorSettings;
 import io.polyvisor.operator.PolyvisorOperator;
 import io.polyvisor.testing.ClassTestbed;
 import io.polyvisor.testing.NodeRegistration;
+import io.polyvisor.testing.OperatorProcess;
 import io.polyvisor.testing.RealApiServer;
 import io.polyvisor.testing.TestManifests;
 import io.polyvisor.testing.hyperv.HyperVNetwork;
@@ -22,10 +23,6 @@ import io.polyvisor.testing.hyperv.SimulatedHyperVHost;
 import io.polyvisor.testing.hyperv.TestCertificate;
 import io.polyvisor.testing.hyperv.WinRmSimulator;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -105,8 +102,7 @@ class HypervisorCallsBenchmarkIT {
       }
       awaitRunningOn(client, vms, "calls-1");
       NodeRegistration.cordon(client, "calls-2", false);
-      int port = testbed.operator.httpPort();
-      Supplier<Double> calls = () -> libvirtCalls(port, nodes);
+      Supplier<Double> calls = () -> libvirtCalls(testbed.operator, nodes);
 
       Counted counted = measure(client, "calls-1", vms.size(), () -> Map.of("calls", calls.get()));
       awaitRunningOn(client, vms, "calls-2");
@@ -281,13 +277,10 @@ class HypervisorCallsBenchmarkIT {
   }
 
   /** The operator's calls to libvirtd on these nodes so far, from its /metrics. */
-  private static double libvirtCalls(int port, List<String> nodes) {
+  private static double libvirtCalls(OperatorProcess operator, List<String> nodes) {
     try {
-      HttpResponse<String> metrics = HttpClient.newHttpClient().send(
-          HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).build(), HttpResponse.BodyHandlers.ofString());
-      assertThat(metrics.statusCode()).isEqualTo(200);
       double total = 0;
-      Matcher m = LIBVIRT_CALLS.matcher(metrics.body());
+      Matcher m = LIBVIRT_CALLS.matcher(operator.metrics());
       while (m.find()) {
         if (nodes.contains(m.group(1))) {
           total += Double.parseDouble(m.group(2));
