@@ -13,8 +13,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Counts the operator's requests to the API server by verb, resource and answer, as client-go's
  * {@code rest_client_requests_total} does for Kubernetes' own controllers: what a VM costs the
- * API server, read from {@code /metrics} as {@code polyvisor_api_requests_total}. A watch counts
- * once, when it opens.
+ * API server, read from {@code /metrics} as {@code polyvisor_api_requests_total}. Each attempt
+ * counts (a request the client retries after a 429 or a 5xx counts twice); a watch counts when it
+ * opens.
  */
 public final class ApiRequestCounter implements Interceptor {
 

@@ -48,8 +48,12 @@ public final class StatusPatch {
    * the informer cache until the informer catches up: the next pass, often a millisecond later,
    * then reads the status it wrote instead of the one before it. JOSDK drops that answer when it
    * writes the patch itself, and a pass that reads its own placement back a moment too early
-   * places the VM again, says so again and writes it again. The cache keeps the answer only while
-   * the informer still holds the version {@code read} was: a change from anyone else since wins.
+   * places the VM again, says so again and writes it again. JOSDK keeps the answer only while the
+   * informer still holds the version {@code read} was, and drops it at the informer's next event
+   * for the VM, whatever its version: what a pass reads is always an object the API server
+   * stored, and at worst as old as the informer's copy, as before. (JOSDK's own
+   * PrimaryUpdateAndCacheUtils adds an optimistic lock; this patch has none, as JOSDK's own
+   * status patch had none, so that a claim annotation written meanwhile does not fail it.)
    *
    * @return the same control without the patch (written), with its reschedule
    */

@@ -40,6 +40,7 @@ import io.polyvisor.driver.Host;
 import io.polyvisor.driver.HostUnreachableException;
 import io.polyvisor.driver.HypervisorDriver;
 import io.polyvisor.driver.HypervisorException;
+import io.polyvisor.lease.LeaseGuard;
 import io.polyvisor.driver.Volume;
 import io.polyvisor.migration.MigrationLabels;
 import io.polyvisor.observability.VmGauges;
@@ -900,6 +901,12 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
         migrations.deleteAll(vm);
         return DeleteControl.defaultDelete();
       } catch (HypervisorException e) {
+        if (LeaseGuard.refused(e)) {
+          // This process no longer leads (its informers may be stopping, so a node can look
+          // gone): the leader removes the guest. Letting the VM go here would leave it behind.
+          log.warn("{}", e.getMessage());
+          return DeleteControl.noFinalizerRemoval().rescheduleAfter(RETRY_HOST.toMillis());
+        }
         return hostTrouble(recorded, e.getMessage());
       }
     }

@@ -21,9 +21,10 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A pass reads back the status the pass before it wrote, even when it runs before the informer
  * has seen that write (the pass after a placement is scheduled a millisecond later): each VM is
- * placed once, said to be placed once, and its status is written once per step. A pass that read
- * the cache from before its own placement placed the VM again, said "Scheduled" again (the
- * Event's count went to 2) and wrote the same status again.
+ * placed once and said to be placed once. A pass that read the cache from before its own
+ * placement placed the VM again, said "Scheduled" again (the Event's count went to 2) and wrote
+ * the same status again. (The operator's count of its status writes is not asserted: it counts
+ * every VM the process looks at, and the shared API server holds other tests' VMs.)
  */
 class OwnStatusReadBackIT {
 
@@ -33,13 +34,12 @@ class OwnStatusReadBackIT {
   @TempDir Path work;
 
   @Test
-  void eachVmIsPlacedAndSaidScheduledOnceAndItsStatusWrittenOncePerStep() throws Exception {
+  void eachVmIsPlacedAndSaidScheduledOnce() throws Exception {
     KubernetesClient client = RealApiServer.client();
     try (TestDriverNodes nodes = TestDriverNodes.start(client, work.resolve("hosts"), CLASS, 2);
         OperatorProcess operator = OperatorProcess.start(work.resolve("operator"), Map.of())) {
       nodes.warmUp();
       String namespace = RealApiServer.newNamespace("read-back");
-      int statusWritesBefore = operator.apiRequests().getOrDefault("PATCH virtualmachines/status", 0);
       List<String> names = IntStream.rangeClosed(1, VMS).mapToObj(i -> "rb" + i).toList();
       names.parallelStream().forEach(name -> client.resource(client.getKubernetesSerialization().unmarshal("""
           apiVersion: polyvisor.io/v1alpha1
@@ -62,9 +62,6 @@ class OwnStatusReadBackIT {
         assertThat(scheduled.get(0).getCount()).as("times %s was said to be placed", vm.getMetadata().getName()).isEqualTo(1);
         assertThat(scheduled.get(0).getMessage()).isEqualTo("placed on node " + vm.getStatus().nodeName);
       }
-      // One write records the placement, one the running guest.
-      int statusWrites = operator.apiRequests().getOrDefault("PATCH virtualmachines/status", 0) - statusWritesBefore;
-      assertThat(statusWrites).as("status writes for %d VMs", VMS).isEqualTo(2 * VMS);
     }
   }
 }

@@ -17,6 +17,8 @@ import io.polyvisor.cluster.HypervisorNode;
 import io.polyvisor.driver.Drivers;
 import io.polyvisor.driver.GuestMemoryStats;
 import io.polyvisor.driver.GuestState;
+import io.polyvisor.lease.GuardedDriver;
+import io.polyvisor.lease.LeaseGuard;
 import io.polyvisor.operator.OperatorSettings;
 import io.polyvisor.testing.FakeDriver;
 import java.time.Clock;
@@ -335,6 +337,31 @@ class VirtualMachineReconcilerTest {
     assertThat(driver.calls).as("started where it is, nothing removed").containsExactly("start kept on " + recorded);
     assertThat(vm.getStatus().abandonedNodes).isNull();
     assertThat(vm.getStatus().nodeName).isEqualTo(recorded);
+  }
+
+  @Test
+  void aDeposedLeaderKeepsTheFinalizerOfAVmWhoseGuestItMayNoLongerRemove() {
+    VirtualMachine vm = running(vm("kept-for-the-leader", "256Mi"));
+    String node = vm.getStatus().nodeName;
+    LeaseGuard lease = LeaseGuard.unguarded();
+    VirtualMachineReconciler deposed = new VirtualMachineReconciler(
+        new Drivers(Map.of(Driver.LIBVIRT, new GuardedDriver(driver, lease))), OperatorSettings.from(Map.of()),
+        Clock.fixed(Instant.parse("2026-11-28T00:00:10Z"), ZoneOffset.UTC), cluster, new EventRecorder(null) {
+          @Override
+          protected void emit(HasMetadata object, String type, String reason, String message) {
+            events.add(reason);
+          }
+        });
+    lease.stop("lost the Lease");
+    vm.getMetadata().setDeletionTimestamp("2026-11-28T00:00:00Z");
+    events.clear();
+
+    // Its Node is not in this process's cache (a stopping informer shows none): that is no proof
+    // the host is gone, and a refusal for want of the Lease is no host trouble at all.
+    assertThat(deposed.cleanup(vm, null).isRemoveFinalizer()).isFalse();
+
+    assertThat(driver.guests.get(node)).containsKey(vm.getMetadata().getUid());
+    assertThat(events).doesNotContain("HostGone");
   }
 
   private static VirtualMachineMigration finishedMove(String name, String source, String target) {
