@@ -131,21 +131,12 @@ class ConvergenceBenchmarkIT {
       Instant start = Instant.now();
       ExecutorService creators = Executors.newFixedThreadPool(CREATORS);
       IntStream.rangeClosed(1, n).forEach(i -> creators.execute(() -> then.accept(
-          client.resource(vm(client, "c" + String.format(Locale.ROOT, "%05d", i), CLASS)).inNamespace(namespace).create())));
+          client.resource(TestDriverNodes.vm(client, "c" + String.format(Locale.ROOT, "%05d", i), CLASS)).inNamespace(namespace).create())));
       creators.shutdown();
       assertThat(creators.awaitTermination(30, TimeUnit.MINUTES)).isTrue();
       await().atMost(Duration.ofSeconds(120L + n)).pollInterval(Duration.ofMillis(20)).until(() -> watch.running() == n);
       return Duration.between(start, watch.lastRunningAt());
     }
-  }
-
-  static VirtualMachine vm(KubernetesClient client, String name, String className) {
-    return client.getKubernetesSerialization().unmarshal("""
-        apiVersion: polyvisor.io/v1alpha1
-        kind: VirtualMachine
-        metadata: {name: %s}
-        spec: {hypervisorClassName: %s, runStrategy: Always, cpu: {cores: 1}, memory: {size: 32Mi}}
-        """.formatted(name, className), VirtualMachine.class);
   }
 
   /** Deletes the VMs one by one, 16 requests at a time, and waits until they are gone. */

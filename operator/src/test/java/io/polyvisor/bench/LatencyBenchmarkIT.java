@@ -51,7 +51,7 @@ class LatencyBenchmarkIT {
     String floorNamespace = RealApiServer.newNamespace("lat-floor");
     Latencies floor;
     try {
-      floor = applyPaced(client, floorNamespace, onTestDriver, i -> ConvergenceBenchmarkIT.vm(client, "f" + i, CLASS), created -> {
+      floor = applyPaced(client, floorNamespace, onTestDriver, i -> TestDriverNodes.vm(client, "f" + i, CLASS), created -> {
         VirtualMachineStatus status = new VirtualMachineStatus();
         status.phase = VirtualMachinePhase.Running;
         status.conditions.add(new ConditionBuilder().withType(VirtualMachineStatus.READY).withStatus("True").withReason("Running")
@@ -71,7 +71,7 @@ class LatencyBenchmarkIT {
       nodes.warmUp();
       String namespace = RealApiServer.newNamespace("lat");
       try {
-        testDriver = applyPaced(client, namespace, onTestDriver, i -> ConvergenceBenchmarkIT.vm(client, "t" + i, CLASS), created -> { });
+        testDriver = applyPaced(client, namespace, onTestDriver, i -> TestDriverNodes.vm(client, "t" + i, CLASS), created -> { });
       } finally {
         ConvergenceBenchmarkIT.deleteAll(client, namespace, onTestDriver);
       }

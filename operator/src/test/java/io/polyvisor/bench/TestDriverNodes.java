@@ -89,12 +89,22 @@ public final class TestDriverNodes implements AutoCloseable {
    */
   public void warmUp() throws InterruptedException {
     String namespace = RealApiServer.newNamespace("warm-up");
-    client.resource(ConvergenceBenchmarkIT.vm(client, "warm-up", className)).inNamespace(namespace).create();
+    client.resource(vm(client, "warm-up", className)).inNamespace(namespace).create();
     await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(100)).until(() -> {
       VirtualMachine vm = client.resources(VirtualMachine.class).inNamespace(namespace).withName("warm-up").get();
       return vm.getStatus() != null && vm.getStatus().phase == VirtualMachinePhase.Running;
     });
     ConvergenceBenchmarkIT.deleteAll(client, namespace, 1);
+  }
+
+  /** A VM as the tests on these nodes apply it: diskless, one vCPU, 32 MiB, always running. */
+  public static VirtualMachine vm(KubernetesClient client, String name, String className) {
+    return client.getKubernetesSerialization().unmarshal("""
+        apiVersion: polyvisor.io/v1alpha1
+        kind: VirtualMachine
+        metadata: {name: %s}
+        spec: {hypervisorClassName: %s, runStrategy: Always, cpu: {cores: 1}, memory: {size: 32Mi}}
+        """.formatted(name, className), VirtualMachine.class);
   }
 
   /** Nodes enough for {@code vms} VMs, with one to spare. */

@@ -41,12 +41,8 @@ class OwnStatusReadBackIT {
       nodes.warmUp();
       String namespace = RealApiServer.newNamespace("read-back");
       List<String> names = IntStream.rangeClosed(1, VMS).mapToObj(i -> "rb" + i).toList();
-      names.parallelStream().forEach(name -> client.resource(client.getKubernetesSerialization().unmarshal("""
-          apiVersion: polyvisor.io/v1alpha1
-          kind: VirtualMachine
-          metadata: {name: %s}
-          spec: {hypervisorClassName: %s, runStrategy: Always, cpu: {cores: 1}, memory: {size: 32Mi}}
-          """.formatted(name, CLASS), VirtualMachine.class)).inNamespace(namespace).create());
+      names.parallelStream().forEach(name ->
+          client.resource(TestDriverNodes.vm(client, name, CLASS)).inNamespace(namespace).create());
       await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(200)).until(() ->
           client.resources(VirtualMachine.class).inNamespace(namespace).list().getItems().stream()
               .filter(vm -> vm.getStatus() != null && vm.getStatus().phase == VirtualMachinePhase.Running).count() == VMS);
