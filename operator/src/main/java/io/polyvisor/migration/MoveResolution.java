@@ -22,6 +22,7 @@ import java.util.List;
  *   <tr><th>source</th><th>target</th><th>outcome</th><th>actions</th></tr>
  *   <tr><td>unreadable / any</td><td>any / unreadable</td><td>Wait (host)</td><td>none (even a running source does not prove the target runs nothing)</td></tr>
  *   <tr><td>job</td><td>any</td><td>Wait (job)</td><td>none: follow the job</td></tr>
+ *   <tr><td>running, no job</td><td>paused with an incoming job</td><td>Failed, once it has read so for a while</td><td>remove target copy, delete target volumes (an incoming job no source sends to: libvirtd restarted during the target's Prepare keeps it for ever)</td></tr>
  *   <tr><td>any</td><td>job</td><td>Wait (job)</td><td>none: follow the job</td></tr>
  *   <tr><td>post-copy split</td><td>any</td><td>Person</td><td>none</td></tr>
  *   <tr><td>any</td><td>post-copy split</td><td>Person</td><td>none</td></tr>
@@ -91,10 +92,21 @@ public final class MoveResolution {
     RESUME_TARGET
   }
 
-  /** The decision, with the reason a person reads in the migration's status. */
-  public record Decision(Outcome outcome, List<Action> actions, String reason) {
+  /**
+   * The decision, with the reason a person reads in the migration's status.
+   *
+   * @param settles the decision stands only once the hosts have kept reading so for a while: what
+   *     it answers can also be seen for a moment during an ordinary end (a host that has just come
+   *     back lists what it then clears up; a target is told of the source's failure a little after
+   *     the source's job ends), and acting on that moment would strand the VM or cut a move short
+   */
+  public record Decision(Outcome outcome, List<Action> actions, String reason, boolean settles) {
     static Decision of(Outcome outcome, String reason, Action... actions) {
-      return new Decision(outcome, List.of(actions), reason);
+      return new Decision(outcome, List.of(actions), reason, outcome == Outcome.PERSON);
+    }
+
+    static Decision afterSettling(Outcome outcome, String reason, Action... actions) {
+      return new Decision(outcome, List.of(actions), reason, true);
     }
   }
 
@@ -113,6 +125,11 @@ public final class MoveResolution {
       // libvirt resumes the source when its finish step fails, which a target that died right
       // after resuming the guest makes happen.
       return Decision.of(Outcome.WAIT, "cannot read " + targetName + ": " + u.why());
+    }
+    if (!targetHasRun && incomingWithoutASender(source, target)) {
+      return Decision.afterSettling(Outcome.FAILED, "the guest runs on " + sourceName + ", which sends it nowhere, and the copy on "
+          + targetName + " still waits for it, paused, in an incoming migration its host kept through a restart; that copy never"
+          + " ran and is removed", Action.REMOVE_TARGET_COPY, Action.DELETE_TARGET_VOLUMES);
     }
     if (mark(source) == MigrationMark.JOB || mark(target) == MigrationMark.JOB) {
       return Decision.of(Outcome.WAIT, "the hypervisor still runs the transfer");
@@ -181,6 +198,20 @@ public final class MoveResolution {
     return Decision.of(Outcome.PERSON, "both " + sourceName + " and " + targetName + " hold a copy of the guest that has run"
         + " (" + describe(source) + " on " + sourceName + ", " + describe(target) + " on " + targetName
         + "): neither is touched; check both and remove the stale one by hand");
+  }
+
+  /**
+   * The target waits, paused, for a transfer that the source does not run: the source runs the
+   * guest with no job. In pre-copy the target's vCPUs start only at the end, in post-copy the
+   * source is paused, so a paused incoming copy beside a running source never ran. The job on the
+   * target cannot be a move that is still starting either: the source's job begins before the
+   * target's and ends after it. It is left so when the target's libvirtd is killed during its
+   * Prepare step and restarted: the restarted daemon keeps the half-made copy and its job, and
+   * nothing ever ends them.
+   */
+  private static boolean incomingWithoutASender(Reading source, Reading target) {
+    return kind(source) == Kind.RUNNING && mark(source) == MigrationMark.NONE
+        && target instanceof Reading.Copy copy && copy.state() == GuestState.PAUSED && copy.mark() == MigrationMark.JOB;
   }
 
   /** The second table: the target has run the guest, it does not run now, and the source holds a copy. */

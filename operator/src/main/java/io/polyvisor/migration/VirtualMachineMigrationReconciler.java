@@ -122,14 +122,14 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
   /** Finished migrations kept per VM; older ones are deleted. */
   static final int HISTORY = 5;
   /**
-   * How long the hosts must keep showing what needs a person before one is asked. A host that has
-   * just come back can list for a moment what it then clears up: libvirtd, restarted during an
-   * incoming migration, lists the half-received guest as paused until its reconnect kills it.
-   * Holding the VM on that one reading would strand it; reading again a little later costs only
-   * the wait, since nothing is touched meanwhile either way.
+   * How long the hosts must keep showing what a settling decision answers ({@link Decision#settles})
+   * before it is carried out. A host that has just come back can list for a moment what it then
+   * clears up: libvirtd, restarted during an incoming migration, lists the half-received guest as
+   * paused until its reconnect kills it. Holding the VM on that one reading would strand it;
+   * reading again a little later costs only the wait, since nothing is touched meanwhile either way.
    */
-  static final Duration PERSON_SETTLE = Duration.ofSeconds(10);
-  private static final Duration PERSON_REREAD = Duration.ofSeconds(3);
+  static final Duration SETTLE = Duration.ofSeconds(10);
+  private static final Duration SETTLE_REREAD = Duration.ofSeconds(3);
 
   private final Drivers drivers;
   private final ActiveMigrations active;
@@ -144,8 +144,10 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
    * an evacuation waits for this one's end to be recorded, so a poll period per move would add up.
    */
   private final SimpleInboundEventSource<VirtualMachineMigration> jobEnded = new SimpleInboundEventSource<>("migration-job-ended");
-  /** When the hosts of a migration (by uid) were first read as needing a person, since they last did not. */
-  private final Map<String, Instant> personSuspectedSince = new java.util.concurrent.ConcurrentHashMap<>();
+  /** What settling decision the hosts of a migration (by uid) were first read to call for, and when, since they last did not. */
+  private final Map<String, Settling> settling = new java.util.concurrent.ConcurrentHashMap<>();
+
+  private record Settling(Outcome outcome, List<Action> actions, Instant since) {}
 
   /**
    * @param shutdownGrace how long a Restart migration waits for the guest to shut down before forcing it off
@@ -198,7 +200,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     try {
       VirtualMachineMigration stored = client.resource(migration).get();
       if (stored == null) {
-        personSuspectedSince.remove(migration.getMetadata().getUid());
+        settling.remove(migration.getMetadata().getUid());
         return DeleteControl.defaultDelete();
       }
       Step step = new Step(stored, Optional.of(DELETED));
@@ -642,9 +644,12 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
         }
       }
       Decision decision = MoveResolution.decide(onSource, onTarget, targetHasRun(), ends.source.name(), ends.target.name());
-      String key = migration.getMetadata().getUid();
-      if (decision.outcome() != Outcome.PERSON) {
-        personSuspectedSince.remove(key);
+      if (!decision.settles()) {
+        settling.remove(migration.getMetadata().getUid());
+      } else if (!settled(decision)) {
+        status.message = (decision.outcome() == Outcome.PERSON ? "reading both hosts again before asking a person"
+            : "reading both hosts again before acting") + ", touching neither: " + decision.reason();
+        return Optional.of(SETTLE_REREAD);
       }
       switch (decision.outcome()) {
         case WAIT -> {
@@ -688,12 +693,6 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
           return end(MigrationPhase.Failed, decision.reason() + "; the VirtualMachine's runStrategy decides what happens next");
         }
         default -> {
-          Instant since = personSuspectedSince.computeIfAbsent(key, k -> now);
-          if (Duration.between(since, now).compareTo(PERSON_SETTLE) < 0) {
-            status.message = "reading both hosts again before asking a person, touching neither: " + decision.reason();
-            return Optional.of(PERSON_REREAD);
-          }
-          personSuspectedSince.remove(key);
           // The hold first: once the migration is final, the VM's reconciler would act on the
           // copy it finds, which may be the older one.
           hold(decision.reason());
@@ -703,6 +702,21 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
           return end(MigrationPhase.Failed, decision.reason());
         }
       }
+    }
+
+    /**
+     * Whether the hosts have called for this decision for {@link #SETTLE} in a row. Any other
+     * decision in between, a wait included, starts the count again.
+     */
+    private boolean settled(Decision decision) {
+      String key = migration.getMetadata().getUid();
+      Settling first = settling.compute(key, (k, seen) -> seen != null && seen.outcome() == decision.outcome()
+          && seen.actions().equals(decision.actions()) ? seen : new Settling(decision.outcome(), decision.actions(), now));
+      if (Duration.between(first.since(), now).compareTo(SETTLE) < 0) {
+        return false;
+      }
+      settling.remove(key);
+      return true;
     }
 
     /** Marks the migration {@link MigrationLabels#HOLD}: its VM is left alone until a person removes the mark. */

@@ -396,6 +396,38 @@ class MigrationIT {
   }
 
 
+  /**
+   * The target's QEMU hangs during Prepare, then the source's libvirtd dies and comes back: the
+   * restarted source cancels its side and runs the guest, with no job, while the target keeps a
+   * paused half-made copy and an incoming job that nothing will ever end. Once both hosts have
+   * shown that for a while, the copy on the target is removed and the move ends Failed.
+   */
+  @Test
+  void anIncomingCopyThatNoSourceSendsToAnyMoreIsRemovedOnceTheHostsKeepShowingItAndTheGuestStays() throws Exception {
+    VirtualMachine vm = vmsOn("mig-1", "stale-incoming").get(0);
+    nodes.freezeNextStartedQemu("mig-2");
+    VirtualMachineMigration migration = migrate(vm, "mig-2");
+    await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200)).until(() ->
+        libvirt.find(nodes.host("mig-2"), uid(vm)).map(GuestInfo::state).equals(Optional.of(GuestState.PAUSED))
+            && libvirt.migrationMark(nodes.host("mig-2"), uid(vm)) == MigrationMark.JOB);
+    assertThat(libvirt.migrationMark(nodes.host("mig-1"), uid(vm))).as("the source waits for the target's Prepare").isEqualTo(MigrationMark.JOB);
+
+    nodes.killDaemon("mig-1");
+    nodes.startNode("mig-1");
+
+    await().atMost(Duration.ofSeconds(30)).until(() -> libvirt.migrationMark(nodes.host("mig-1"), uid(vm)) == MigrationMark.NONE);
+    assertThat(libvirt.find(nodes.host("mig-1"), uid(vm))).map(GuestInfo::state).contains(GuestState.RUNNING);
+    assertThat(libvirt.migrationMark(nodes.host("mig-2"), uid(vm))).as("libvirt keeps the incoming job").isEqualTo(MigrationMark.JOB);
+    VirtualMachineMigration done = awaitEnd(migration);
+    assertThat(done.getStatus().phase).as(done.getStatus().message).isEqualTo(MigrationPhase.Failed);
+    assertThat(done.getStatus().message).contains("the copy on mig-2 still waits for it").endsWith("that copy never ran and is removed");
+    assertThat(libvirt.find(nodes.host("mig-2"), uid(vm))).as("the half-made copy on mig-2").isEmpty();
+    assertThat(volumeFile("mig-2", vm)).as("what the move had copied to mig-2").doesNotExist();
+    assertThat(get(vm).getStatus().nodeName).isEqualTo("mig-1");
+    assertExactlyOneRunningCopyWhereStatusSays(vm);
+    assertSerialContinues(vm);
+  }
+
   @Test
   void uncordoningDuringEvacuationLeavesTheRestWhereTheyAre() throws Exception {
     slowMigrations(1);

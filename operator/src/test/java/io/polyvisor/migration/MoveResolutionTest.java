@@ -51,6 +51,31 @@ class MoveResolutionTest {
   }
 
   @Test
+  void anIncomingJobThatNoSourceSendsToIsRemovedOnceTheHostsHaveShownItForAWhile() {
+    Decision d = decide(RUNNING, INCOMING);
+    assertDecision(d, Outcome.FAILED, REMOVE_TARGET_COPY, DELETE_TARGET_VOLUMES);
+    assertThat(d.settles()).as("a target is told of the source's failure a moment after the source's job ends").isTrue();
+    assertThat(d.reason()).startsWith("the guest runs on kvm-1, which sends it nowhere, and the copy on kvm-2 still waits for it");
+    // A source that still sends, or one that is not running, leaves the job to be followed.
+    assertThat(decide(JOB, INCOMING).outcome()).isEqualTo(Outcome.WAIT);
+    assertThat(decide(PAUSED_BY_MIGRATION, INCOMING).outcome()).isEqualTo(Outcome.WAIT);
+    // A target that runs with the job is a move finishing, and one that has run is not a copy that never ran.
+    assertThat(decide(RUNNING, JOB).outcome()).isEqualTo(Outcome.WAIT);
+    assertThat(decideAfterTheTargetRan(RUNNING, INCOMING).outcome()).isEqualTo(Outcome.WAIT);
+  }
+
+  @Test
+  void onlyThePersonRowsAndTheAbandonedIncomingOneWaitToSettle() {
+    List<Reading> all = List.of(ABSENT, RUNNING, PAUSED, PAUSED_BY_MIGRATION, OFF, JOB, INCOMING, SPLIT, UNREADABLE);
+    for (Reading s : all) {
+      for (Reading t : all) {
+        Decision d = decide(s, t);
+        assertThat(d.settles()).as("%s / %s", s, t).isEqualTo(d.outcome() == Outcome.PERSON || (s == RUNNING && t == INCOMING));
+      }
+    }
+  }
+
+  @Test
   void aBrokenPostCopyTouchesNeitherCopy() {
     for (Reading other : List.of(ABSENT, RUNNING, PAUSED, copy(GuestState.RUNNING, MigrationMark.POST_COPY_SPLIT))) {
       assertThat(decide(SPLIT, other).outcome()).isEqualTo(Outcome.PERSON);
@@ -106,7 +131,7 @@ class MoveResolutionTest {
 
   @Test
   void aGuestOnNeitherHostIsLost() {
-    assertThat(decide(ABSENT, ABSENT)).isEqualTo(new Decision(Outcome.LOST, List.of(), "the guest runs on neither kvm-1 nor kvm-2"));
+    assertThat(decide(ABSENT, ABSENT)).isEqualTo(new Decision(Outcome.LOST, List.of(), "the guest runs on neither kvm-1 nor kvm-2", false));
   }
 
   @Test
@@ -187,7 +212,7 @@ class MoveResolutionTest {
   }
 
   private static Decision wait(String reason) {
-    return new Decision(Outcome.WAIT, List.of(), reason);
+    return new Decision(Outcome.WAIT, List.of(), reason, false);
   }
 
   /** A decision compared on its outcome and actions; the reason is for people. */

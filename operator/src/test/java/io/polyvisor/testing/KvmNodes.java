@@ -82,6 +82,39 @@ public final class KvmNodes implements AutoCloseable {
     return folder.resolve(name).resolve("libvirtd.log");
   }
 
+  /**
+   * Makes the next guest QEMU that the node starts hang as soon as it has started: a libvirt
+   * {@code qemu} hook SIGSTOPs it on its {@code started} step, so what libvirtd asks of it next
+   * (for an incoming migration, its whole Prepare step) waits for ever, as on a host whose QEMU is
+   * stuck on storage. The node's libvirtd is restarted first, guests running on, when the hook is
+   * new to it (libvirtd looks for hooks only when it starts). One guest only: the hook disarms
+   * itself. The stopped QEMU's pid is written to {@code frozen-qemu.pid} in the node's folder.
+   */
+  public void freezeNextStartedQemu(String name) throws IOException {
+    Path node = folder.resolve(name);
+    Path hook = node.resolve("etc/hooks/qemu");
+    Path armed = node.resolve("freeze-next-qemu");
+    boolean installed = Files.exists(hook);
+    Files.createDirectories(hook.getParent());
+    Files.writeString(hook, String.join("\n",
+        "#!/bin/bash",
+        "# $1 guest, $2 step: the guest's pid file exists from 'started' on",
+        "if [[ \"$2\" == started && -f '" + armed + "' ]]; then",
+        "  rm -f '" + armed + "'",
+        "  pid=$(cat \"/run/libvirt/qemu/$1.pid\")",
+        "  echo \"$pid\" > '" + node.resolve("frozen-qemu.pid") + "'",
+        "  kill -STOP \"$pid\"",
+        "fi",
+        "exit 0",
+        ""));
+    hook.toFile().setExecutable(true);
+    Files.writeString(armed, "");
+    if (!installed) {
+      killDaemon(name);
+      startNode(name);
+    }
+  }
+
   /** SIGKILLs the node's libvirtd, leaving its guests running, as a daemon crash would. */
   public void killDaemon(String name) {
     script("kill", name);

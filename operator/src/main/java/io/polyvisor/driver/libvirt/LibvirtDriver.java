@@ -354,7 +354,15 @@ public final class LibvirtDriver implements HypervisorDriver {
     connections.call(host, "force stop guest " + uid, c -> {
       Optional<Domain> domain = lookupOwned(c, uid);
       if (domain.isPresent() && domain.get().isActive() != 0) {
-        domain.get().destroy();
+        try {
+          domain.get().destroy();
+        } catch (LibvirtException e) {
+          // A guest that libvirt made only for an incoming migration is gone once its QEMU is:
+          // the destroy did what it was asked, then could not find the domain to report on.
+          if (LibvirtErrors.code(e) != ErrorNumber.VIR_ERR_NO_DOMAIN) {
+            throw e;
+          }
+        }
       }
       return null;
     });
