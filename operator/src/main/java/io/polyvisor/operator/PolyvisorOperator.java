@@ -133,7 +133,7 @@ public final class PolyvisorOperator implements AutoCloseable {
           }
         });
     operator.register(
-        new VirtualMachineReconciler(drivers, settings, Clock.systemUTC()),
+        new VirtualMachineReconciler(drivers, settings, Clock.systemUTC(), guard),
         c -> c.withReconciliationMaxInterval(settings.resyncPeriod()));
     ClusterState live = new LiveClusterState(client);
     operator.register(

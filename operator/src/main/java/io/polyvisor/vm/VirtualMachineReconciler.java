@@ -109,6 +109,8 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
    * (see {@link StatusPatch#writeAndCache}); tests without an API server look at the patch itself.
    */
   private StatusWrite statusWrite = StatusPatch::writeAndCache;
+  /** Read before a deleted VM is let go without a hypervisor call to show it (see {@code Removal#leads}). */
+  private final LeaseGuard lease;
 
   /** What becomes of the UpdateControl a pass returns, given the VM it read. */
   @FunctionalInterface
@@ -116,21 +118,34 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
     UpdateControl<VirtualMachine> apply(UpdateControl<VirtualMachine> control, VirtualMachine read, Context<VirtualMachine> context);
   }
 
-  public VirtualMachineReconciler(Drivers drivers, OperatorSettings settings, Clock clock) {
+  /** @param lease the guard of this process's hypervisor calls: a deposed leader lets no deleted VM go either */
+  public VirtualMachineReconciler(Drivers drivers, OperatorSettings settings, Clock clock, LeaseGuard lease) {
     this.drivers = drivers;
     this.settings = settings;
     this.clock = clock;
+    this.lease = lease;
   }
 
   /** For unit tests: a reconciler over a given view of the cluster, without informers. */
   VirtualMachineReconciler(Drivers drivers, OperatorSettings settings, Clock clock, ClusterState cluster, EventRecorder events) {
-    this(drivers, settings, clock, cluster, events, DrainGuard.NONE);
+    this(drivers, settings, clock, cluster, events, DrainGuard.NONE, LeaseGuard.unguarded());
+  }
+
+  /** For unit tests of what a process that no longer leads does. */
+  VirtualMachineReconciler(
+      Drivers drivers, OperatorSettings settings, Clock clock, ClusterState cluster, EventRecorder events, LeaseGuard lease) {
+    this(drivers, settings, clock, cluster, events, DrainGuard.NONE, lease);
   }
 
   /** For unit tests that look at what the drain guard is told. */
   VirtualMachineReconciler(
       Drivers drivers, OperatorSettings settings, Clock clock, ClusterState cluster, EventRecorder events, DrainGuard drainGuard) {
-    this(drivers, settings, clock);
+    this(drivers, settings, clock, cluster, events, drainGuard, LeaseGuard.unguarded());
+  }
+
+  private VirtualMachineReconciler(Drivers drivers, OperatorSettings settings, Clock clock, ClusterState cluster,
+      EventRecorder events, DrainGuard drainGuard, LeaseGuard lease) {
+    this(drivers, settings, clock, lease);
     this.cluster = cluster;
     this.events = events;
     this.drainGuard = drainGuard;
@@ -851,6 +866,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       String uid = vm.getMetadata().getUid();
       List<HypervisorNode> nodes = cluster.nodesOf(hvc);
       if (recorded != null && cluster.node(recorded).isEmpty() && (vm.getStatus().hostEndpoint == null)) {
+        if (!leads()) {
+          return keptForTheLeader();
+        }
         events.warning(vm, "HostGone", "node " + recorded + " no longer exists, so its guest and volumes could not be"
             + " removed; removing the VM anyway: check that host for a leftover guest and volumes");
         migrations.deleteAll(vm);
@@ -883,6 +901,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
             driver.get().deleteVolume(node.host(), disk.pool(), disk.volumeName());
           }
         }
+        if (!leads()) {
+          return keptForTheLeader();
+        }
         Map<String, String> gone = census.unreadableAmong(required);
         if (!gone.isEmpty()) {
           // Hosts that may hold the guest and will never answer (their Node deleted, or declared down).
@@ -897,18 +918,41 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
             + (census.copies().isEmpty() ? "" : " from " + String.join(", ", census.copies().stream().map(l -> l.node().name()).toList())));
         return DeleteControl.defaultDelete();
       } catch (DiskPlan.InvalidStorage e) {
+        if (!leads()) {
+          return keptForTheLeader();
+        }
         events.warning(vm, "VolumesLeft", "the guest is gone but its volumes could not be found: " + e.getMessage());
         migrations.deleteAll(vm);
         return DeleteControl.defaultDelete();
       } catch (HypervisorException e) {
         if (LeaseGuard.refused(e)) {
-          // This process no longer leads (its informers may be stopping, so a node can look
-          // gone): the leader removes the guest. Letting the VM go here would leave it behind.
           log.warn("{}", e.getMessage());
-          return DeleteControl.noFinalizerRemoval().rescheduleAfter(RETRY_HOST.toMillis());
+          return keptForTheLeader();
         }
         return hostTrouble(recorded, e.getMessage());
       }
+    }
+
+    /**
+     * Whether this process still leads, read from the Lease, before it lets the VM go on what it
+     * read of the cluster alone: a Node missing from its cache, a host it takes as never answering,
+     * no host left to read. A deposed process's informers, as they stop, show nodes gone that are
+     * not; letting the VM go on that would leave its guest behind. (Hypervisor calls check the
+     * Lease themselves; this is for the paths that end without one.)
+     */
+    private boolean leads() {
+      try {
+        lease.checkHeld("letting VirtualMachine " + vm.getMetadata().getNamespace() + "/" + vm.getMetadata().getName() + " go");
+        return true;
+      } catch (HypervisorException e) {
+        log.warn("{}", e.getMessage());
+        return false;
+      }
+    }
+
+    /** The finalizer stays: the leader removes the guest. */
+    private DeleteControl keptForTheLeader() {
+      return DeleteControl.noFinalizerRemoval().rescheduleAfter(RETRY_HOST.toMillis());
     }
 
     /**
@@ -921,6 +965,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       Instant deleted = Instant.parse(vm.getMetadata().getDeletionTimestamp());
       boolean waitedEnough = Duration.between(deleted, clock.instant()).compareTo(settings.hostGoneTimeout()) >= 0;
       if (nodeGone || waitedEnough) {
+        if (!leads()) {
+          return keptForTheLeader();
+        }
         events.warning(vm, "HostGone", "could not remove the guest from " + recorded + " (" + why
             + "); removing the VM anyway: check that host for a leftover guest and volumes");
         return DeleteControl.defaultDelete();

@@ -364,6 +364,34 @@ class VirtualMachineReconcilerTest {
     assertThat(events).doesNotContain("HostGone");
   }
 
+  @Test
+  void aDeposedLeaderWhoseCacheNoLongerShowsTheVmsNodeKeepsItsFinalizer() {
+    VirtualMachine vm = running(vm("node-missing-from-the-cache", "256Mi"));
+    String node = vm.getStatus().nodeName;
+    LeaseGuard lease = LeaseGuard.unguarded();
+    VirtualMachineReconciler deposed = new VirtualMachineReconciler(
+        new Drivers(Map.of(Driver.LIBVIRT, new GuardedDriver(driver, lease))), OperatorSettings.from(Map.of()),
+        Clock.fixed(Instant.parse("2026-11-28T00:00:10Z"), ZoneOffset.UTC), cluster, new EventRecorder(null) {
+          @Override
+          protected void emit(HasMetadata object, String type, String reason, String message) {
+            events.add(reason);
+          }
+        }, lease);
+    lease.stop("lost the Lease");
+    // Its informers stopping, this process sees no Node at all: no host to call, nothing refused.
+    cluster.nodes.clear();
+    vm.getStatus().hostEndpoint = null;
+    vm.getMetadata().setDeletionTimestamp("2026-11-28T00:00:00Z");
+    events.clear();
+    driver.calls.clear();
+
+    assertThat(deposed.cleanup(vm, null).isRemoveFinalizer()).isFalse();
+
+    assertThat(driver.calls).isEmpty();
+    assertThat(driver.guests.get(node)).containsKey(vm.getMetadata().getUid());
+    assertThat(events).doesNotContain("HostGone", "Deleted");
+  }
+
   private static VirtualMachineMigration finishedMove(String name, String source, String target) {
     VirtualMachineMigration migration = new VirtualMachineMigration();
     migration.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(name)
