@@ -343,16 +343,7 @@ class VirtualMachineReconcilerTest {
   void aDeposedLeaderKeepsTheFinalizerOfAVmWhoseGuestItMayNoLongerRemove() {
     VirtualMachine vm = running(vm("kept-for-the-leader", "256Mi"));
     String node = vm.getStatus().nodeName;
-    LeaseGuard lease = LeaseGuard.unguarded();
-    VirtualMachineReconciler deposed = new VirtualMachineReconciler(
-        new Drivers(Map.of(Driver.LIBVIRT, new GuardedDriver(driver, lease))), OperatorSettings.from(Map.of()),
-        Clock.fixed(Instant.parse("2026-11-28T00:00:10Z"), ZoneOffset.UTC), cluster, new EventRecorder(null) {
-          @Override
-          protected void emit(HasMetadata object, String type, String reason, String message) {
-            events.add(reason);
-          }
-        });
-    lease.stop("lost the Lease");
+    VirtualMachineReconciler deposed = deposedLeader();
     vm.getMetadata().setDeletionTimestamp("2026-11-28T00:00:00Z");
     events.clear();
 
@@ -368,16 +359,7 @@ class VirtualMachineReconcilerTest {
   void aDeposedLeaderWhoseCacheNoLongerShowsTheVmsNodeKeepsItsFinalizer() {
     VirtualMachine vm = running(vm("node-missing-from-the-cache", "256Mi"));
     String node = vm.getStatus().nodeName;
-    LeaseGuard lease = LeaseGuard.unguarded();
-    VirtualMachineReconciler deposed = new VirtualMachineReconciler(
-        new Drivers(Map.of(Driver.LIBVIRT, new GuardedDriver(driver, lease))), OperatorSettings.from(Map.of()),
-        Clock.fixed(Instant.parse("2026-11-28T00:00:10Z"), ZoneOffset.UTC), cluster, new EventRecorder(null) {
-          @Override
-          protected void emit(HasMetadata object, String type, String reason, String message) {
-            events.add(reason);
-          }
-        }, lease);
-    lease.stop("lost the Lease");
+    VirtualMachineReconciler deposed = deposedLeader();
     // Its informers stopping, this process sees no Node at all: no host to call, nothing refused.
     cluster.nodes.clear();
     vm.getStatus().hostEndpoint = null;
@@ -390,6 +372,20 @@ class VirtualMachineReconcilerTest {
     assertThat(driver.calls).isEmpty();
     assertThat(driver.guests.get(node)).containsKey(vm.getMetadata().getUid());
     assertThat(events).doesNotContain("HostGone", "Deleted");
+  }
+
+  /** A reconciler of a process that has lost the Lease: its hypervisor calls and its Lease reads are refused. */
+  private VirtualMachineReconciler deposedLeader() {
+    LeaseGuard lease = LeaseGuard.unguarded();
+    lease.stop("lost the Lease");
+    return new VirtualMachineReconciler(
+        new Drivers(Map.of(Driver.LIBVIRT, new GuardedDriver(driver, lease))), OperatorSettings.from(Map.of()),
+        Clock.fixed(Instant.parse("2026-11-28T00:00:10Z"), ZoneOffset.UTC), cluster, new EventRecorder(null) {
+          @Override
+          protected void emit(HasMetadata object, String type, String reason, String message) {
+            events.add(reason);
+          }
+        }, lease);
   }
 
   private static VirtualMachineMigration finishedMove(String name, String source, String target) {
