@@ -9,8 +9,14 @@ package io.polyvisor.driver;
 public enum MigrationMark {
   /** No migration of the guest runs here, and none left a trace. */
   NONE,
-  /** A migration job of the guest runs on this host, sending or receiving: it has not ended. */
+  /** A migration job of the guest runs on this host, sending it (or a job that does not say which way): it has not ended. */
   JOB,
+  /**
+   * A migration job receiving the guest runs on this host, its target: it has not ended, though
+   * nothing may send to it any more (a target's job ends only when its source finishes or cancels
+   * the move, and a source whose daemon restarted mid-move does neither).
+   */
+  INCOMING_JOB,
   /**
    * Paused by a migration that no longer runs: on the source, stopped for the switch-over and not
    * handed over (or not confirmed); on the target, received and never run. Such a copy holds

@@ -22,7 +22,7 @@ import java.util.List;
  *   <tr><th>source</th><th>target</th><th>outcome</th><th>actions</th></tr>
  *   <tr><td>unreadable / any</td><td>any / unreadable</td><td>Wait (host)</td><td>none (even a running source does not prove the target runs nothing)</td></tr>
  *   <tr><td>job</td><td>any</td><td>Wait (job)</td><td>none: follow the job</td></tr>
- *   <tr><td>running, no job</td><td>paused with an incoming job</td><td>Failed, once it has read so for a while</td><td>remove target copy, delete target volumes (an incoming job no source sends to: libvirtd restarted during the target's Prepare keeps it for ever)</td></tr>
+ *   <tr><td>running, no job</td><td>paused with an incoming job</td><td>Failed, once it has read so for a while</td><td>remove target copy, delete target volumes (an incoming job no source sends to: a target whose Prepare step hung keeps it for ever once the source's daemon has restarted and cancelled its side)</td></tr>
  *   <tr><td>any</td><td>job</td><td>Wait (job)</td><td>none: follow the job</td></tr>
  *   <tr><td>post-copy split</td><td>any</td><td>Person</td><td>none</td></tr>
  *   <tr><td>any</td><td>post-copy split</td><td>Person</td><td>none</td></tr>
@@ -128,10 +128,10 @@ public final class MoveResolution {
     }
     if (!targetHasRun && incomingWithoutASender(source, target)) {
       return Decision.afterSettling(Outcome.FAILED, "the guest runs on " + sourceName + ", which sends it nowhere, and the copy on "
-          + targetName + " still waits for it, paused, in an incoming migration its host kept through a restart; that copy never"
+          + targetName + " still waits for it, paused, in an incoming migration that nothing will end; that copy never"
           + " ran and is removed", Action.REMOVE_TARGET_COPY, Action.DELETE_TARGET_VOLUMES);
     }
-    if (mark(source) == MigrationMark.JOB || mark(target) == MigrationMark.JOB) {
+    if (jobUnderWay(source) || jobUnderWay(target)) {
       return Decision.of(Outcome.WAIT, "the hypervisor still runs the transfer");
     }
     if (mark(source) == MigrationMark.POST_COPY_SPLIT || mark(target) == MigrationMark.POST_COPY_SPLIT) {
@@ -203,15 +203,22 @@ public final class MoveResolution {
   /**
    * The target waits, paused, for a transfer that the source does not run: the source runs the
    * guest with no job. In pre-copy the target's vCPUs start only at the end, in post-copy the
-   * source is paused, so a paused incoming copy beside a running source never ran. The job on the
-   * target cannot be a move that is still starting either: the source's job begins before the
-   * target's and ends after it. It is left so when the target's libvirtd is killed during its
-   * Prepare step and restarted: the restarted daemon keeps the half-made copy and its job, and
-   * nothing ever ends them.
+   * source is paused, so a paused incoming copy beside a running source has not run. A peer-to-peer
+   * move's source job begins before the target's, so this is no move still starting; it is seen
+   * for a moment at an ordinary failed end (the source cancels, then tells the target), hence the
+   * settle time, and for ever when the target's Prepare step hangs (its QEMU stuck) and the
+   * source's daemon restarts meanwhile: the restarted source cancels its side, and the target's
+   * job waits for a Finish that never comes. The one case where the target's copy is whole is a
+   * Finish step that failed on the way back to the source, which then resumed its own copy: that
+   * copy is the one that has run since, and the target's is a stale one all the same.
    */
   private static boolean incomingWithoutASender(Reading source, Reading target) {
-    return kind(source) == Kind.RUNNING && mark(source) == MigrationMark.NONE
-        && target instanceof Reading.Copy copy && copy.state() == GuestState.PAUSED && copy.mark() == MigrationMark.JOB;
+    return source instanceof Reading.Copy from && from.state() == GuestState.RUNNING && from.mark() == MigrationMark.NONE
+        && target instanceof Reading.Copy to && to.state() == GuestState.PAUSED && to.mark() == MigrationMark.INCOMING_JOB;
+  }
+
+  private static boolean jobUnderWay(Reading reading) {
+    return mark(reading) == MigrationMark.JOB || mark(reading) == MigrationMark.INCOMING_JOB;
   }
 
   /** The second table: the target has run the guest, it does not run now, and the source holds a copy. */

@@ -130,6 +130,8 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
    */
   static final Duration SETTLE = Duration.ofSeconds(10);
   private static final Duration SETTLE_REREAD = Duration.ofSeconds(3);
+  /** Readings further apart than this are not "in a row": passes that did not decide came between. */
+  private static final Duration SETTLE_GAP = SETTLE_REREAD.multipliedBy(2);
 
   private final Drivers drivers;
   private final ActiveMigrations active;
@@ -147,7 +149,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
   /** What settling decision the hosts of a migration (by uid) were first read to call for, and when, since they last did not. */
   private final Map<String, Settling> settling = new java.util.concurrent.ConcurrentHashMap<>();
 
-  private record Settling(Outcome outcome, List<Action> actions, Instant since) {}
+  private record Settling(Outcome outcome, List<Action> actions, Instant since, Instant lastSeen) {}
 
   /**
    * @param shutdownGrace how long a Restart migration waits for the guest to shut down before forcing it off
@@ -284,6 +286,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
     /** Keeps the job of this migration, and has its end wake the migration. */
     private void track(MigrationJob job) {
       active.put(migrationUid(), new ActiveMigrations.Running(job, now));
+      settling.remove(migrationUid()); // a job under way: what was read before it proves nothing now
       ResourceID id = ResourceID.fromResource(migration);
       job.completion().whenComplete((result, failure) -> jobEnded.propagateEvent(id));
     }
@@ -645,7 +648,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       }
       Decision decision = MoveResolution.decide(onSource, onTarget, targetHasRun(), ends.source.name(), ends.target.name());
       if (!decision.settles()) {
-        settling.remove(migration.getMetadata().getUid());
+        settling.remove(migrationUid());
       } else if (!settled(decision)) {
         status.message = (decision.outcome() == Outcome.PERSON ? "reading both hosts again before asking a person"
             : "reading both hosts again before acting") + ", touching neither: " + decision.reason();
@@ -706,12 +709,15 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
 
     /**
      * Whether the hosts have called for this decision for {@link #SETTLE} in a row. Any other
-     * decision in between, a wait included, starts the count again.
+     * decision in between, a wait included, starts the count again, as does a job followed
+     * meanwhile, the move's end, or a gap between two readings (passes that decided nothing).
      */
     private boolean settled(Decision decision) {
-      String key = migration.getMetadata().getUid();
+      String key = migrationUid();
       Settling first = settling.compute(key, (k, seen) -> seen != null && seen.outcome() == decision.outcome()
-          && seen.actions().equals(decision.actions()) ? seen : new Settling(decision.outcome(), decision.actions(), now));
+          && seen.actions().equals(decision.actions()) && Duration.between(seen.lastSeen(), now).compareTo(SETTLE_GAP) <= 0
+          ? new Settling(seen.outcome(), seen.actions(), seen.since(), now)
+          : new Settling(decision.outcome(), decision.actions(), now, now));
       if (Duration.between(first.since(), now).compareTo(SETTLE) < 0) {
         return false;
       }
@@ -956,6 +962,7 @@ public final class VirtualMachineMigrationReconciler implements Reconciler<Virtu
       status.phase = phase;
       status.message = message;
       status.completionTime = timestamp(now);
+      settling.remove(migrationUid());
       MigrationMetrics.ended(migration, status, phase, now);
       if (phase == MigrationPhase.Succeeded) {
         events.normal(migration, "Succeeded", message);

@@ -849,7 +849,9 @@ public final class VirtualMachineReconciler implements Reconciler<VirtualMachine
       HypervisorClass hvc = cluster.hypervisorClass(vm.getSpec().hypervisorClassName).orElse(null);
       Optional<HypervisorDriver> driver = hvc == null ? Optional.empty() : drivers.get(hvc.getSpec().driver);
       if (driver.isEmpty()) {
-        return DeleteControl.defaultDelete(); // nothing was ever created without a class and driver
+        // No class (or no driver for it) to find the guest with: either none was ever created, or
+        // the class was deleted after its VMs. A deposed process's cache may also have lost it.
+        return leads() ? DeleteControl.defaultDelete() : keptForTheLeader();
       }
       Optional<VirtualMachineMigration> moving = activeMigrationNow.apply(vm);
       if (moving.isPresent()) {

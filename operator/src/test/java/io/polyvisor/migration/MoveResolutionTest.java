@@ -27,7 +27,7 @@ class MoveResolutionTest {
   private static final Reading PAUSED_BY_MIGRATION = copy(GuestState.PAUSED, MigrationMark.PAUSED_BY_MIGRATION);
   private static final Reading OFF = copy(GuestState.SHUT_OFF, MigrationMark.NONE);
   private static final Reading JOB = copy(GuestState.RUNNING, MigrationMark.JOB);
-  private static final Reading INCOMING = copy(GuestState.PAUSED, MigrationMark.JOB);
+  private static final Reading INCOMING = copy(GuestState.PAUSED, MigrationMark.INCOMING_JOB);
   private static final Reading SPLIT = copy(GuestState.PAUSED, MigrationMark.POST_COPY_SPLIT);
   private static final Reading UNREADABLE = new Reading.Unreadable("connection refused");
 
@@ -62,6 +62,10 @@ class MoveResolutionTest {
     // A target that runs with the job is a move finishing, and one that has run is not a copy that never ran.
     assertThat(decide(RUNNING, JOB).outcome()).isEqualTo(Outcome.WAIT);
     assertThat(decideAfterTheTargetRan(RUNNING, INCOMING).outcome()).isEqualTo(Outcome.WAIT);
+    // A paused target with a job that does not say it receives (a dump, a backup), or a source
+    // that is only shutting down, is no proof either.
+    assertThat(decide(RUNNING, copy(GuestState.PAUSED, MigrationMark.JOB)).outcome()).isEqualTo(Outcome.WAIT);
+    assertThat(decide(copy(GuestState.SHUTTING_DOWN, MigrationMark.NONE), INCOMING).outcome()).isEqualTo(Outcome.WAIT);
   }
 
   @Test

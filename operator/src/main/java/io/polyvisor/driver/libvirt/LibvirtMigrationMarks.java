@@ -14,7 +14,8 @@ import org.libvirt.Domain;
  * <ul>
  *   <li>a job under way: {@code virDomainGetJobStats} reports an unbounded job on the source;
  *       on the target, an incoming migration makes it fail with "migration statistics are
- *       available only on the source host" (OPERATION_UNSUPPORTED), which is itself the sign;
+ *       available only on the source host" (OPERATION_UNSUPPORTED), which is itself the sign,
+ *       and the only one that says which way the job goes;
  *   <li>a broken post-copy: state reason POSTCOPY_FAILED, paused on the source and running (its
  *       vCPUs waiting for pages) on the target; libvirt keeps the job until a post-copy resume;
  *   <li>a pause by a migration: paused with reason MIGRATION and no job (a source restarted after
@@ -49,8 +50,9 @@ final class LibvirtMigrationMarks {
       if (state.getValue() == LibvirtNative.VIR_DOMAIN_SHUTOFF) {
         return MigrationMark.NONE; // no process, no job (libvirt refuses to report one)
       }
-      if (jobUnderWay(lib, dom, host, uid)) {
-        return MigrationMark.JOB;
+      MigrationMark job = jobUnderWay(lib, dom, host, uid);
+      if (job != MigrationMark.NONE) {
+        return job;
       }
       if (postCopy(state.getValue(), reason.getValue())) {
         return MigrationMark.POST_COPY_SPLIT;
@@ -75,7 +77,8 @@ final class LibvirtMigrationMarks {
         || (state == LibvirtNative.VIR_DOMAIN_RUNNING && reason == LibvirtNative.VIR_DOMAIN_RUNNING_POSTCOPY);
   }
 
-  private static boolean jobUnderWay(LibvirtNative lib, Pointer dom, Host host, String uid) {
+  /** JOB, INCOMING_JOB or NONE. */
+  private static MigrationMark jobUnderWay(LibvirtNative lib, Pointer dom, Host host, String uid) {
     IntByReference type = new IntByReference();
     PointerByReference params = new PointerByReference();
     IntByReference count = new IntByReference();
@@ -83,15 +86,16 @@ final class LibvirtMigrationMarks {
       if (params.getValue() != null) {
         lib.virTypedParamsFree(params.getValue(), count.getValue());
       }
-      return type.getValue() != LibvirtNative.VIR_DOMAIN_JOB_NONE && type.getValue() < LibvirtNative.VIR_DOMAIN_JOB_COMPLETED;
+      boolean running = type.getValue() != LibvirtNative.VIR_DOMAIN_JOB_NONE && type.getValue() < LibvirtNative.VIR_DOMAIN_JOB_COMPLETED;
+      return running ? MigrationMark.JOB : MigrationMark.NONE;
     }
     int code = LibvirtNative.INSTANCE.virGetLastErrorCode();
     String message = LibvirtErrors.lastMessage();
     if (code == VIR_ERR_OPERATION_UNSUPPORTED && message != null && message.contains("only on the source host")) {
-      return true; // an incoming migration
+      return MigrationMark.INCOMING_JOB;
     }
     if (code == VIR_ERR_OPERATION_INVALID) {
-      return false; // the domain stopped between the two calls: no job
+      return MigrationMark.NONE; // the domain stopped between the two calls: no job
     }
     throw new HypervisorException(LibvirtErrors.lastCode().name(), "cannot read the jobs of guest " + uid + " on " + host + ": " + message);
   }
